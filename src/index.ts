@@ -1,0 +1,6 @@
+export { Coordinator } from "../durable-objects/coordinator";
+export default {
+  fetch() {
+    return new Response("ok");
+  },
+};
