@@ -1,6 +1,5 @@
+import { createApp } from "./app";
+
 export { Coordinator } from "../durable-objects/coordinator";
-export default {
-  fetch() {
-    return new Response("ok");
-  },
-};
+
+export default createApp();

@@ -1,0 +1,122 @@
+import {
+  applyElection,
+  type ElectionEvent,
+  type ElectionState,
+  emptyElection,
+  type Leadership,
+  leadership,
+} from "../../src/core/election";
+
+type CandidateRow = { candidate: string; node_id: string | null; joined_at: number; expires_at: number };
+
+/** The outcome of an event applied to one election. */
+export interface ElectionChange {
+  name: string;
+  state: ElectionState;
+  leaderChanged: boolean;
+}
+
+/**
+ * Elections in SQLite: the core decides (`applyElection`), this loads the state and writes back what
+ * changed. The term lives in its own row and is never deleted, so it is never reused.
+ */
+export class ElectionStore {
+  constructor(private readonly sql: SqlStorage) {}
+
+  load(name: string): ElectionState {
+    const row = this.sql
+      .exec<{ term: number; leader: string | null; since: number | null }>(
+        "SELECT term, leader, since FROM elections WHERE name = ?",
+        name,
+      )
+      .toArray()[0];
+    const candidates = this.sql
+      .exec<CandidateRow>(
+        "SELECT candidate, node_id, joined_at, expires_at FROM candidates WHERE election = ? ORDER BY joined_at, candidate",
+        name,
+      )
+      .toArray()
+      .map((c) => ({ candidate: c.candidate, joinedAt: c.joined_at, expiresAt: c.expires_at }));
+    return row ? { ...row, candidates } : { ...emptyElection, candidates };
+  }
+
+  exists(name: string): boolean {
+    return this.sql.exec("SELECT 1 FROM elections WHERE name = ?", name).toArray().length > 0;
+  }
+
+  candidateCount(name: string): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM candidates WHERE election = ?", name).one()
+      .n;
+  }
+
+  /** Applies `event` at `now` and persists the new state. `nodeId` binds a campaigning candidate to a node. */
+  apply(name: string, event: ElectionEvent, now: number, nodeId: string | null = null): ElectionChange {
+    const before = this.load(name);
+    const { state } = applyElection(before, event, now);
+    const leaderChanged = state.leader !== before.leader || state.term !== before.term;
+    const kept = new Set(state.candidates.map((c) => c.candidate));
+    for (const c of before.candidates) {
+      if (!kept.has(c.candidate)) {
+        this.sql.exec("DELETE FROM candidates WHERE election = ? AND candidate = ?", name, c.candidate);
+      }
+    }
+    if (event.kind === "campaign") {
+      const mine = state.candidates.find((c) => c.candidate === event.candidate);
+      if (mine) {
+        this.sql.exec(
+          `INSERT INTO candidates (election, candidate, node_id, joined_at, expires_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(election, candidate) DO UPDATE SET expires_at = excluded.expires_at, node_id = excluded.node_id`,
+          name,
+          mine.candidate,
+          nodeId,
+          mine.joinedAt,
+          mine.expiresAt,
+        );
+      }
+    }
+    if (state.term !== before.term || state.leader !== before.leader || !this.exists(name)) {
+      this.sql.exec(
+        `INSERT INTO elections (name, term, leader, since) VALUES (?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET term = excluded.term, leader = excluded.leader, since = excluded.since`,
+        name,
+        state.term,
+        state.leader,
+        state.since,
+      );
+    }
+    return { name, state, leaderChanged };
+  }
+
+  /** Elections with a candidate whose ttl has run out. */
+  withExpiredCandidates(now: number): string[] {
+    return this.sql
+      .exec<{ election: string }>("SELECT DISTINCT election FROM candidates WHERE expires_at <= ?", now)
+      .toArray()
+      .map((r) => r.election);
+  }
+
+  /** Candidacies of a node, as (election, candidate). */
+  candidaciesOf(nodeId: string): { election: string; candidate: string }[] {
+    return this.sql
+      .exec<{ election: string; candidate: string }>(
+        "SELECT election, candidate FROM candidates WHERE node_id = ?",
+        nodeId,
+      )
+      .toArray();
+  }
+
+  nextExpiry(): number | null {
+    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM candidates").one().t;
+  }
+
+  /** Every election with its current leadership. */
+  all(): { name: string; term: number; leader: Leadership | null }[] {
+    return this.sql
+      .exec<{ name: string }>("SELECT name FROM elections ORDER BY name")
+      .toArray()
+      .map(({ name }) => {
+        const state = this.load(name);
+        return { name, term: state.term, leader: leadership(state) };
+      });
+  }
+}

@@ -1,0 +1,241 @@
+import { BoundedHashRing } from "../../src/core/bounded-hash-ring";
+import { ApiError } from "../../src/core/errors";
+import { type HeartbeatConfig, nodeHealth } from "../../src/core/failure-detector";
+import type { RegionLoad } from "../../src/core/geo-routing";
+
+export interface RegionRecord {
+  id: string;
+  lat: number;
+  lon: number;
+  label: string | null;
+}
+
+export interface NodeRecord {
+  id: string;
+  region: string;
+  tokenId: string;
+  capacity: number;
+  inFlight: number;
+  load: number | null;
+  draining: boolean;
+  dead: boolean;
+  labels: Record<string, string>;
+  registeredAt: number;
+  lastSeenAt: number;
+}
+
+export type NodeStatus = "healthy" | "suspect" | "draining" | "dead";
+
+type NodeRow = {
+  id: string;
+  region: string;
+  token_id: string;
+  capacity: number;
+  load: number | null;
+  draining: number;
+  dead: number;
+  labels: string;
+  registered_at: number;
+  last_seen_at: number;
+};
+
+/**
+ * Regions and executor nodes: the SQLite rows, mirrored in memory (they are few and read on every
+ * call), with each region's hash ring of healthy nodes built on demand.
+ */
+export class Fleet {
+  readonly regions = new Map<string, RegionRecord>();
+  readonly nodes = new Map<string, NodeRecord>();
+  /** Nodes that sit in a long poll: alive although their last heartbeat is older. */
+  readonly waiting = new Set<string>();
+  /** Each region's ring, with the membership it was built for. */
+  private readonly rings = new Map<string, { members: string; ring: BoundedHashRing }>();
+
+  constructor(
+    private readonly sql: SqlStorage,
+    readonly config: HeartbeatConfig,
+  ) {
+    for (const r of sql.exec<{ id: string; lat: number; lon: number; label: string | null }>(
+      "SELECT id, lat, lon, label FROM regions",
+    )) {
+      this.regions.set(r.id, { ...r });
+    }
+    for (const n of sql.exec<NodeRow>("SELECT * FROM nodes")) {
+      this.nodes.set(n.id, {
+        id: n.id,
+        region: n.region,
+        tokenId: n.token_id,
+        capacity: n.capacity,
+        inFlight: 0, // counted from the task table by the coordinator
+        load: n.load,
+        draining: n.draining === 1,
+        dead: n.dead === 1,
+        labels: JSON.parse(n.labels) as Record<string, string>,
+        registeredAt: n.registered_at,
+        lastSeenAt: n.last_seen_at,
+      });
+    }
+  }
+
+  putRegion(id: string, lat: number, lon: number, label: string | null, now: number): RegionRecord {
+    this.sql.exec(
+      `INSERT INTO regions (id, lat, lon, label, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, label = excluded.label, updated_at = excluded.updated_at`,
+      id,
+      lat,
+      lon,
+      label,
+      now,
+      now,
+    );
+    const region = { id, lat, lon, label };
+    this.regions.set(id, region);
+    return region;
+  }
+
+  deleteRegion(id: string): void {
+    this.sql.exec("DELETE FROM nodes WHERE region = ? AND dead = 1", id);
+    for (const node of this.nodes.values()) {
+      if (node.region === id) {
+        this.nodes.delete(node.id);
+      }
+    }
+    this.sql.exec("DELETE FROM regions WHERE id = ?", id);
+    this.regions.delete(id);
+    this.rings.delete(id);
+  }
+
+  requireRegion(id: string): RegionRecord {
+    const region = this.regions.get(id);
+    if (!region) {
+      throw ApiError.of("not_found", `no region ${id}`);
+    }
+    return region;
+  }
+
+  register(node: NodeRecord): void {
+    this.sql.exec(
+      `INSERT INTO nodes (id, region, token_id, capacity, load, draining, dead, labels, registered_at, last_seen_at)
+       VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+      node.id,
+      node.region,
+      node.tokenId,
+      node.capacity,
+      node.load,
+      JSON.stringify(node.labels),
+      node.registeredAt,
+      node.lastSeenAt,
+    );
+    this.nodes.set(node.id, node);
+  }
+
+  /** Forgets a node entirely (deregistration). */
+  remove(node: NodeRecord): void {
+    this.sql.exec("DELETE FROM nodes WHERE id = ?", node.id);
+    this.nodes.delete(node.id);
+    this.waiting.delete(node.id);
+  }
+
+  touch(node: NodeRecord, now: number, load?: number): void {
+    node.lastSeenAt = now;
+    if (load !== undefined) {
+      node.load = load;
+    }
+    this.sql.exec("UPDATE nodes SET last_seen_at = ?, load = ? WHERE id = ?", now, node.load, node.id);
+  }
+
+  setDraining(node: NodeRecord): void {
+    node.draining = true;
+    this.sql.exec("UPDATE nodes SET draining = 1 WHERE id = ?", node.id);
+  }
+
+  markDead(node: NodeRecord): void {
+    node.dead = true;
+    this.waiting.delete(node.id);
+    this.sql.exec("UPDATE nodes SET dead = 1 WHERE id = ?", node.id);
+  }
+
+  statusOf(node: NodeRecord, now: number): NodeStatus {
+    if (node.dead) {
+      return "dead";
+    }
+    const health = nodeHealth(this.waiting.has(node.id) ? now : node.lastSeenAt, now, this.config);
+    if (health === "dead") {
+      return "dead";
+    }
+    return node.draining ? "draining" : health;
+  }
+
+  /** A node that may be handed work now. */
+  isAvailable(node: NodeRecord, now: number): boolean {
+    return this.statusOf(node, now) === "healthy";
+  }
+
+  /** Live nodes whose heartbeat deadline has passed (the alarm declares them dead). */
+  overdue(now: number): NodeRecord[] {
+    const overdue: NodeRecord[] = [];
+    for (const node of this.nodes.values()) {
+      if (!node.dead && this.statusOf(node, now) === "dead") {
+        overdue.push(node);
+      }
+    }
+    return overdue;
+  }
+
+  /** The earliest moment a live node would be declared dead, for the alarm. */
+  nextDeathDeadline(): number | null {
+    let earliest: number | null = null;
+    for (const node of this.nodes.values()) {
+      if (!node.dead && !this.waiting.has(node.id)) {
+        const deadline = node.lastSeenAt + this.config.deadAfterMs;
+        earliest = earliest === null ? deadline : Math.min(earliest, deadline);
+      }
+    }
+    return earliest;
+  }
+
+  nodesIn(region: string): NodeRecord[] {
+    return [...this.nodes.values()].filter((n) => n.region === region);
+  }
+
+  /** The owner of an affinity key among the region's healthy nodes: consistent hashing with bounded loads. */
+  ownerOf(region: string, key: string, now: number): NodeRecord | undefined {
+    const healthy = this.nodesIn(region).filter((n) => this.isAvailable(n, now));
+    const ids = healthy.map((n) => n.id).sort();
+    const members = ids.join(",");
+    let cached = this.rings.get(region);
+    if (cached?.members !== members) {
+      cached = { members, ring: new BoundedHashRing(ids) };
+      this.rings.set(region, cached);
+    }
+    const ring = cached.ring;
+    const totalLoad = healthy.reduce((sum, n) => sum + n.inFlight, 0);
+    const owner = ring.ownerWithLoads(key, (id) => this.nodes.get(id)?.inFlight ?? 0, totalLoad);
+    return owner === undefined ? undefined : this.nodes.get(owner);
+  }
+
+  /** Each region with its health and load, as the edge routes by it. */
+  routingTable(now: number, depth: (region: string) => { queued: number; inFlight: number }): RegionLoad[] {
+    const table = new Map<string, RegionLoad>();
+    for (const region of this.regions.values()) {
+      const { queued, inFlight } = depth(region.id);
+      table.set(region.id, { ...region, healthy: false, capacity: 0, inFlight, queued });
+    }
+    for (const node of this.nodes.values()) {
+      const row = table.get(node.region);
+      if (row && this.isAvailable(node, now)) {
+        row.healthy = true;
+        row.capacity += node.capacity;
+      }
+    }
+    return [...table.values()].map(({ id, lat, lon, healthy, capacity, inFlight, queued }) => ({
+      id,
+      lat,
+      lon,
+      healthy,
+      capacity,
+      inFlight,
+      queued,
+    }));
+  }
+}

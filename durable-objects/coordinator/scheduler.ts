@@ -1,0 +1,354 @@
+import { ApiError } from "../../src/core/errors";
+import { greatCircleKm, type LatLon, RegionIndex, type RoutingDecision } from "../../src/core/geo-routing";
+import { LeastLoadedIndex } from "../../src/core/least-loaded-index";
+import {
+  afterFailedAttempt,
+  cancel,
+  checkLease,
+  lease,
+  succeed,
+  type TaskStatus,
+  waitingStatus,
+} from "../../src/core/task-lifecycle";
+import type { Fleet, NodeRecord } from "./fleet";
+import type { TaskQueue, TaskRecord, TaskRouting } from "./task-queue";
+
+/** A task as handed to a node by poll. */
+export interface LeasedTask {
+  id: string;
+  type: string;
+  payload: unknown;
+  attempt: number;
+  leaseToken: string;
+  leaseExpiresAt: number;
+}
+
+/** What the Worker sends to store one task: the validated body and its routing decision. */
+export interface SubmitCommand {
+  type: string;
+  payload: unknown;
+  priority: number;
+  runAt: number | null;
+  delayMs: number | null;
+  maxAttempts: number;
+  timeoutMs: number;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  affinityKey: string | null;
+  /** Pinned region, if the caller pinned one. */
+  region: string | null;
+  from: LatLon | null;
+  /** The edge's choice from its cached routing table; null when it saw no healthy region. */
+  decision: RoutingDecision | null;
+}
+
+interface Waiter {
+  node: NodeRecord;
+  max: number;
+  resolve: (tasks: LeasedTask[]) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** How many runnable rows a poll looks at beyond what it may take (to step over affinity-owned tasks). */
+const AFFINITY_SLACK = 32;
+
+/**
+ * The task side of the coordinator: routing confirmation, leases, outcomes, retries and long polls.
+ * It applies the core's task lifecycle to the task table; it never reads a clock (`now` is given).
+ */
+export class Scheduler {
+  /** Long polls waiting for work, per region, least-loaded first. */
+  private readonly waiters = new Map<
+    string,
+    { order: LeastLoadedIndex<string>; byNode: Map<string, Waiter> }
+  >();
+
+  constructor(
+    private readonly fleet: Fleet,
+    private readonly tasks: TaskQueue,
+    private readonly random: () => number,
+    private readonly newId: (prefix: string) => string,
+    /** Told of every new due time (a lease's end, a retry), so the alarm can be set early enough. */
+    private readonly deadline: (at: number) => void,
+  ) {}
+
+  /** Confirms the edge's routing against live state, or corrects it when the edge's table was stale. */
+  route(command: SubmitCommand, now: number): { region: string; routing: TaskRouting } {
+    const table = this.fleet.routingTable(now, (r) => this.loadOf(r));
+    if (command.region !== null) {
+      const pinned = table.find((r) => r.id === command.region);
+      if (!pinned) {
+        throw ApiError.of("not_found", `no region ${command.region}`);
+      }
+      if (!pinned.healthy) {
+        throw ApiError.of("no_healthy_region", `region ${command.region} has no healthy node`);
+      }
+      const distanceKm = command.from ? Math.round(greatCircleKm(command.from, pinned) * 10) / 10 : null;
+      return { region: pinned.id, routing: { reason: "pinned", distanceKm, from: command.from } };
+    }
+    let decision = command.decision;
+    const chosen = decision ? table.find((r) => r.id === decision?.region) : undefined;
+    const stillGood =
+      chosen?.healthy === true &&
+      (decision?.reason === "no_location" || chosen.inFlight + chosen.queued < chosen.capacity);
+    if (!stillGood) {
+      decision = new RegionIndex(table).pick(command.from);
+    }
+    if (!decision) {
+      throw ApiError.of("no_healthy_region", "no region has a healthy node; nothing was stored");
+    }
+    return {
+      region: decision.region,
+      routing: { reason: decision.reason, distanceKm: decision.distanceKm, from: command.from },
+    };
+  }
+
+  /** Stores a new task (the caller has checked idempotency) and wakes a waiting node of its region. */
+  submit(command: SubmitCommand, scope: string, now: number): TaskRecord {
+    const { region, routing } = this.route(command, now);
+    const runAt = command.runAt ?? now + (command.delayMs ?? 0);
+    const task = this.tasks.insert({
+      id: this.newId("t"),
+      type: command.type,
+      payload: command.payload ?? null,
+      status: waitingStatus(runAt, now),
+      priority: command.priority,
+      region,
+      nodeId: null,
+      attempts: 0,
+      maxAttempts: command.maxAttempts,
+      timeoutMs: command.timeoutMs,
+      result: null,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+      runAt,
+      leaseToken: null,
+      leaseExpiresAt: null,
+      idempotencyScope: command.idempotencyKey === null ? null : scope,
+      idempotencyKey: command.idempotencyKey,
+      requestHash: command.requestHash,
+      affinityKey: command.affinityKey,
+      routing,
+    });
+    if (task.status === "queued") {
+      this.dispatch(region, now);
+    } else {
+      this.deadline(runAt);
+    }
+    return task;
+  }
+
+  /** Leases up to `max` runnable tasks of the node's region to the node, within its free capacity. */
+  leaseFor(node: NodeRecord, max: number, now: number): LeasedTask[] {
+    const room = Math.min(max, node.capacity - node.inFlight);
+    if (room <= 0 || !this.fleet.isAvailable(node, now)) {
+      return [];
+    }
+    const leased: LeasedTask[] = [];
+    for (const task of this.tasks.runnable(node.region, room + AFFINITY_SLACK)) {
+      if (leased.length === room) {
+        break;
+      }
+      if (task.affinityKey !== null) {
+        const owner = this.fleet.ownerOf(node.region, task.affinityKey, now);
+        if (owner && owner.id !== node.id && owner.inFlight < owner.capacity) {
+          continue; // left for its owner
+        }
+      }
+      const next = lease(task, node.id, this.newId("l"), now + task.timeoutMs);
+      this.tasks.save(task, { ...next, updatedAt: now });
+      node.inFlight++;
+      this.deadline(next.leaseExpiresAt!);
+      leased.push({
+        id: task.id,
+        type: task.type,
+        payload: task.payload,
+        attempt: next.attempts,
+        leaseToken: next.leaseToken!,
+        leaseExpiresAt: next.leaseExpiresAt!,
+      });
+    }
+    return leased;
+  }
+
+  /** A long poll: resolves with work as soon as some is leased to this node, or [] when the wait ends. */
+  waitForWork(node: NodeRecord, max: number, waitMs: number): Promise<LeasedTask[]> {
+    return new Promise((resolve) => {
+      const region = this.regionWaiters(node.region);
+      region.byNode.get(node.id)?.resolve([]); // a newer poll replaces an older one of the same node
+      const timer = setTimeout(() => {
+        this.stopWaiting(node.id);
+        resolve([]);
+      }, waitMs);
+      region.byNode.set(node.id, { node, max, resolve, timer });
+      region.order.set(node.id, node.inFlight, node.capacity);
+      this.fleet.waiting.add(node.id);
+    });
+  }
+
+  /** Ends a node's long poll with no work (it died, drained or left). */
+  stopWaiting(nodeId: string, answer = false): void {
+    const node = this.fleet.nodes.get(nodeId);
+    const region = node ? this.waiters.get(node.region) : undefined;
+    const waiter = region?.byNode.get(nodeId);
+    if (!region || !waiter) {
+      return;
+    }
+    clearTimeout(waiter.timer);
+    region.byNode.delete(nodeId);
+    region.order.delete(nodeId);
+    this.fleet.waiting.delete(nodeId);
+    if (answer) {
+      waiter.resolve([]);
+    }
+  }
+
+  private regionWaiters(region: string) {
+    let entry = this.waiters.get(region);
+    if (!entry) {
+      entry = { order: new LeastLoadedIndex<string>(), byNode: new Map() };
+      this.waiters.set(region, entry);
+    }
+    return entry;
+  }
+
+  /** Hands a region's runnable work to its waiting nodes, least loaded first. */
+  dispatch(region: string, now: number): void {
+    const entry = this.waiters.get(region);
+    const skipped: Waiter[] = [];
+    while (entry && this.tasks.depth(region).queued > 0) {
+      const nodeId = entry.order.peek();
+      const waiter = nodeId === undefined ? undefined : entry.byNode.get(nodeId);
+      if (!waiter) {
+        break;
+      }
+      entry.order.delete(waiter.node.id);
+      const leased = this.leaseFor(waiter.node, waiter.max, now);
+      if (leased.length === 0) {
+        skipped.push(waiter);
+        continue;
+      }
+      this.fleet.touch(waiter.node, now);
+      this.stopWaiting(waiter.node.id);
+      waiter.resolve(leased);
+    }
+    for (const waiter of skipped) {
+      entry?.order.set(waiter.node.id, waiter.node.inFlight, waiter.node.capacity);
+    }
+  }
+
+  /** Records success. Refusals: lease_lost / already_terminal. */
+  complete(task: TaskRecord, leaseToken: string, result: unknown, now: number): TaskStatus {
+    this.requireLease(task, leaseToken, now);
+    this.release(task);
+    this.tasks.save(task, { ...task, ...succeed(task), result: result ?? null, updatedAt: now });
+    return "succeeded";
+  }
+
+  /** Records a failed attempt: retried after a back-off, or failed for good. */
+  fail(task: TaskRecord, leaseToken: string, error: string, retryable: boolean, now: number): TaskRecord {
+    this.requireLease(task, leaseToken, now);
+    return this.failAttempt(task, error, retryable, now);
+  }
+
+  extend(task: TaskRecord, leaseToken: string, extendMs: number, now: number): number {
+    this.requireLease(task, leaseToken, now);
+    const leaseExpiresAt = Math.max(task.leaseExpiresAt ?? now, now + extendMs);
+    this.tasks.save(task, { ...task, leaseExpiresAt, updatedAt: now });
+    return leaseExpiresAt;
+  }
+
+  cancel(task: TaskRecord, now: number): void {
+    const next = cancel(task);
+    if (!next) {
+      throw ApiError.of("conflict", `task ${task.id} has already ended (${task.status})`, "already_terminal");
+    }
+    this.release(task);
+    this.tasks.save(task, { ...task, ...next, updatedAt: now });
+  }
+
+  /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */
+  failAttempt(task: TaskRecord, error: string, retryable: boolean, now: number): TaskRecord {
+    this.release(task);
+    const next = { ...task, ...afterFailedAttempt(task, error, retryable, now, this.random), updatedAt: now };
+    this.tasks.save(task, next);
+    if (next.status === "scheduled") {
+      this.deadline(next.runAt);
+    }
+    return next;
+  }
+
+  /** Expires every lease that has run out. Each row alone: one bad row does not stop the rest. */
+  expireLeases(now: number, onError: (id: string, e: unknown) => void): number {
+    let expired = 0;
+    for (const task of this.tasks.expired(now, 1000)) {
+      try {
+        this.failAttempt(task, "lease expired", true, now);
+        expired++;
+      } catch (e) {
+        onError(task.id, e);
+      }
+    }
+    return expired;
+  }
+
+  /** Moves due scheduled tasks to the queue and wakes the nodes waiting in their regions. */
+  promoteDue(now: number, onError: (id: string, e: unknown) => void): number {
+    const regions = new Set<string>();
+    let promoted = 0;
+    for (const task of this.tasks.due(now, 1000)) {
+      try {
+        this.tasks.save(task, { ...task, status: "queued", updatedAt: now });
+        regions.add(task.region);
+        promoted++;
+      } catch (e) {
+        onError(task.id, e);
+      }
+    }
+    for (const region of regions) {
+      this.dispatch(region, now);
+    }
+    return promoted;
+  }
+
+  /** Everything a node holds goes back to the queue, each a failed attempt. */
+  reclaim(node: NodeRecord, reason: string, now: number, onError: (id: string, e: unknown) => void): number {
+    this.stopWaiting(node.id, true);
+    let reclaimed = 0;
+    for (const task of this.tasks.heldBy(node.id)) {
+      try {
+        this.failAttempt(task, reason, true, now);
+        reclaimed++;
+      } catch (e) {
+        onError(task.id, e);
+      }
+    }
+    return reclaimed;
+  }
+
+  loadOf(region: string): { queued: number; inFlight: number } {
+    const depth = this.tasks.depth(region);
+    return { queued: depth.queued, inFlight: depth.leased };
+  }
+
+  private requireLease(task: TaskRecord, leaseToken: string, now: number): void {
+    const refusal = checkLease(task, leaseToken, now);
+    if (refusal === "already_terminal") {
+      throw ApiError.of("conflict", `task ${task.id} has already ended (${task.status})`, "already_terminal");
+    }
+    if (refusal === "lease_lost") {
+      throw ApiError.of("conflict", `the lease on task ${task.id} is no longer held`, "lease_lost");
+    }
+  }
+
+  /** Frees the slot of the node holding a leased task. */
+  private release(task: TaskRecord): void {
+    if (task.status === "leased" && task.nodeId !== null) {
+      const node = this.fleet.nodes.get(task.nodeId);
+      if (node) {
+        node.inFlight = Math.max(0, node.inFlight - 1);
+      }
+    }
+  }
+}

@@ -1,0 +1,256 @@
+import { leadership } from "../../src/core/election";
+import { ApiError, type Result } from "../../src/core/errors";
+import { type Credential, can, type Operation, type Principal } from "../../src/core/permissions";
+import { checkLease } from "../../src/core/task-lifecycle";
+import { ElectionStore } from "./election-store";
+import { Fleet, type NodeRecord } from "./fleet";
+import { mintId } from "./minting";
+import { Scheduler } from "./scheduler";
+import { migrate } from "./schema";
+import { TaskQueue } from "./task-queue";
+import { TokenStore } from "./token-store";
+
+/**
+ * Everything the coordinator Durable Object holds in memory, and what every RPC shares: the stores,
+ * the clock, authorization, node death, election announcements and the alarm. The Durable Object
+ * class (`../coordinator.ts`) is the RPC surface over it.
+ */
+export class CoordinatorState {
+  /** The coordinator's clock. Tests replace it to drive time; everything reads time through `now()`. */
+  clock: () => number = () => Date.now();
+  /** Randomness for back-off jitter; tests may replace it. */
+  random: () => number = Math.random;
+
+  private lastNow = 0;
+  private alarmAt: number | null = null;
+  private pendingAlarm: number | null = null;
+  tokens!: TokenStore;
+  fleet!: Fleet;
+  tasks!: TaskQueue;
+  elections!: ElectionStore;
+  scheduler!: Scheduler;
+
+  constructor(private readonly ctx: DurableObjectState) {}
+
+  /** Loads (and migrates) the state; called once, inside `blockConcurrencyWhile`. */
+  async load(env: Env): Promise<void> {
+    const ctx = this.ctx;
+    {
+      const sql = ctx.storage.sql;
+      migrate(sql);
+      this.tokens = new TokenStore(sql);
+      this.fleet = new Fleet(sql, {
+        heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
+        deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
+      });
+      this.tasks = new TaskQueue(sql);
+      for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
+        const node = this.fleet.nodes.get(nodeId);
+        if (node) {
+          node.inFlight = inFlight;
+        }
+      }
+      this.elections = new ElectionStore(sql);
+      this.scheduler = new Scheduler(
+        this.fleet,
+        this.tasks,
+        () => this.random(),
+        mintId,
+        (at) => this.dueAt(at),
+      );
+      this.alarmAt = await ctx.storage.getAlarm();
+    }
+  }
+
+  /** Monotonic milliseconds: never goes backwards, even if the wall clock does. */
+  now(): number {
+    this.lastNow = Math.max(this.lastNow, this.clock());
+    return this.lastNow;
+  }
+
+  /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
+  dueAt(at: number): void {
+    if (
+      (this.alarmAt === null || at < this.alarmAt) &&
+      (this.pendingAlarm === null || at < this.pendingAlarm)
+    ) {
+      this.pendingAlarm = at;
+    }
+  }
+
+  private async flushAlarm(): Promise<void> {
+    const at = this.pendingAlarm;
+    this.pendingAlarm = null;
+    if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
+      this.alarmAt = at;
+      await this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  /**
+   * Runs one RPC: authorizes, runs `body`, and turns an ApiError into the contract's error data.
+   * Each call's writes happen without an await in between, so they commit together.
+   */
+  async call<T>(
+    credential: Credential,
+    operation: Operation,
+    body: (principal: Principal, now: number) => T | Promise<T>,
+  ): Promise<Result<T>> {
+    try {
+      const principal = this.authorize(credential, operation);
+      const value = await body(principal, this.now());
+      await this.flushAlarm();
+      return { ok: true, value };
+    } catch (error) {
+      await this.flushAlarm();
+      if (error instanceof ApiError) {
+        return { ok: false, error: error.body };
+      }
+      throw error;
+    }
+  }
+
+  /** The caller's role, or 401 / 403. */
+  authorize(credential: Credential, operation: Operation): Principal {
+    const principal = this.authenticate(credential);
+    if (!can(principal.role, operation)) {
+      throw ApiError.of("forbidden", `a ${principal.role} token may not do ${operation}`);
+    }
+    return principal;
+  }
+
+  private authenticate(credential: Credential): Principal {
+    if ("admin" in credential) {
+      return { role: "admin", tokenId: "admin" };
+    }
+    const token = this.tokens.lookup(credential.tokenHash);
+    if (!token) {
+      throw ApiError.of("unauthorized", "unknown or revoked token");
+    }
+    return { role: token.role, tokenId: token.id };
+  }
+
+  /**
+   * The node a caller acts as: 404 unknown, 403 bound to another token, 409 `node_dead` once it has
+   * missed its deadline (declared dead on the spot if the alarm has not done it yet).
+   */
+  actingNode(principal: Principal, nodeId: string, now: number): NodeRecord {
+    const node = this.fleet.nodes.get(nodeId);
+    if (!node) {
+      throw ApiError.of("not_found", `no node ${nodeId}`);
+    }
+    if (principal.role !== "admin" && node.tokenId !== principal.tokenId) {
+      throw ApiError.of("forbidden", `node ${nodeId} belongs to another token`);
+    }
+    if (!node.dead && this.fleet.statusOf(node, now) === "dead") {
+      this.nodeDied(node, "node missed its heartbeat deadline", now);
+    }
+    if (node.dead) {
+      throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");
+    }
+    return node;
+  }
+
+  /** Whether the principal may act for the node that holds a task's valid lease. */
+  holdsLeaseOf(principal: Principal, nodeId: string | null): boolean {
+    if (principal.role === "admin") {
+      return true;
+    }
+    const node = nodeId === null ? undefined : this.fleet.nodes.get(nodeId);
+    return node?.tokenId === principal.tokenId;
+  }
+
+  /** 403 when a valid lease is presented by a token that does not own the holding node. */
+  checkLeaseOwner(principal: Principal, taskId: string, leaseToken: string, now: number) {
+    const task = this.tasks.get(taskId);
+    if (!task) {
+      throw ApiError.of("not_found", `no task ${taskId}`);
+    }
+    if (checkLease(task, leaseToken, now) === null && !this.holdsLeaseOf(principal, task.nodeId)) {
+      throw ApiError.of("forbidden", `task ${taskId} is held by a node of another token`);
+    }
+    return task;
+  }
+
+  /** A node is gone: its work back to the queue, out of every election, no new work. */
+  nodeDied(node: NodeRecord, reason: string, now: number): void {
+    this.fleet.markDead(node);
+    this.scheduler.reclaim(node, reason, now, logRowError);
+    this.leaveElections(node.id, now);
+  }
+
+  leaveElections(nodeId: string, now: number): void {
+    for (const { election, candidate } of this.elections.candidaciesOf(nodeId)) {
+      this.announce(this.elections.apply(election, { kind: "remove", candidate }, now));
+    }
+  }
+
+  /** Tells the election's observers about a change of leader. */
+  announce(change: ReturnType<ElectionStore["apply"]>): void {
+    const expiry = change.state.candidates.reduce<number | null>(
+      (min, c) => (min === null ? c.expiresAt : Math.min(min, c.expiresAt)),
+      null,
+    );
+    if (expiry !== null) {
+      this.dueAt(expiry);
+    }
+    if (!change.leaderChanged) {
+      return;
+    }
+    const message = JSON.stringify({
+      name: change.name,
+      term: change.state.term,
+      leader: leadership(change.state),
+    });
+    for (const ws of this.ctx.getWebSockets(change.name)) {
+      try {
+        ws.send(message);
+      } catch (error) {
+        console.warn("observer send failed", error);
+      }
+    }
+  }
+
+  /**
+   * One alarm serves every deadline: node deaths, lease expiry, due retries and delayed tasks,
+   * candidate ttl. Every step is idempotent and a failing row is logged and skipped.
+   */
+  async alarm(): Promise<void> {
+    const now = this.now();
+    this.alarmAt = null;
+    for (const node of this.fleet.overdue(now)) {
+      try {
+        this.nodeDied(node, "node missed its heartbeat deadline", now);
+      } catch (error) {
+        logRowError(node.id, error);
+      }
+    }
+    this.scheduler.expireLeases(now, logRowError);
+    this.scheduler.promoteDue(now, logRowError);
+    for (const name of this.elections.withExpiredCandidates(now)) {
+      try {
+        this.announce(this.elections.apply(name, { kind: "tick" }, now));
+      } catch (error) {
+        logRowError(name, error);
+      }
+    }
+    const next = [
+      this.tasks.nextDeadline(),
+      this.fleet.nextDeathDeadline(),
+      this.elections.nextExpiry(),
+    ].filter((t): t is number => t !== null);
+    if (next.length > 0) {
+      this.dueAt(Math.max(Math.min(...next), now + 1));
+    }
+    await this.flushAlarm();
+  }
+}
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+function logRowError(id: string, error: unknown): void {
+  console.error(`coordinator: skipping ${id} after an error`, error);
+}

@@ -1,0 +1,304 @@
+import type { TaskState, TaskStatus } from "../../src/core/task-lifecycle";
+
+/** Where a task came from and why it went where it did. */
+export interface TaskRouting {
+  reason: "nearest" | "spillover" | "pinned" | "no_location";
+  distanceKm: number | null;
+  from: { lat: number; lon: number } | null;
+}
+
+/** A task as stored, with the fields the contract shows. */
+export interface TaskRecord extends TaskState {
+  seq: number;
+  id: string;
+  type: string;
+  payload: unknown;
+  priority: number;
+  region: string;
+  timeoutMs: number;
+  result: unknown;
+  createdAt: number;
+  updatedAt: number;
+  idempotencyScope: string | null;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  affinityKey: string | null;
+  routing: TaskRouting;
+}
+
+type TaskRow = {
+  seq: number;
+  id: string;
+  type: string;
+  payload: string;
+  status: TaskStatus;
+  priority: number;
+  region: string;
+  node_id: string | null;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  result: string | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  run_at: number;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  idempotency_scope: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  affinity_key: string | null;
+  routing: string;
+};
+
+function fromRow(row: TaskRow): TaskRecord {
+  return {
+    seq: row.seq,
+    id: row.id,
+    type: row.type,
+    payload: JSON.parse(row.payload),
+    status: row.status,
+    priority: row.priority,
+    region: row.region,
+    nodeId: row.node_id,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    result: row.result === null ? null : JSON.parse(row.result),
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    runAt: row.run_at,
+    leaseToken: row.lease_token,
+    leaseExpiresAt: row.lease_expires_at,
+    idempotencyScope: row.idempotency_scope,
+    idempotencyKey: row.idempotency_key,
+    requestHash: row.request_hash,
+    affinityKey: row.affinity_key,
+    routing: JSON.parse(row.routing) as TaskRouting,
+  };
+}
+
+const STATUSES: readonly TaskStatus[] = ["scheduled", "queued", "leased", "succeeded", "failed", "canceled"];
+type Counts = Record<TaskStatus, number>;
+const zeroCounts = (): Counts => ({
+  scheduled: 0,
+  queued: 0,
+  leased: 0,
+  succeeded: 0,
+  failed: 0,
+  canceled: 0,
+});
+
+export interface TaskFilter {
+  status?: TaskStatus;
+  region?: string;
+  type?: string;
+  limit: number;
+  before?: number;
+}
+
+/**
+ * The task table. Every write goes through `insert` or `save`, which keep the per-region counts by
+ * status in memory (they are derived: rebuilt from the table when the object starts).
+ */
+export class TaskQueue {
+  private readonly counts = new Map<string, Counts>();
+
+  constructor(private readonly sql: SqlStorage) {
+    for (const row of sql.exec<{ region: string; status: TaskStatus; n: number }>(
+      "SELECT region, status, count(*) AS n FROM tasks GROUP BY region, status",
+    )) {
+      this.countsOf(row.region)[row.status] = row.n;
+    }
+  }
+
+  private countsOf(region: string): Counts {
+    let counts = this.counts.get(region);
+    if (!counts) {
+      counts = zeroCounts();
+      this.counts.set(region, counts);
+    }
+    return counts;
+  }
+
+  /** Counts by status, of one region or of all. */
+  depth(region?: string): Counts {
+    if (region !== undefined) {
+      return { ...this.countsOf(region) };
+    }
+    const total = zeroCounts();
+    for (const counts of this.counts.values()) {
+      for (const status of STATUSES) {
+        total[status] += counts[status];
+      }
+    }
+    return total;
+  }
+
+  /** Whether a region has unfinished tasks. */
+  hasLiveTasks(region: string): boolean {
+    const c = this.countsOf(region);
+    return c.scheduled + c.queued + c.leased > 0;
+  }
+
+  insert(task: Omit<TaskRecord, "seq">): TaskRecord {
+    const row = this.sql
+      .exec<{ seq: number }>(
+        `INSERT INTO tasks (id, type, payload, status, priority, region, node_id, attempts, max_attempts, timeout_ms,
+           result, last_error, created_at, updated_at, run_at, lease_token, lease_expires_at, idempotency_scope,
+           idempotency_key, request_hash, affinity_key, routing)
+         VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, NULL, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?) RETURNING seq`,
+        task.id,
+        task.type,
+        JSON.stringify(task.payload ?? null),
+        task.status,
+        task.priority,
+        task.region,
+        task.maxAttempts,
+        task.timeoutMs,
+        task.createdAt,
+        task.updatedAt,
+        task.runAt,
+        task.idempotencyScope,
+        task.idempotencyKey,
+        task.requestHash,
+        task.affinityKey,
+        JSON.stringify(task.routing),
+      )
+      .one();
+    this.countsOf(task.region)[task.status]++;
+    return { ...task, seq: row.seq };
+  }
+
+  /** Writes the mutable fields of `next` (a changed copy of `previous`). */
+  save(previous: TaskRecord, next: TaskRecord): void {
+    this.sql.exec(
+      `UPDATE tasks SET status = ?, node_id = ?, attempts = ?, result = ?, last_error = ?, updated_at = ?, run_at = ?,
+         lease_token = ?, lease_expires_at = ? WHERE id = ?`,
+      next.status,
+      next.nodeId,
+      next.attempts,
+      next.result === undefined || next.result === null ? null : JSON.stringify(next.result),
+      next.lastError,
+      next.updatedAt,
+      next.runAt,
+      next.leaseToken,
+      next.leaseExpiresAt,
+      next.id,
+    );
+    if (previous.status !== next.status) {
+      this.countsOf(previous.region)[previous.status]--;
+      this.countsOf(next.region)[next.status]++;
+    }
+  }
+
+  get(id: string): TaskRecord | null {
+    const row = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE id = ?", id).toArray()[0];
+    return row ? fromRow(row) : null;
+  }
+
+  byIdempotencyKey(scope: string, key: string): TaskRecord | null {
+    const row = this.sql
+      .exec<TaskRow>("SELECT * FROM tasks WHERE idempotency_scope = ? AND idempotency_key = ?", scope, key)
+      .toArray()[0];
+    return row ? fromRow(row) : null;
+  }
+
+  /** The best runnable tasks of a region: highest priority first, oldest first within a priority. */
+  runnable(region: string, limit: number): TaskRecord[] {
+    return this.sql
+      .exec<TaskRow>(
+        "SELECT * FROM tasks WHERE region = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
+        region,
+        limit,
+      )
+      .toArray()
+      .map(fromRow);
+  }
+
+  /** Scheduled tasks whose time has come. */
+  due(now: number, limit: number): TaskRecord[] {
+    return this.sql
+      .exec<TaskRow>(
+        "SELECT * FROM tasks WHERE status = 'scheduled' AND run_at <= ? ORDER BY run_at LIMIT ?",
+        now,
+        limit,
+      )
+      .toArray()
+      .map(fromRow);
+  }
+
+  /** Leased tasks whose lease has run out. */
+  expired(now: number, limit: number): TaskRecord[] {
+    return this.sql
+      .exec<TaskRow>(
+        "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?",
+        now,
+        limit,
+      )
+      .toArray()
+      .map(fromRow);
+  }
+
+  heldBy(nodeId: string): TaskRecord[] {
+    return this.sql
+      .exec<TaskRow>("SELECT * FROM tasks WHERE status = 'leased' AND node_id = ?", nodeId)
+      .toArray()
+      .map(fromRow);
+  }
+
+  /** In-flight counts per node, to rebuild node loads when the object starts. */
+  inFlightByNode(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const row of this.sql.exec<{ node_id: string; n: number }>(
+      "SELECT node_id, count(*) AS n FROM tasks WHERE status = 'leased' GROUP BY node_id",
+    )) {
+      counts.set(row.node_id, row.n);
+    }
+    return counts;
+  }
+
+  /** The earliest due time of a scheduled task or a lease, for the alarm. */
+  nextDeadline(): number | null {
+    const run = this.sql
+      .exec<{ t: number | null }>("SELECT min(run_at) AS t FROM tasks WHERE status = 'scheduled'")
+      .one().t;
+    const lease = this.sql
+      .exec<{ t: number | null }>("SELECT min(lease_expires_at) AS t FROM tasks WHERE status = 'leased'")
+      .one().t;
+    if (run === null) {
+      return lease;
+    }
+    return lease === null ? run : Math.min(run, lease);
+  }
+
+  /** Newest first, from before the cursor (a seq). */
+  list(filter: TaskFilter): TaskRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.status !== undefined) {
+      where.push("status = ?");
+      args.push(filter.status);
+    }
+    if (filter.region !== undefined) {
+      where.push("region = ?");
+      args.push(filter.region);
+    }
+    if (filter.type !== undefined) {
+      where.push("type = ?");
+      args.push(filter.type);
+    }
+    if (filter.before !== undefined) {
+      where.push("seq < ?");
+      args.push(filter.before);
+    }
+    // Only fixed column names are joined here; every value is a bound parameter.
+    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    return this.sql
+      .exec<TaskRow>(`SELECT * FROM tasks ${clause} ORDER BY seq DESC LIMIT ?`, ...args, filter.limit)
+      .toArray()
+      .map(fromRow);
+  }
+}

@@ -1,0 +1,60 @@
+import type { Role } from "../../src/core/permissions";
+
+export interface TokenRecord {
+  id: string;
+  role: Role;
+  label: string | null;
+  createdAt: number;
+}
+
+/**
+ * Minted bearer tokens, stored only as SHA-256 hashes (the secret is shown once). Kept in memory by
+ * hash, so authorizing a call costs no query; a revocation deletes both at once.
+ */
+export class TokenStore {
+  private readonly byHash = new Map<string, TokenRecord>();
+
+  constructor(private readonly sql: SqlStorage) {
+    for (const row of sql.exec<{
+      id: string;
+      hash: string;
+      role: Role;
+      label: string | null;
+      created_at: number;
+    }>("SELECT id, hash, role, label, created_at FROM tokens")) {
+      this.byHash.set(row.hash, { id: row.id, role: row.role, label: row.label, createdAt: row.created_at });
+    }
+  }
+
+  lookup(hash: string): TokenRecord | undefined {
+    return this.byHash.get(hash);
+  }
+
+  create(token: TokenRecord, hash: string): void {
+    this.sql.exec(
+      "INSERT INTO tokens (id, hash, role, label, created_at) VALUES (?, ?, ?, ?, ?)",
+      token.id,
+      hash,
+      token.role,
+      token.label,
+      token.createdAt,
+    );
+    this.byHash.set(hash, token);
+  }
+
+  list(): TokenRecord[] {
+    return [...this.byHash.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  }
+
+  /** Returns false when there is no such token. */
+  revoke(id: string): boolean {
+    for (const [hash, token] of this.byHash) {
+      if (token.id === id) {
+        this.sql.exec("DELETE FROM tokens WHERE id = ?", id);
+        this.byHash.delete(hash);
+        return true;
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,68 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { ApiError } from "./core/errors";
+import type { AppEnv } from "./http/context";
+import { renderDocsPage } from "./http/docs-page";
+import { errorResponse } from "./http/errors";
+import { bearer, jsonBody, requestId } from "./http/middleware";
+import { elections } from "./routes/elections";
+import { nodes } from "./routes/nodes";
+import { operations } from "./routes/operations";
+import { owners } from "./routes/owners";
+import { regions } from "./routes/regions";
+import { tasks } from "./routes/tasks";
+import { tokens } from "./routes/tokens";
+
+export interface AppOptions {
+  /** Name of the coordinator Durable Object this app talks to (tests give each their own). */
+  coordinatorName?: string;
+}
+
+/** The OpenAPI document's header. */
+const DOC_INFO = {
+  openapi: "3.1.0",
+  info: {
+    title: "Meridian",
+    version: "1.0.0",
+    description:
+      "Serverless edge scheduler: tasks routed to the nearest healthy region, leases with retries, elections with fencing terms.",
+  },
+};
+
+/** Builds the edge Worker's Hono app: one sub-app per resource, all under /v1. */
+export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
+  const coordinatorName = options.coordinatorName ?? "global";
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use("*", requestId);
+  app.use("*", async (c, next) => {
+    const ns = c.env.COORDINATOR;
+    c.set("coordinatorName", coordinatorName);
+    c.set("coordinator", ns.get(ns.idFromName(coordinatorName)));
+    await next();
+  });
+  app.use("/v1/*", bearer);
+  app.use("/v1/*", jsonBody);
+
+  // Mounted at /v1 rather than /v1/<resource> because `POST /v1/tasks:batch` is not below /v1/tasks.
+  app.route("/", operations);
+  app.route("/v1", tokens);
+  app.route("/v1", regions);
+  app.route("/v1", nodes);
+  app.route("/v1", tasks);
+  app.route("/v1", elections);
+  app.route("/v1", owners);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.doc31("/openapi.json", DOC_INFO);
+  app.get("/docs", (c) =>
+    c.html(
+      renderDocsPage(app.getOpenAPI31Document(DOC_INFO) as unknown as Parameters<typeof renderDocsPage>[0]),
+    ),
+  );
+
+  app.notFound(() => {
+    throw ApiError.of("not_found", "no such route");
+  });
+  app.onError(errorResponse);
+  return app;
+}

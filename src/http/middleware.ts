@@ -1,0 +1,101 @@
+import type { MiddlewareHandler } from "hono";
+import { ApiError } from "../core/errors";
+import type { Operation } from "../core/permissions";
+import type { AppEnv } from "./context";
+import { unwrap } from "./errors";
+
+/** Default body limit of the contract. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Gives each request an id, echoed in `X-Request-Id` and in error bodies. */
+export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const id = crypto.randomUUID();
+  c.set("requestId", id);
+  await next();
+  c.header("X-Request-Id", id);
+};
+
+/**
+ * Every body is JSON: refuses bodies over the limit (413) and bodies that are not JSON (400), treats
+ * an empty body as `{}`, and marks it `application/json` so clients need not send the header.
+ */
+export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.method !== "POST" && c.req.method !== "PUT") {
+    return next();
+  }
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) {
+    throw ApiError.of("payload_too_large", `the body is over ${MAX_BODY_BYTES} bytes`);
+  }
+  const bytes = new Uint8Array(await c.req.raw.arrayBuffer());
+  if (bytes.byteLength > MAX_BODY_BYTES) {
+    throw ApiError.of("payload_too_large", `the body is over ${MAX_BODY_BYTES} bytes`);
+  }
+  const text = bytes.byteLength === 0 ? "{}" : new TextDecoder().decode(bytes);
+  try {
+    JSON.parse(text);
+  } catch {
+    throw ApiError.of("invalid_request", "the body is not valid JSON");
+  }
+  const headers = new Headers(c.req.raw.headers);
+  headers.set("content-type", "application/json");
+  c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers, body: text });
+  return next();
+};
+
+/** SHA-256 hex of a string (tokens are looked up by hash). */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Constant-time string comparison, for the admin secret. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  }
+  return diff === 0;
+}
+
+/**
+ * Reads the bearer token. The admin secret is recognised here; a minted token travels to the
+ * coordinator as its hash, and the coordinator authorizes each call (one round trip, and a revoked
+ * token fails at once).
+ */
+export const bearer: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header("authorization") ?? "";
+  const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
+  if (!match) {
+    throw ApiError.of("unauthorized", "send Authorization: Bearer <token>");
+  }
+  const token = match[1]!;
+  const admin = c.env.ADMIN_TOKEN;
+  c.set(
+    "credential",
+    admin && sameSecret(token, admin) ? { admin: true } : { tokenHash: await sha256Hex(token) },
+  );
+  return next();
+};
+
+/** Names the operation a route performs (read by the coordinator and by the validation hook). */
+export function operation(name: Operation): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    c.set("operation", name);
+    return next();
+  };
+}
+
+/**
+ * Called when validation fails: a caller who may not make the call at all learns that first
+ * (401, 403), as if validation came after authorization. Costs a round trip only on bad input.
+ */
+export async function rankAuthorization(c: Parameters<MiddlewareHandler<AppEnv>>[0]): Promise<void> {
+  const op = c.get("operation");
+  const credential = c.get("credential");
+  if (op !== undefined && credential !== undefined) {
+    unwrap(await c.get("coordinator").whoAmI(credential, op));
+  }
+}

@@ -1,0 +1,96 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { unwrap } from "../http/errors";
+import { operation } from "../http/middleware";
+import { observeElection } from "../http/observe";
+import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { errors, json, jsonBody } from "../schemas/common";
+import { Campaign, CampaignResponse, Election, ElectionParam, Fence, Resign } from "../schemas/elections";
+
+export const elections = openApiApp();
+
+elections.openapi(
+  createRoute({
+    method: "post",
+    path: "/elections/{name}/campaign",
+    tags: ["elections"],
+    summary: "Join or renew a candidacy; the oldest live candidate leads, term is the fencing token",
+    security: bearerSecurity,
+    middleware: [operation("elections.act")],
+    request: { params: ElectionParam, body: jsonBody(Campaign) },
+    responses: { 200: json(CampaignResponse, "leadership as seen by this candidate"), ...errors(409, 413) },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    return c.json(unwrap(await c.var.coordinator.campaign(c.var.credential, name, c.req.valid("json"))), 200);
+  },
+);
+
+elections.openapi(
+  createRoute({
+    method: "post",
+    path: "/elections/{name}/resign",
+    tags: ["elections"],
+    summary: "Leave the election; the next-oldest candidate leads at once",
+    security: bearerSecurity,
+    middleware: [operation("elections.act")],
+    request: { params: ElectionParam, body: jsonBody(Resign) },
+    responses: { 200: json(z.object({ resigned: z.boolean() }), "resigned") },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    return c.json(unwrap(await c.var.coordinator.resign(c.var.credential, name, c.req.valid("json"))), 200);
+  },
+);
+
+elections.openapi(
+  createRoute({
+    method: "get",
+    path: "/elections/{name}",
+    tags: ["elections"],
+    summary: "Leader, term and candidates",
+    security: bearerSecurity,
+    middleware: [operation("elections.read")],
+    request: { params: ElectionParam },
+    responses: { 200: json(Election, "the election"), ...errors(404) },
+  }),
+  async (c) =>
+    c.json(unwrap(await c.var.coordinator.getElection(c.var.credential, c.req.valid("param").name)), 200),
+);
+
+elections.openapi(
+  createRoute({
+    method: "get",
+    path: "/elections/{name}/observe",
+    tags: ["elections"],
+    summary:
+      "Stream of leadership changes, starting with the current leader (SSE, or a WebSocket on upgrade)",
+    security: bearerSecurity,
+    middleware: [operation("elections.read")],
+    request: { params: ElectionParam },
+    responses: {
+      200: { description: "text/event-stream of `{name, term, leader}` events" },
+      101: { description: "WebSocket of `{name, term, leader}` messages" },
+    },
+  }),
+  (c) => observeElection(c, c.req.valid("param").name),
+);
+
+elections.openapi(
+  createRoute({
+    method: "post",
+    path: "/elections/{name}/fence",
+    tags: ["elections"],
+    summary: "200 while term is the current term, else 409 stale_term",
+    security: bearerSecurity,
+    middleware: [operation("elections.act")],
+    request: { params: ElectionParam, body: jsonBody(Fence) },
+    responses: {
+      200: json(z.object({ ok: z.boolean(), term: z.number().int() }), "current"),
+      ...errors(404, 409),
+    },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    return c.json(unwrap(await c.var.coordinator.fence(c.var.credential, name, c.req.valid("json"))), 200);
+  },
+);

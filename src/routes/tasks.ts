@@ -1,0 +1,201 @@
+import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { SubmitCommand } from "../../durable-objects/coordinator/scheduler";
+import type { ErrorBody } from "../core/errors";
+import { ApiError } from "../core/errors";
+import type { AppEnv } from "../http/context";
+import { unwrap, validationError } from "../http/errors";
+import { operation } from "../http/middleware";
+import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { originOf, toSubmitCommand } from "../http/routing-table";
+import { errors, json, jsonBody } from "../schemas/common";
+import {
+  BatchResult,
+  BatchSubmit,
+  Complete,
+  Extend,
+  ExtendResponse,
+  Fail,
+  FailResponse,
+  StatusResponse,
+  SubmitTask,
+  type SubmitTaskInput,
+  Task,
+  TaskIdParam,
+  TaskList,
+  TaskQuery,
+} from "../schemas/tasks";
+
+export const tasks = openApiApp();
+
+/** The `Idempotency-Key` header stands for the body field; both at once must agree. */
+function withHeaderKey(body: SubmitTaskInput, header: string | undefined): SubmitTaskInput {
+  if (header === undefined) {
+    return body;
+  }
+  if (header.length === 0 || header.length > 200) {
+    throw ApiError.of("invalid_request", "Idempotency-Key must be 1 to 200 characters");
+  }
+  if (body.idempotencyKey !== undefined && body.idempotencyKey !== header) {
+    throw ApiError.of("invalid_request", "Idempotency-Key header and idempotencyKey field differ");
+  }
+  return { ...body, idempotencyKey: header };
+}
+
+function command(c: Context<AppEnv>, body: SubmitTaskInput): Promise<SubmitCommand> {
+  return toSubmitCommand(body, originOf(c.req.raw), c.var.coordinatorName, c.var.coordinator);
+}
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks",
+    tags: ["tasks"],
+    summary: "Submit a task; routed to the nearest healthy region with room",
+    security: bearerSecurity,
+    middleware: [operation("tasks.submit")],
+    request: { body: jsonBody(SubmitTask) },
+    responses: {
+      201: json(Task, "stored"),
+      200: json(Task, "an idempotent repeat: the first task, unchanged"),
+      ...errors(404, 409, 413, 503),
+    },
+  }),
+  async (c) => {
+    const body = withHeaderKey(c.req.valid("json"), c.req.header("idempotency-key"));
+    const { task, created } = unwrap(
+      await c.var.coordinator.submit(c.var.credential, await command(c, body)),
+    );
+    return c.json(task, created ? 201 : 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks:batch",
+    tags: ["tasks"],
+    summary: "Submit up to 100 tasks; each item succeeds or fails alone",
+    security: bearerSecurity,
+    middleware: [operation("tasks.submit")],
+    request: { body: jsonBody(BatchSubmit) },
+    responses: { 200: json(BatchResult, "one result per item, in order"), ...errors(413) },
+  }),
+  async (c) => {
+    const items = await Promise.all(
+      c.req.valid("json").tasks.map(async (item, i): Promise<SubmitCommand | { error: ErrorBody }> => {
+        const parsed = SubmitTask.safeParse(item);
+        if (!parsed.success) {
+          return { error: validationError(parsed.error, `tasks.${i}`).body };
+        }
+        return command(c, parsed.data);
+      }),
+    );
+    return c.json(unwrap(await c.var.coordinator.submitBatch(c.var.credential, items)), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "get",
+    path: "/tasks/{id}",
+    tags: ["tasks"],
+    summary: "A task",
+    security: bearerSecurity,
+    middleware: [operation("tasks.read")],
+    request: { params: TaskIdParam },
+    responses: { 200: json(Task, "the task"), ...errors(404) },
+  }),
+  async (c) =>
+    c.json(unwrap(await c.var.coordinator.getTask(c.var.credential, c.req.valid("param").id)), 200),
+);
+
+tasks.openapi(
+  createRoute({
+    method: "get",
+    path: "/tasks",
+    tags: ["tasks"],
+    summary: "Tasks, newest first; pass the returned cursor for the next page",
+    security: bearerSecurity,
+    middleware: [operation("tasks.read")],
+    request: { query: TaskQuery },
+    responses: { 200: json(TaskList, "a page of tasks") },
+  }),
+  async (c) => {
+    const { cursor, ...filter } = c.req.valid("query");
+    const before = cursor === undefined ? undefined : Number(cursor);
+    return c.json(unwrap(await c.var.coordinator.listTasks(c.var.credential, { ...filter, before })), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks/{id}/cancel",
+    tags: ["tasks"],
+    summary: "Cancel; 409 already_terminal once it has ended",
+    security: bearerSecurity,
+    middleware: [operation("tasks.cancel")],
+    request: { params: TaskIdParam },
+    responses: { 200: json(StatusResponse, "canceled"), ...errors(404, 409) },
+  }),
+  async (c) =>
+    c.json(unwrap(await c.var.coordinator.cancelTask(c.var.credential, c.req.valid("param").id)), 200),
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks/{id}/complete",
+    tags: ["executing"],
+    summary: "Record success under a valid lease (409 lease_lost otherwise)",
+    security: bearerSecurity,
+    middleware: [operation("tasks.execute")],
+    request: { params: TaskIdParam, body: jsonBody(Complete) },
+    responses: { 200: json(StatusResponse, "succeeded"), ...errors(404, 409, 413) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(
+      unwrap(await c.var.coordinator.completeTask(c.var.credential, id, c.req.valid("json"))),
+      200,
+    );
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks/{id}/fail",
+    tags: ["executing"],
+    summary: "Record a failed attempt: retried after back-off with jitter, or failed",
+    security: bearerSecurity,
+    middleware: [operation("tasks.execute")],
+    request: { params: TaskIdParam, body: jsonBody(Fail) },
+    responses: { 200: json(FailResponse, "what happens next"), ...errors(404, 409, 413) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(unwrap(await c.var.coordinator.failTask(c.var.credential, id, c.req.valid("json"))), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks/{id}/extend",
+    tags: ["executing"],
+    summary: "Extend a lease so a long task keeps it",
+    security: bearerSecurity,
+    middleware: [operation("tasks.execute")],
+    request: { params: TaskIdParam, body: jsonBody(Extend) },
+    responses: { 200: json(ExtendResponse, "the new expiry"), ...errors(404, 409) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(
+      unwrap(await c.var.coordinator.extendLease(c.var.credential, id, c.req.valid("json"))),
+      200,
+    );
+  },
+);
