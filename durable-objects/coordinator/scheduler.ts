@@ -11,7 +11,7 @@ import {
   waitingStatus,
 } from "../../src/core/task-lifecycle";
 import type { Fleet, NodeRecord } from "./fleet";
-import type { TaskQueue, TaskRecord, TaskRouting } from "./task-queue";
+import { parseTask, type TaskQueue, type TaskRecord, type TaskRouting, type TaskRow } from "./task-queue";
 
 /** A task as handed to a node by poll. */
 export interface LeasedTask {
@@ -41,6 +41,9 @@ export interface SubmitCommand {
   /** The edge's choice from its cached routing table; null when it saw no healthy region. */
   decision: RoutingDecision | null;
 }
+
+/** Told about a row that could not be handled (it is logged, and the loop goes on). */
+export type RowErrorHandler = (id: string, error: unknown) => void;
 
 interface Waiter {
   node: NodeRecord;
@@ -279,33 +282,20 @@ export class Scheduler {
     return next;
   }
 
-  /** Expires every lease that has run out. Each row alone: one bad row does not stop the rest. */
-  expireLeases(now: number, onError: (id: string, e: unknown) => void): number {
-    let expired = 0;
-    for (const task of this.tasks.expired(now, 1000)) {
-      try {
-        this.failAttempt(task, "lease expired", true, now);
-        expired++;
-      } catch (e) {
-        onError(task.id, e);
-      }
-    }
-    return expired;
+  /** Expires every lease that has run out. */
+  expireLeases(now: number, onError: RowErrorHandler): number {
+    return this.eachRow(this.tasks.expired(now, 1000), now, onError, (task) => {
+      this.failAttempt(task, "lease expired", true, now);
+    });
   }
 
   /** Moves due scheduled tasks to the queue and wakes the nodes waiting in their regions. */
-  promoteDue(now: number, onError: (id: string, e: unknown) => void): number {
+  promoteDue(now: number, onError: RowErrorHandler): number {
     const regions = new Set<string>();
-    let promoted = 0;
-    for (const task of this.tasks.due(now, 1000)) {
-      try {
-        this.tasks.save(task, { ...task, status: "queued", updatedAt: now });
-        regions.add(task.region);
-        promoted++;
-      } catch (e) {
-        onError(task.id, e);
-      }
-    }
+    const promoted = this.eachRow(this.tasks.due(now, 1000), now, onError, (task) => {
+      this.tasks.save(task, { ...task, status: "queued", updatedAt: now });
+      regions.add(task.region);
+    });
     for (const region of regions) {
       this.dispatch(region, now);
     }
@@ -313,18 +303,38 @@ export class Scheduler {
   }
 
   /** Everything a node holds goes back to the queue, each a failed attempt. */
-  reclaim(node: NodeRecord, reason: string, now: number, onError: (id: string, e: unknown) => void): number {
+  reclaim(node: NodeRecord, reason: string, now: number, onError: RowErrorHandler): number {
     this.stopWaiting(node.id, true);
-    let reclaimed = 0;
-    for (const task of this.tasks.heldBy(node.id)) {
+    return this.eachRow(this.tasks.heldBy(node.id), now, onError, (task) => {
+      this.failAttempt(task, reason, true, now);
+    });
+  }
+
+  /**
+   * Applies `step` to each row on its own: a row that fails is quarantined and reported, and the
+   * rest go on. Returns how many rows succeeded.
+   */
+  private eachRow(
+    rows: TaskRow[],
+    now: number,
+    onError: RowErrorHandler,
+    step: (task: TaskRecord) => void,
+  ): number {
+    let done = 0;
+    for (const row of rows) {
       try {
-        this.failAttempt(task, reason, true, now);
-        reclaimed++;
-      } catch (e) {
-        onError(task.id, e);
+        step(parseTask(row));
+        done++;
+      } catch (error) {
+        onError(row.id, error);
+        try {
+          this.tasks.quarantine(row, error instanceof Error ? error.message : String(error), now);
+        } catch (again) {
+          onError(row.id, again);
+        }
       }
     }
-    return reclaimed;
+    return done;
   }
 
   loadOf(region: string): { queued: number; inFlight: number } {

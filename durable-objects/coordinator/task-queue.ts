@@ -26,7 +26,8 @@ export interface TaskRecord extends TaskState {
   routing: TaskRouting;
 }
 
-type TaskRow = {
+/** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
+export type TaskRow = {
   seq: number;
   id: string;
   type: string;
@@ -52,7 +53,7 @@ type TaskRow = {
   routing: string;
 };
 
-function fromRow(row: TaskRow): TaskRecord {
+export function parseTask(row: TaskRow): TaskRecord {
   return {
     seq: row.seq,
     id: row.id,
@@ -196,14 +197,14 @@ export class TaskQueue {
 
   get(id: string): TaskRecord | null {
     const row = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE id = ?", id).toArray()[0];
-    return row ? fromRow(row) : null;
+    return row ? parseTask(row) : null;
   }
 
   byIdempotencyKey(scope: string, key: string): TaskRecord | null {
     const row = this.sql
       .exec<TaskRow>("SELECT * FROM tasks WHERE idempotency_scope = ? AND idempotency_key = ?", scope, key)
       .toArray()[0];
-    return row ? fromRow(row) : null;
+    return row ? parseTask(row) : null;
   }
 
   /** The best runnable tasks of a region: highest priority first, oldest first within a priority. */
@@ -215,38 +216,50 @@ export class TaskQueue {
         limit,
       )
       .toArray()
-      .map(fromRow);
+      .map(parseTask);
   }
 
   /** Scheduled tasks whose time has come. */
-  due(now: number, limit: number): TaskRecord[] {
+  due(now: number, limit: number): TaskRow[] {
     return this.sql
       .exec<TaskRow>(
         "SELECT * FROM tasks WHERE status = 'scheduled' AND run_at <= ? ORDER BY run_at LIMIT ?",
         now,
         limit,
       )
-      .toArray()
-      .map(fromRow);
+      .toArray();
   }
 
   /** Leased tasks whose lease has run out. */
-  expired(now: number, limit: number): TaskRecord[] {
+  expired(now: number, limit: number): TaskRow[] {
     return this.sql
       .exec<TaskRow>(
         "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?",
         now,
         limit,
       )
-      .toArray()
-      .map(fromRow);
+      .toArray();
   }
 
-  heldBy(nodeId: string): TaskRecord[] {
+  heldBy(nodeId: string): TaskRow[] {
     return this.sql
       .exec<TaskRow>("SELECT * FROM tasks WHERE status = 'leased' AND node_id = ?", nodeId)
-      .toArray()
-      .map(fromRow);
+      .toArray();
+  }
+
+  /**
+   * Takes a row that cannot be read out of circulation: it is marked failed with the reason, so the
+   * alarm does not trip over it again. Works on the raw columns only.
+   */
+  quarantine(row: TaskRow, reason: string, now: number): void {
+    this.sql.exec(
+      "UPDATE tasks SET status = 'failed', last_error = ?, lease_token = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+      `unreadable task row: ${reason}`.slice(0, 1000),
+      now,
+      row.id,
+    );
+    this.countsOf(row.region)[row.status]--;
+    this.countsOf(row.region).failed++;
   }
 
   /** In-flight counts per node, to rebuild node loads when the object starts. */
@@ -299,6 +312,6 @@ export class TaskQueue {
     return this.sql
       .exec<TaskRow>(`SELECT * FROM tasks ${clause} ORDER BY seq DESC LIMIT ?`, ...args, filter.limit)
       .toArray()
-      .map(fromRow);
+      .map(parseTask);
   }
 }

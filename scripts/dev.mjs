@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// `npm run dev`: Meridian under `wrangler dev` on 127.0.0.1:8787 (PORT overrides), state kept in
+// .wrangler/state. On first run it writes .dev.vars with a random ADMIN_TOKEN.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const port = Number(process.env.PORT ?? 8787);
+const persistTo = process.env.MERIDIAN_STATE ?? join(root, ".wrangler", "state");
+
+/** Reads ADMIN_TOKEN from .dev.vars, creating the file with a fresh token on first run. */
+export function ensureAdminToken() {
+  const file = join(root, ".dev.vars");
+  if (!existsSync(file)) {
+    const token = `mrd_admin_${randomBytes(24).toString("base64url")}`;
+    writeFileSync(
+      file,
+      `# Local secrets for wrangler dev (git-ignored). Created by npm run dev.\nADMIN_TOKEN=${token}\n`,
+      {
+        mode: 0o600,
+      },
+    );
+    console.log("wrote .dev.vars with a new ADMIN_TOKEN");
+  }
+  const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/m.exec(readFileSync(file, "utf8"));
+  if (!match) {
+    throw new Error(".dev.vars has no ADMIN_TOKEN line");
+  }
+  return match[1].trim();
+}
+
+/**
+ * Starts wrangler dev; resolves with the child once /healthz answers. `vars` become `--var KEY:VALUE`
+ * (overriding wrangler.toml and .dev.vars, e.g. a test server's own ADMIN_TOKEN).
+ */
+export async function startWrangler({ port: p = port, persist = persistTo, quiet = true, vars = {} } = {}) {
+  const args = [
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(p),
+    "--persist-to",
+    persist,
+    "--show-interactive-dev-session=false",
+  ];
+  if (quiet) {
+    args.push("--log-level", "warn");
+  }
+  for (const [key, value] of Object.entries(vars)) {
+    args.push("--var", `${key}:${value}`);
+  }
+  const child = spawn(join(root, "node_modules", ".bin", "wrangler"), args, {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  const url = `http://127.0.0.1:${p}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`wrangler dev exited with ${child.exitCode}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) {
+        return { child, url };
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGTERM");
+  throw new Error("wrangler dev did not answer /healthz within 60 s");
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const token = ensureAdminToken();
+  const { child, url } = await startWrangler();
+  console.log(`
+Meridian is running.
+  API       ${url}/v1   (Authorization: Bearer <token>)
+  Docs      ${url}/docs   OpenAPI: ${url}/openapi.json
+  Health    ${url}/healthz
+  Admin token (from .dev.vars): ${token}
+  State     ${persistTo}
+Try:  export MERIDIAN=${url} TOKEN=${token}
+      curl -s -H "authorization: Bearer $TOKEN" $MERIDIAN/v1/status
+Ctrl-C stops it.`);
+  const stop = () => child.kill("SIGTERM");
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  child.on("exit", (code) => process.exit(code ?? 0));
+}

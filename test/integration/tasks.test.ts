@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import { CITIES, harness } from "./harness";
+
+async function setup() {
+  const h = await harness();
+  await h.region("eu-west", 53.35, -6.26);
+  const node = await h.token("node");
+  const client = await h.token("client");
+  const nodeId = await h.node(node, "eu-west");
+  return { h, node, client, nodeId };
+}
+
+describe("tasks", () => {
+  it("submits with defaults and reads it back", async () => {
+    const { h, client } = await setup();
+    const reply = await h.submit({ type: "resize", payload: { w: 10 }, location: CITIES.paris }, client);
+    expect(reply.status).toBe(201);
+    expect(reply.body).toMatchObject({
+      type: "resize",
+      payload: { w: 10 },
+      status: "queued",
+      priority: 0,
+      region: "eu-west",
+      attempts: 0,
+      maxAttempts: 3,
+      timeoutMs: 30000,
+      nodeId: null,
+      routing: { reason: "nearest", from: CITIES.paris },
+    });
+    const got = await h.get(`/v1/tasks/${reply.body.id}`, client);
+    expect(got.body).toEqual(reply.body);
+    expect((await h.get("/v1/tasks/t-doesnotexist", client)).status).toBe(404);
+  });
+
+  it("rejects invalid bodies with each issue listed and stores nothing", async () => {
+    const { h, client } = await setup();
+    const cases: [unknown, string][] = [
+      [{ type: "Bad Type" }, "type"],
+      [{ type: "x", priority: 10 }, "priority"],
+      [{ type: "x", maxAttempts: 0 }, "maxAttempts"],
+      [{ type: "x", timeoutMs: 999 }, "timeoutMs"],
+      [{ type: "x", delayMs: 10, runAt: 1 }, "runAt"],
+      [{ type: "x", location: { lat: 100, lon: 0 } }, "location.lat"],
+      [{ type: "x", idempotencyKey: "k".repeat(201) }, "idempotencyKey"],
+      [{ type: "x", surprise: 1 }, ""],
+      [[], ""],
+    ];
+    for (const [body, path] of cases) {
+      const reply = await h.submit(body as Record<string, unknown>, client);
+      expect(reply.status, JSON.stringify(body)).toBe(400);
+      expect(reply.body.error.code).toBe("invalid_request");
+      if (path) {
+        expect(reply.body.error.issues.map((i: { path: string }) => i.path)).toContain(path);
+      }
+    }
+    const notJson = await h.request("POST", "/v1/tasks", { raw: "{type:", token: client });
+    expect(notJson.status).toBe(400);
+    expect((await h.get("/v1/tasks", client)).body.tasks).toEqual([]);
+  });
+
+  it("refuses a body over 256 KiB with 413", async () => {
+    const { h, client } = await setup();
+    const reply = await h.submit({ type: "x", payload: "a".repeat(300 * 1024) }, client);
+    expect(reply.status).toBe(413);
+    expect(reply.body.error.code).toBe("payload_too_large");
+    expect((await h.get("/v1/tasks", client)).body.tasks).toEqual([]);
+  });
+
+  it("is idempotent: same body gives the first task, another body 409", async () => {
+    const { h, client } = await setup();
+    const first = await h.submit({ type: "x", payload: 1, idempotencyKey: "order-1" }, client);
+    expect(first.status).toBe(201);
+    const repeat = await h.submit({ payload: 1, idempotencyKey: "order-1", type: "x" }, client);
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toEqual(first.body);
+    const header = await h.request("POST", "/v1/tasks", {
+      token: client,
+      body: { type: "x", payload: 1 },
+      headers: { "idempotency-key": "order-1" },
+    });
+    expect(header.status).toBe(200);
+    expect(header.body.id).toBe(first.body.id);
+    const other = await h.submit({ type: "x", payload: 2, idempotencyKey: "order-1" }, client);
+    expect(other.status).toBe(409);
+    expect(other.body.error.reason).toBe("idempotency_mismatch");
+    expect((await h.get("/v1/tasks", client)).body.tasks).toHaveLength(1);
+  });
+
+  it("lists newest first with a cursor and filters", async () => {
+    const { h, client } = await setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push((await h.submit({ type: i % 2 ? "odd" : "even" }, client)).body.id);
+    }
+    const page1 = await h.get("/v1/tasks?limit=2", client);
+    expect(page1.body.tasks.map((t: { id: string }) => t.id)).toEqual([ids[4], ids[3]]);
+    const page2 = await h.get(`/v1/tasks?limit=2&cursor=${page1.body.cursor}`, client);
+    expect(page2.body.tasks.map((t: { id: string }) => t.id)).toEqual([ids[2], ids[1]]);
+    const page3 = await h.get(`/v1/tasks?limit=2&cursor=${page2.body.cursor}`, client);
+    expect(page3.body).toMatchObject({ cursor: null });
+    expect(page3.body.tasks).toHaveLength(1);
+    const odd = await h.get("/v1/tasks?type=odd&status=queued&region=eu-west", client);
+    expect(odd.body.tasks.map((t: { id: string }) => t.id)).toEqual([ids[3], ids[1]]);
+    expect((await h.get("/v1/tasks?limit=0", client)).status).toBe(400);
+    expect((await h.get("/v1/tasks?status=lost", client)).status).toBe(400);
+    expect((await h.get("/v1/tasks?cursor=abc", client)).status).toBe(400);
+  });
+
+  it("cancels once; a second cancel is 409 already_terminal; the holder's lease is lost", async () => {
+    const { h, client, node, nodeId } = await setup();
+    const { id } = (await h.submit({ type: "x" }, client)).body;
+    const [leased] = await h.poll(nodeId, node);
+    const cancel = await h.post(`/v1/tasks/${id}/cancel`, {}, client);
+    expect(cancel.body).toEqual({ status: "canceled" });
+    const again = await h.post(`/v1/tasks/${id}/cancel`, {}, client);
+    expect(again.status).toBe(409);
+    expect(again.body.error.reason).toBe("already_terminal");
+    const late = await h.post(`/v1/tasks/${id}/complete`, { leaseToken: leased.leaseToken }, node);
+    expect(late.status).toBe(409);
+    expect(late.body.error.reason).toBe("lease_lost");
+    expect((await h.get(`/v1/tasks/${id}`, client)).body.status).toBe("canceled");
+  });
+
+  it("submits a batch where each item succeeds or fails alone", async () => {
+    const { h, client } = await setup();
+    const reply = await h.post(
+      "/v1/tasks:batch",
+      { tasks: [{ type: "a" }, { type: "NOPE" }, { type: "b", region: "mars" }, { type: "c", priority: 9 }] },
+      client,
+    );
+    expect(reply.status).toBe(200);
+    const [a, bad, mars, c] = reply.body.results;
+    expect(a.task).toMatchObject({ type: "a", status: "queued" });
+    expect(bad.error).toMatchObject({ code: "invalid_request" });
+    expect(mars.error).toMatchObject({ code: "not_found" });
+    expect(c.task).toMatchObject({ type: "c", priority: 9 });
+    expect((await h.get("/v1/tasks", client)).body.tasks).toHaveLength(2);
+    const tooMany = await h.post(
+      "/v1/tasks:batch",
+      { tasks: Array.from({ length: 101 }, () => ({ type: "x" })) },
+      client,
+    );
+    expect(tooMany.status).toBe(400);
+  });
+});
