@@ -246,7 +246,7 @@ export class BoundedHashRing {
       let i = start;
       let owner = owners[i] as number;
       // Terminates within one lap: n * cap >= c * (placed + 1) > placed, so some node is below cap.
-      for (let step = 0; (loads[owner] as number) > cap && step < total; step++) {
+      for (let step = 0; (loads[owner] as number) >= cap && step < total; step++) {
         i = i + 1 === total ? 0 : i + 1;
         owner = owners[i] as number;
       }

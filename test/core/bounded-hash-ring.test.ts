@@ -45,7 +45,11 @@ function loadsOf(assignment: Map<string, string>): Map<string, number> {
   return loads;
 }
 
-function movedFraction(keys: readonly string[], before: (k: string) => unknown, after: (k: string) => unknown) {
+function movedFraction(
+  keys: readonly string[],
+  before: (k: string) => unknown,
+  after: (k: string) => unknown,
+) {
   let moved = 0;
   for (const key of keys) {
     if (before(key) !== after(key)) {
@@ -326,8 +330,20 @@ describe("BoundedHashRing properties", () => {
         const base = new BoundedHashRing(nodes).assign(KEYS);
         const joined = new BoundedHashRing([...nodes, "joiner"]).assign(KEYS);
         const left = new BoundedHashRing(nodes.slice(1)).assign(KEYS);
-        expect(movedFraction(KEYS, (k) => base.get(k), (k) => joined.get(k))).toBeLessThanOrEqual(3 / n);
-        expect(movedFraction(KEYS, (k) => base.get(k), (k) => left.get(k))).toBeLessThanOrEqual(3 / n);
+        expect(
+          movedFraction(
+            KEYS,
+            (k) => base.get(k),
+            (k) => joined.get(k),
+          ),
+        ).toBeLessThanOrEqual(3 / n);
+        expect(
+          movedFraction(
+            KEYS,
+            (k) => base.get(k),
+            (k) => left.get(k),
+          ),
+        ).toBeLessThanOrEqual(3 / n);
       }),
       { numRuns: 5 },
     );

@@ -126,7 +126,9 @@ describe("greatCircleKm", () => {
   it("property: triangle inequality d(a,c) <= d(a,b) + d(b,c) (to 2 m)", () => {
     fc.assert(
       fc.property(point, point, point, (a, b, c) => {
-        expect(greatCircleKm(a, c)).toBeLessThanOrEqual(greatCircleKm(a, b) + greatCircleKm(b, c) + 2 * HAVERSINE_ACCURACY_KM);
+        expect(greatCircleKm(a, c)).toBeLessThanOrEqual(
+          greatCircleKm(a, b) + greatCircleKm(b, c) + 2 * HAVERSINE_ACCURACY_KM,
+        );
       }),
       { numRuns: Number(process.env.RUNS ?? 100) },
     );
@@ -266,7 +268,10 @@ const regionArb = fc
   .record({
     id: fc.string({ minLength: 1, maxLength: 3, unit: fc.constantFrom("a", "b", "c", "d", "e", "f") }),
     at: anyPoint,
-    healthy: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+    healthy: fc.oneof(
+      { weight: 4, arbitrary: fc.constant(true) },
+      { weight: 1, arbitrary: fc.constant(false) },
+    ),
     capacity: fc.integer({ min: 0, max: 5 }),
     inFlight: fc.integer({ min: 0, max: 6 }),
     queued: fc.integer({ min: 0, max: 2 }),
