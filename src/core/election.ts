@@ -29,7 +29,7 @@ export interface ElectionState {
 
 /** Inputs to the election state machine. */
 export type ElectionEvent =
-  /** Join (joinedAt = now) or renew (expiresAt = now + ttlMs, joinedAt unchanged). */
+  /** Join (joinedAt = now, or just after the newest candidate if that is later) or renew (expiresAt = now + ttlMs, joinedAt unchanged). */
   | { kind: "campaign"; candidate: string; ttlMs: number }
   | { kind: "resign"; candidate: string }
   /** E.g. the node behind the candidate died. */
@@ -99,7 +99,11 @@ export function applyElection(
     }
   }
   if (event.kind === "campaign") {
-    const entry = renewed ?? { candidate: event.candidate, joinedAt: now, expiresAt: now + event.ttlMs };
+    // Joins are strictly ordered, like ZooKeeper's sequential znodes: a newcomer in the same
+    // millisecond as another candidate queues behind it instead of outranking it by name.
+    const newest = candidates.reduce((max, c) => Math.max(max, c.joinedAt), Number.NEGATIVE_INFINITY);
+    const joinedAt = Math.max(now, newest + 1);
+    const entry = renewed ?? { candidate: event.candidate, joinedAt, expiresAt: now + event.ttlMs };
     if (entry.expiresAt > now) {
       candidates.push(entry);
       if (renewed !== null && entry.candidate === state.leader) {

@@ -114,13 +114,17 @@ describe("applyElection examples", () => {
     expect(nextExpiry(results[1]?.state as ElectionState)).toBeNull();
   });
 
-  it("equal joinedAt: the smaller candidate name is older, even if it arrives second", () => {
+  it("same millisecond: a newcomer queues behind the leader, whatever its name", () => {
     const { state, results } = run([
       [campaign("b"), 1000],
       [campaign("a"), 1000],
     ]);
-    expect(results.map((r) => r.leaderChanged)).toEqual([true, true]);
-    expect(state).toMatchObject({ leader: "a", term: 1001, since: 1000 });
+    expect(results.map((r) => r.leaderChanged)).toEqual([true, false]);
+    expect(state).toMatchObject({ leader: "b", term: 1000, since: 1000 });
+    expect(state.candidates.map((c) => [c.candidate, c.joinedAt])).toEqual([
+      ["b", 1000],
+      ["a", 1001],
+    ]);
   });
 
   it("a candidate that expired and comes back rejoins at the back of the line", () => {
@@ -244,7 +248,9 @@ function modelStep(model: Map<string, Candidate>, event: ElectionEvent, now: num
   }
   if (event.kind === "campaign") {
     const existing = model.get(event.candidate);
-    const joinedAt = existing?.joinedAt ?? now;
+    // A newcomer queues behind every live candidate (strictly increasing join order).
+    const newest = Math.max(Number.NEGATIVE_INFINITY, ...[...model.values()].map((c) => c.joinedAt));
+    const joinedAt = existing?.joinedAt ?? Math.max(now, newest + 1);
     model.set(event.candidate, { candidate: event.candidate, joinedAt, expiresAt: now + event.ttlMs });
     if (now + event.ttlMs <= now) {
       model.delete(event.candidate);
