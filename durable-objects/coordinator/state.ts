@@ -2,6 +2,7 @@ import { leadership } from "../../src/core/election";
 import { ApiError, type Result } from "../../src/core/errors";
 import { type Credential, can, type Operation, type Principal } from "../../src/core/permissions";
 import { checkLease } from "../../src/core/task-lifecycle";
+import { TokenBuckets } from "../../src/core/token-bucket";
 import { ElectionStore } from "./election-store";
 import { Fleet, type NodeRecord } from "./fleet";
 import { mintId } from "./minting";
@@ -29,6 +30,8 @@ export class CoordinatorState {
   tasks!: TaskQueue;
   elections!: ElectionStore;
   scheduler!: Scheduler;
+  /** Per-token request budget (429 with Retry-After past it). Tests may replace it. */
+  limiter!: TokenBuckets;
 
   constructor(private readonly ctx: DurableObjectState) {}
 
@@ -42,6 +45,10 @@ export class CoordinatorState {
       this.fleet = new Fleet(sql, {
         heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
         deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
+      });
+      this.limiter = new TokenBuckets({
+        ratePerSec: positiveInt(env.RATE_LIMIT_PER_SEC, 500),
+        burst: positiveInt(env.RATE_LIMIT_BURST, 1000),
       });
       this.tasks = new TaskQueue(sql);
       for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
@@ -98,7 +105,12 @@ export class CoordinatorState {
   ): Promise<Result<T>> {
     try {
       const principal = this.authorize(credential, operation);
-      const value = await body(principal, this.now());
+      const now = this.now();
+      const retryAfter = this.limiter.take(principal.tokenId, now);
+      if (retryAfter > 0) {
+        throw new ApiError({ code: "rate_limited", message: "too many requests for this token", retryAfter });
+      }
+      const value = await body(principal, now);
       await this.flushAlarm();
       return { ok: true, value };
     } catch (error) {
@@ -218,6 +230,7 @@ export class CoordinatorState {
   async alarm(): Promise<void> {
     const now = this.now();
     this.alarmAt = null;
+    this.limiter.sweep(now);
     for (const node of this.fleet.overdue(now)) {
       try {
         this.nodeDied(node, "node missed its heartbeat deadline", now);

@@ -76,3 +76,26 @@ describe("tokens and authentication", () => {
     expect((await h.post(`/v1/nodes/${nodeId}/heartbeat`, {}, mine)).status).toBe(200);
   });
 });
+
+describe("rate limits", () => {
+  it("answers 429 with Retry-After past a token's budget, other tokens unaffected", async () => {
+    const { TokenBuckets } = await import("../../src/core/token-bucket");
+    const h = await harness();
+    const client = await h.token("client");
+    const other = await h.token("client");
+    await h.inside((s) => {
+      s.limiter = new TokenBuckets({ ratePerSec: 1, burst: 3 });
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await h.get("/v1/regions", client)).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const limited = await h.get("/v1/regions", client);
+    expect(limited.body.error.code).toBe("rate_limited");
+    expect(limited.headers.get("retry-after")).toBe("1");
+    expect((await h.get("/v1/regions", other)).status).toBe(200);
+    h.now += 1000;
+    expect((await h.get("/v1/regions", client)).status).toBe(200);
+  });
+});

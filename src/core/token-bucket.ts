@@ -1,0 +1,47 @@
+/** A token bucket's settings: `ratePerSec` refill, `burst` capacity. */
+export interface BucketConfig {
+  ratePerSec: number;
+  burst: number;
+}
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+/**
+ * Per-key token buckets (one per API token). `take` spends one token or says how long to wait.
+ * Pure: time comes in as `now`; buckets idle long enough to be full are forgotten.
+ */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(readonly config: BucketConfig) {}
+
+  /** Spends one token of `key`; returns 0 when allowed, else the seconds until one is available. */
+  take(key: string, now: number): number {
+    const { ratePerSec, burst } = this.config;
+    const bucket = this.buckets.get(key) ?? { tokens: burst, updatedAt: now };
+    const refilled = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * ratePerSec);
+    if (refilled >= 1) {
+      this.buckets.set(key, { tokens: refilled - 1, updatedAt: now });
+      return 0;
+    }
+    this.buckets.set(key, { tokens: refilled, updatedAt: now });
+    return Math.max(1, Math.ceil((1 - refilled) / ratePerSec));
+  }
+
+  /** Drops buckets that have refilled completely (they hold no information). */
+  sweep(now: number): void {
+    const { ratePerSec, burst } = this.config;
+    for (const [key, bucket] of this.buckets) {
+      if (bucket.tokens + ((now - bucket.updatedAt) / 1000) * ratePerSec >= burst) {
+        this.buckets.delete(key);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}
