@@ -150,6 +150,7 @@ export class Coordinator extends DurableObject<Env> {
         labels: input.labels ?? {},
         registeredAt: now,
         lastSeenAt: now,
+        persistedSeenAt: now,
       };
       s.fleet.register(node);
       s.dueAt(now + s.fleet.config.deadAfterMs);

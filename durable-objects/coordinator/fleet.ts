@@ -22,6 +22,8 @@ export interface NodeRecord {
   labels: Record<string, string>;
   registeredAt: number;
   lastSeenAt: number;
+  /** The last `lastSeenAt` written to SQLite (heartbeats are persisted at most every half interval). */
+  persistedSeenAt: number;
 }
 
 export type NodeStatus = "healthy" | "suspect" | "draining" | "dead";
@@ -46,6 +48,8 @@ type NodeRow = {
 export class Fleet {
   readonly regions = new Map<string, RegionRecord>();
   readonly nodes = new Map<string, NodeRecord>();
+  /** The same nodes by region, so per-region work does not scan the whole fleet. */
+  private readonly byRegion = new Map<string, Map<string, NodeRecord>>();
   /** Nodes that sit in a long poll: alive although their last heartbeat is older. */
   readonly waiting = new Set<string>();
   /** Each region's ring, with the membership it was built for. */
@@ -61,7 +65,7 @@ export class Fleet {
       this.regions.set(r.id, { ...r });
     }
     for (const n of sql.exec<NodeRow>("SELECT * FROM nodes")) {
-      this.nodes.set(n.id, {
+      this.index({
         id: n.id,
         region: n.region,
         tokenId: n.token_id,
@@ -73,8 +77,19 @@ export class Fleet {
         labels: JSON.parse(n.labels) as Record<string, string>,
         registeredAt: n.registered_at,
         lastSeenAt: n.last_seen_at,
+        persistedSeenAt: n.last_seen_at,
       });
     }
+  }
+
+  private index(node: NodeRecord): void {
+    this.nodes.set(node.id, node);
+    let region = this.byRegion.get(node.region);
+    if (!region) {
+      region = new Map();
+      this.byRegion.set(node.region, region);
+    }
+    region.set(node.id, node);
   }
 
   putRegion(id: string, lat: number, lon: number, label: string | null, now: number): RegionRecord {
@@ -95,11 +110,10 @@ export class Fleet {
 
   deleteRegion(id: string): void {
     this.sql.exec("DELETE FROM nodes WHERE region = ? AND dead = 1", id);
-    for (const node of this.nodes.values()) {
-      if (node.region === id) {
-        this.nodes.delete(node.id);
-      }
+    for (const node of this.nodesIn(id)) {
+      this.nodes.delete(node.id);
     }
+    this.byRegion.delete(id);
     this.sql.exec("DELETE FROM regions WHERE id = ?", id);
     this.regions.delete(id);
     this.rings.delete(id);
@@ -126,22 +140,31 @@ export class Fleet {
       node.registeredAt,
       node.lastSeenAt,
     );
-    this.nodes.set(node.id, node);
+    this.index(node);
   }
 
   /** Forgets a node entirely (deregistration). */
   remove(node: NodeRecord): void {
     this.sql.exec("DELETE FROM nodes WHERE id = ?", node.id);
     this.nodes.delete(node.id);
+    this.byRegion.get(node.region)?.delete(node.id);
     this.waiting.delete(node.id);
   }
 
+  /**
+   * A sign of life. Persisted when the load changes or half a heartbeat interval has passed since
+   * the last write: after a restart a node is at most that much closer to its deadline.
+   */
   touch(node: NodeRecord, now: number, load?: number): void {
     node.lastSeenAt = now;
+    const loadChanged = load !== undefined && load !== node.load;
     if (load !== undefined) {
       node.load = load;
     }
-    this.sql.exec("UPDATE nodes SET last_seen_at = ?, load = ? WHERE id = ?", now, node.load, node.id);
+    if (loadChanged || now - node.persistedSeenAt >= this.config.heartbeatIntervalMs / 2) {
+      node.persistedSeenAt = now;
+      this.sql.exec("UPDATE nodes SET last_seen_at = ?, load = ? WHERE id = ?", now, node.load, node.id);
+    }
   }
 
   setDraining(node: NodeRecord): void {
@@ -195,7 +218,24 @@ export class Fleet {
   }
 
   nodesIn(region: string): NodeRecord[] {
-    return [...this.nodes.values()].filter((n) => n.region === region);
+    return [...(this.byRegion.get(region)?.values() ?? [])];
+  }
+
+  /** One region's health and load, as the edge routes by it. */
+  regionLoad(id: string, now: number, depth: { queued: number; inFlight: number }): RegionLoad | undefined {
+    const region = this.regions.get(id);
+    if (!region) {
+      return undefined;
+    }
+    let capacity = 0;
+    let healthy = false;
+    for (const node of this.byRegion.get(id)?.values() ?? []) {
+      if (this.isAvailable(node, now)) {
+        healthy = true;
+        capacity += node.capacity;
+      }
+    }
+    return { id, lat: region.lat, lon: region.lon, healthy, capacity, ...depth };
   }
 
   /** The owner of an affinity key among the region's healthy nodes: consistent hashing with bounded loads. */
@@ -216,26 +256,6 @@ export class Fleet {
 
   /** Each region with its health and load, as the edge routes by it. */
   routingTable(now: number, depth: (region: string) => { queued: number; inFlight: number }): RegionLoad[] {
-    const table = new Map<string, RegionLoad>();
-    for (const region of this.regions.values()) {
-      const { queued, inFlight } = depth(region.id);
-      table.set(region.id, { ...region, healthy: false, capacity: 0, inFlight, queued });
-    }
-    for (const node of this.nodes.values()) {
-      const row = table.get(node.region);
-      if (row && this.isAvailable(node, now)) {
-        row.healthy = true;
-        row.capacity += node.capacity;
-      }
-    }
-    return [...table.values()].map(({ id, lat, lon, healthy, capacity, inFlight, queued }) => ({
-      id,
-      lat,
-      lon,
-      healthy,
-      capacity,
-      inFlight,
-      queued,
-    }));
+    return [...this.regions.keys()].map((id) => this.regionLoad(id, now, depth(id))!);
   }
 }

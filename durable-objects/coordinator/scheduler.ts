@@ -77,9 +77,8 @@ export class Scheduler {
 
   /** Confirms the edge's routing against live state, or corrects it when the edge's table was stale. */
   route(command: SubmitCommand, now: number): { region: string; routing: TaskRouting } {
-    const table = this.fleet.routingTable(now, (r) => this.loadOf(r));
     if (command.region !== null) {
-      const pinned = table.find((r) => r.id === command.region);
+      const pinned = this.fleet.regionLoad(command.region, now, this.loadOf(command.region));
       if (!pinned) {
         throw ApiError.of("not_found", `no region ${command.region}`);
       }
@@ -90,12 +89,13 @@ export class Scheduler {
       return { region: pinned.id, routing: { reason: "pinned", distanceKm, from: command.from } };
     }
     let decision = command.decision;
-    const chosen = decision ? table.find((r) => r.id === decision?.region) : undefined;
-    const stillGood =
-      chosen?.healthy === true &&
-      (decision?.reason === "no_location" || chosen.inFlight + chosen.queued < chosen.capacity);
-    if (!stillGood) {
-      decision = new RegionIndex(table).pick(command.from);
+    const chosen = decision
+      ? this.fleet.regionLoad(decision.region, now, this.loadOf(decision.region))
+      : undefined;
+    const hasRoom = chosen !== undefined && chosen.inFlight + chosen.queued < chosen.capacity;
+    // The edge's choice stands while its region is healthy and, if chosen for its room, still has room.
+    if (!chosen?.healthy || (decision?.reason !== "no_location" && !hasRoom)) {
+      decision = new RegionIndex(this.fleet.routingTable(now, (r) => this.loadOf(r))).pick(command.from);
     }
     if (!decision) {
       throw ApiError.of("no_healthy_region", "no region has a healthy node; nothing was stored");
@@ -245,7 +245,7 @@ export class Scheduler {
   complete(task: TaskRecord, leaseToken: string, result: unknown, now: number): TaskStatus {
     this.requireLease(task, leaseToken, now);
     this.release(task);
-    this.tasks.save(task, { ...task, ...succeed(task), result: result ?? null, updatedAt: now });
+    this.tasks.save(task, { ...succeed(task), result: result ?? null, updatedAt: now });
     return "succeeded";
   }
 
@@ -268,13 +268,13 @@ export class Scheduler {
       throw ApiError.of("conflict", `task ${task.id} has already ended (${task.status})`, "already_terminal");
     }
     this.release(task);
-    this.tasks.save(task, { ...task, ...next, updatedAt: now });
+    this.tasks.save(task, { ...next, updatedAt: now });
   }
 
   /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */
   failAttempt(task: TaskRecord, error: string, retryable: boolean, now: number): TaskRecord {
     this.release(task);
-    const next = { ...task, ...afterFailedAttempt(task, error, retryable, now, this.random), updatedAt: now };
+    const next = { ...afterFailedAttempt(task, error, retryable, now, this.random), updatedAt: now };
     this.tasks.save(task, next);
     if (next.status === "scheduled") {
       this.deadline(next.runAt);

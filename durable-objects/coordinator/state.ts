@@ -38,35 +38,33 @@ export class CoordinatorState {
   /** Loads (and migrates) the state; called once, inside `blockConcurrencyWhile`. */
   async load(env: Env): Promise<void> {
     const ctx = this.ctx;
-    {
-      const sql = ctx.storage.sql;
-      migrate(sql);
-      this.tokens = new TokenStore(sql);
-      this.fleet = new Fleet(sql, {
-        heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
-        deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
-      });
-      this.limiter = new TokenBuckets({
-        ratePerSec: positiveInt(env.RATE_LIMIT_PER_SEC, 500),
-        burst: positiveInt(env.RATE_LIMIT_BURST, 1000),
-      });
-      this.tasks = new TaskQueue(sql);
-      for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
-        const node = this.fleet.nodes.get(nodeId);
-        if (node) {
-          node.inFlight = inFlight;
-        }
+    const sql = ctx.storage.sql;
+    migrate(sql);
+    this.tokens = new TokenStore(sql);
+    this.fleet = new Fleet(sql, {
+      heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
+      deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
+    });
+    this.limiter = new TokenBuckets({
+      ratePerSec: positiveInt(env.RATE_LIMIT_PER_SEC, 500),
+      burst: positiveInt(env.RATE_LIMIT_BURST, 1000),
+    });
+    this.tasks = new TaskQueue(sql);
+    for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
+      const node = this.fleet.nodes.get(nodeId);
+      if (node) {
+        node.inFlight = inFlight;
       }
-      this.elections = new ElectionStore(sql);
-      this.scheduler = new Scheduler(
-        this.fleet,
-        this.tasks,
-        () => this.random(),
-        mintId,
-        (at) => this.dueAt(at),
-      );
-      this.alarmAt = await ctx.storage.getAlarm();
     }
+    this.elections = new ElectionStore(sql);
+    this.scheduler = new Scheduler(
+      this.fleet,
+      this.tasks,
+      () => this.random(),
+      mintId,
+      (at) => this.dueAt(at),
+    );
+    this.alarmAt = await ctx.storage.getAlarm();
   }
 
   /** Monotonic milliseconds: never goes backwards, even if the wall clock does. */
