@@ -9,13 +9,25 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: "unit", include: ["test/core/**/*.test.ts"], environment: "node" },
+        test: {
+          name: "unit",
+          include: ["test/core/**/*.test.ts", "test/sdk/**/*.test.ts"],
+          environment: "node",
+        },
       },
       {
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token" } },
+            miniflare: {
+              bindings: {
+                ADMIN_TOKEN: "test-admin-token",
+                // The simulation's knobs (test/integration/simulation.test.ts): `SIM_RUNS=100000 npm run sim`.
+                SIM_RUNS: process.env.SIM_RUNS ?? "",
+                SIM_SEED: process.env.SIM_SEED ?? "",
+                SIM_STEPS: process.env.SIM_STEPS ?? "",
+              },
+            },
           }),
         ],
         test: { name: "workers", include: ["test/integration/**/*.test.ts"] },

@@ -229,11 +229,6 @@ export class Coordinator extends DurableObject<Env> {
           return { tasks };
         }
         const waited = await s.scheduler.waitForWork(node, input.max, input.waitMs);
-        if (!node.dead && s.fleet.nodes.has(node.id)) {
-          const end = s.now();
-          s.fleet.touch(node, end);
-          s.dueAt(end + s.fleet.config.deadAfterMs);
-        }
         return { tasks: waited };
       },
     );
@@ -382,6 +377,10 @@ export class Coordinator extends DurableObject<Env> {
       const s = this.state;
       const node = s.fleet.nodes.get(input.candidate);
       const bound = node !== undefined && (principal.role === "admin" || node.tokenId === principal.tokenId);
+      if (node !== undefined && !bound) {
+        // Another token's node: campaigning in its name would renew (and unbind) its candidacy.
+        throw ApiError.of("forbidden", `candidate ${input.candidate} is a node of another token`);
+      }
       if (bound) {
         s.actingNode(principal, node.id, now);
       }
@@ -405,8 +404,12 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   async resign(credential: Credential, name: string, input: { candidate: string }) {
-    return this.state.call(credential, "elections.act", (_, now) => {
+    return this.state.call(credential, "elections.act", (principal, now) => {
       const s = this.state;
+      const node = s.fleet.nodes.get(input.candidate);
+      if (node !== undefined && principal.role !== "admin" && node.tokenId !== principal.tokenId) {
+        throw ApiError.of("forbidden", `candidate ${input.candidate} is a node of another token`);
+      }
       s.announce(s.elections.apply(name, { kind: "resign", candidate: input.candidate }, now));
       return { resigned: true };
     });

@@ -32,11 +32,25 @@ export function ensureAdminToken() {
   return match[1].trim();
 }
 
+/** Children spawned `detached`: each leads its own process group. */
+const detachedChildren = new WeakSet();
+
 /**
  * Starts wrangler dev; resolves with the child once /healthz answers. `vars` become `--var KEY:VALUE`
- * (overriding wrangler.toml and .dev.vars, e.g. a test server's own ADMIN_TOKEN).
+ * (overriding wrangler.toml and .dev.vars, e.g. a test server's own ADMIN_TOKEN); `extraArgs` are
+ * passed on as they are (e.g. `--inspector-port`). `detached` puts wrangler and its workerd in a
+ * process group of their own (a terminal's Ctrl-C then reaches only the parent, and
+ * `stopWrangler` can end the whole group); `stdio` replaces the inherited output.
  */
-export async function startWrangler({ port: p = port, persist = persistTo, quiet = true, vars = {} } = {}) {
+export async function startWrangler({
+  port: p = port,
+  persist = persistTo,
+  quiet = true,
+  vars = {},
+  extraArgs = [],
+  detached = false,
+  stdio = ["ignore", "inherit", "inherit"],
+} = {}) {
   const args = [
     "dev",
     "--ip",
@@ -53,11 +67,16 @@ export async function startWrangler({ port: p = port, persist = persistTo, quiet
   for (const [key, value] of Object.entries(vars)) {
     args.push("--var", `${key}:${value}`);
   }
+  args.push(...extraArgs);
   const child = spawn(join(root, "node_modules", ".bin", "wrangler"), args, {
     cwd: root,
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio,
+    detached,
     env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });
+  if (detached) {
+    detachedChildren.add(child);
+  }
   const url = `http://127.0.0.1:${p}`;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
@@ -74,8 +93,35 @@ export async function startWrangler({ port: p = port, persist = persistTo, quiet
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  child.kill("SIGTERM");
+  await stopWrangler(child);
   throw new Error("wrangler dev did not answer /healthz within 60 s");
+}
+
+/**
+ * Stops a wrangler started by `startWrangler`: `signal` (SIGTERM by default; SIGKILL to simulate a
+ * crash) to it, or to its whole process group when it was started `detached` (so workerd goes
+ * too); SIGKILL after `timeoutMs`. Resolves once it has exited.
+ */
+export async function stopWrangler(child, { signal = "SIGTERM", timeoutMs = 5000 } = {}) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const send = (sig) => {
+    try {
+      if (child.pid && detachedChildren.has(child)) {
+        process.kill(-child.pid, sig);
+      } else {
+        child.kill(sig);
+      }
+    } catch {
+      // already gone
+    }
+  };
+  send(signal);
+  const timer = setTimeout(() => send("SIGKILL"), timeoutMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -65,7 +65,7 @@ export class ElectionStore {
       if (mine) {
         this.sql.exec(
           `INSERT INTO candidates (election, candidate, node_id, joined_at, expires_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT(election, candidate) DO UPDATE SET expires_at = excluded.expires_at, node_id = excluded.node_id`,
+           ON CONFLICT(election, candidate) DO UPDATE SET joined_at = excluded.joined_at, expires_at = excluded.expires_at, node_id = excluded.node_id`,
           name,
           mine.candidate,
           nodeId,

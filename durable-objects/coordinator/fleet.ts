@@ -49,9 +49,12 @@ export class Fleet {
   readonly regions = new Map<string, RegionRecord>();
   readonly nodes = new Map<string, NodeRecord>();
   /** The same nodes by region, so per-region work does not scan the whole fleet. */
-  private readonly byRegion = new Map<string, Map<string, NodeRecord>>();
-  /** Nodes that sit in a long poll: alive although their last heartbeat is older. */
+  /**
+   * Nodes that sit in a long poll right now. Informational only: waiting is NOT a sign of life
+   * (a client that went away mid-poll must not keep its node alive; see statusOf).
+   */
   readonly waiting = new Set<string>();
+  private readonly byRegion = new Map<string, Map<string, NodeRecord>>();
   /** Each region's ring, with the membership it was built for. */
   private readonly rings = new Map<string, { members: string; ring: BoundedHashRing }>();
 
@@ -147,8 +150,8 @@ export class Fleet {
   remove(node: NodeRecord): void {
     this.sql.exec("DELETE FROM nodes WHERE id = ?", node.id);
     this.nodes.delete(node.id);
-    this.byRegion.get(node.region)?.delete(node.id);
     this.waiting.delete(node.id);
+    this.byRegion.get(node.region)?.delete(node.id);
   }
 
   /**
@@ -182,7 +185,9 @@ export class Fleet {
     if (node.dead) {
       return "dead";
     }
-    const health = nodeHealth(this.waiting.has(node.id) ? now : node.lastSeenAt, now, this.config);
+    // A long poll counts as contact when it arrives, not while it waits: a client that went away
+    // mid-poll must not keep its node alive (and be handed work) until the wait ends.
+    const health = nodeHealth(node.lastSeenAt, now, this.config);
     if (health === "dead") {
       return "dead";
     }
@@ -209,7 +214,7 @@ export class Fleet {
   nextDeathDeadline(): number | null {
     let earliest: number | null = null;
     for (const node of this.nodes.values()) {
-      if (!node.dead && !this.waiting.has(node.id)) {
+      if (!node.dead) {
         const deadline = node.lastSeenAt + this.config.deadAfterMs;
         earliest = earliest === null ? deadline : Math.min(earliest, deadline);
       }

@@ -179,7 +179,13 @@ export class Scheduler {
   waitForWork(node: NodeRecord, max: number, waitMs: number): Promise<LeasedTask[]> {
     return new Promise((resolve) => {
       const region = this.regionWaiters(node.region);
-      region.byNode.get(node.id)?.resolve([]); // a newer poll replaces an older one of the same node
+      // A newer poll replaces an older one of the same node; the older one's timer must go with it,
+      // or when it fires it ends the newer poll's wait without answering it.
+      const replaced = region.byNode.get(node.id);
+      if (replaced) {
+        clearTimeout(replaced.timer);
+        replaced.resolve([]);
+      }
       const timer = setTimeout(() => {
         this.stopWaiting(node.id);
         resolve([]);
@@ -232,7 +238,6 @@ export class Scheduler {
         skipped.push(waiter);
         continue;
       }
-      this.fleet.touch(waiter.node, now);
       this.stopWaiting(waiter.node.id);
       waiter.resolve(leased);
     }
@@ -246,6 +251,7 @@ export class Scheduler {
     this.requireLease(task, leaseToken, now);
     this.release(task);
     this.tasks.save(task, { ...succeed(task), result: result ?? null, updatedAt: now });
+    this.dispatch(task.region, now); // the freed slot may be a waiting node's
     return "succeeded";
   }
 
@@ -269,6 +275,7 @@ export class Scheduler {
     }
     this.release(task);
     this.tasks.save(task, { ...next, updatedAt: now });
+    this.dispatch(task.region, now);
   }
 
   /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */
@@ -279,6 +286,7 @@ export class Scheduler {
     if (next.status === "scheduled") {
       this.deadline(next.runAt);
     }
+    this.dispatch(task.region, now);
     return next;
   }
 
@@ -358,6 +366,11 @@ export class Scheduler {
       const node = this.fleet.nodes.get(task.nodeId);
       if (node) {
         node.inFlight = Math.max(0, node.inFlight - 1);
+        // A node waiting in a long poll is ranked by its load: keep its rank current, or it looks full.
+        const waiting = this.waiters.get(node.region);
+        if (waiting?.order.has(node.id)) {
+          waiting.order.set(node.id, node.inFlight, node.capacity);
+        }
       }
     }
   }

@@ -7,6 +7,34 @@ import { unwrap } from "./errors";
 /** Default body limit of the contract. */
 export const MAX_BODY_BYTES = 256 * 1024;
 
+/** How deep arrays and objects may nest in a body (the fuzzer found 3000 levels answered 500). */
+export const MAX_JSON_DEPTH = 128;
+
+/** The deepest nesting of arrays and objects in a JSON text, in one pass without recursion. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92 /* \ */) {
+        i++;
+      } else if (ch === 34 /* " */) {
+        inString = false;
+      }
+    } else if (ch === 34) {
+      inString = true;
+    } else if (ch === 91 /* [ */ || ch === 123 /* { */) {
+      depth++;
+      deepest = Math.max(deepest, depth);
+    } else if (ch === 93 /* ] */ || ch === 125 /* } */) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 /** Gives each request an id, echoed in `X-Request-Id` and in error bodies. */
 export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = crypto.randomUUID();
@@ -36,6 +64,10 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     JSON.parse(text);
   } catch {
     throw ApiError.of("invalid_request", "the body is not valid JSON");
+  }
+  if (nestingDepth(text) > MAX_JSON_DEPTH) {
+    // Deeper values overflow the stack further on (RPC serialization, canonical JSON): a 500 otherwise.
+    throw ApiError.of("invalid_request", `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   const headers = new Headers(c.req.raw.headers);
   headers.set("content-type", "application/json");

@@ -68,4 +68,23 @@ describe("nodes", () => {
     expect(await h.poll(id, node)).toEqual([]);
     expect(await h.poll(other, node)).toHaveLength(1);
   });
+
+  it("a long poll is contact when it arrives, not while it waits: a vanished poller dies on time", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const client = await h.token("client");
+    const id = await h.node(node, "eu-west");
+    const poll = h.post(`/v1/nodes/${id}/poll`, { waitMs: 25_000 }, node);
+    for (let i = 0; i < 100 && !(await h.inside((s) => s.fleet.waiting.has(id))); i++) {
+      await h.get("/v1/nodes"); // let the poll reach the coordinator
+    }
+    h.now += 5_000; // silent for more than two heartbeat intervals: suspect, so no work for it
+    const submitted = await h.submit({ type: "x", region: "eu-west" }, client);
+    expect(submitted.status).toBe(503); // its only node is suspect: the region is not healthy
+    h.now += 5_001;
+    expect(await runDurableObjectAlarm(h.stub)).toBe(true);
+    expect((await h.get("/v1/nodes")).body.nodes[0].status).toBe("dead");
+    expect((await poll).body).toEqual({ tasks: [] }); // the wait ends when its node dies
+  });
 });

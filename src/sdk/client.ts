@@ -1,0 +1,149 @@
+import { type ConnectionOptions, HttpClient } from "./http.ts";
+import { sleep } from "./retry.ts";
+import {
+  type BatchItem,
+  type RegionView,
+  type SubmitTaskInput,
+  type TaskPage,
+  type TaskQueryInput,
+  type TaskView,
+  TERMINAL,
+} from "./types.ts";
+
+/** How `waitForResult` waits. */
+export interface WaitOptions {
+  /** Give up after this long (default 60 s) with a WaitTimeoutError. */
+  timeoutMs?: number;
+  /** First interval between reads (default 100 ms); it grows to `maxIntervalMs`. */
+  intervalMs?: number;
+  /** Longest interval between reads (default 2 s). */
+  maxIntervalMs?: number;
+  signal?: AbortSignal;
+}
+
+/** `waitForResult` ran out of time; `task` is the last state read. */
+export class WaitTimeoutError extends Error {
+  override readonly name = "WaitTimeoutError";
+  readonly task: TaskView;
+
+  constructor(task: TaskView, timeoutMs: number) {
+    super(`task ${task.id} is still ${task.status} after ${timeoutMs} ms`);
+    this.task = task;
+  }
+}
+
+/** `result()` found the task failed or canceled. */
+export class TaskFailedError extends Error {
+  override readonly name = "TaskFailedError";
+  readonly task: TaskView;
+
+  constructor(task: TaskView) {
+    super(`task ${task.id} ${task.status}${task.lastError ? `: ${task.lastError}` : ""}`);
+    this.task = task;
+  }
+}
+
+/**
+ * A typed client for submitters (a `client` token; `reader` for reads only). Types come from the
+ * API's own zod schemas; errors are `MeridianError` (an HTTP error with the contract's code and
+ * reason) or `TransportError` (no answer). Needs only `fetch`: Node 18+, Workers, browsers.
+ *
+ * ```ts
+ * const meridian = new MeridianClient({ url: "http://127.0.0.1:8787", token });
+ * const task = await meridian.submit({ type: "thumbnail.render", payload: { id: 7 }, location: { lat: 48.86, lon: 2.35 } });
+ * const done = await meridian.waitForResult(task.id);
+ * ```
+ */
+export class MeridianClient {
+  private readonly http: HttpClient;
+
+  constructor(options: ConnectionOptions) {
+    this.http = new HttpClient(options);
+  }
+
+  /** Submits one task (201; an idempotent repeat answers the first task). */
+  submit(
+    task: SubmitTaskInput,
+    options: { idempotencyKey?: string; signal?: AbortSignal } = {},
+  ): Promise<TaskView> {
+    const headers = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : undefined;
+    return this.http.post<TaskView>("/v1/tasks", task, { headers, signal: options.signal });
+  }
+
+  /** Submits up to 100 tasks in one call; each item is stored or refused on its own, in order. */
+  async batch(tasks: SubmitTaskInput[], options: { signal?: AbortSignal } = {}): Promise<BatchItem[]> {
+    const { results } = await this.http.post<{ results: BatchItem[] }>("/v1/tasks:batch", { tasks }, options);
+    return results;
+  }
+
+  /** One task. */
+  get(id: string, options: { signal?: AbortSignal } = {}): Promise<TaskView> {
+    return this.http.get<TaskView>(`/v1/tasks/${encodeURIComponent(id)}`, options);
+  }
+
+  /** A page of tasks, newest first; pass the returned `cursor` for the next page. */
+  list(query: TaskQueryInput = {}, options: { signal?: AbortSignal } = {}): Promise<TaskPage> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null) {
+        params.set(key, String(value));
+      }
+    }
+    const qs = params.toString();
+    return this.http.get<TaskPage>(`/v1/tasks${qs ? `?${qs}` : ""}`, options);
+  }
+
+  /** Every task matching `query`, newest first, page by page. */
+  async *all(query: Omit<TaskQueryInput, "cursor"> = {}): AsyncGenerator<TaskView> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ ...query, ...(cursor ? { cursor } : {}) });
+      yield* page.tasks;
+      cursor = page.cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** Cancels a task that has not ended (409 `already_terminal` otherwise). */
+  cancel(id: string): Promise<{ status: "canceled" }> {
+    return this.http.post<{ status: "canceled" }>(`/v1/tasks/${encodeURIComponent(id)}/cancel`, {});
+  }
+
+  /**
+   * Reads the task until it has ended (succeeded, failed or canceled) and returns it. There is no
+   * push channel for tasks, so this polls, at intervals growing from `intervalMs` to `maxIntervalMs`.
+   */
+  async waitForResult(id: string, options: WaitOptions = {}): Promise<TaskView> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const maxIntervalMs = options.maxIntervalMs ?? 2000;
+    const deadline = Date.now() + timeoutMs;
+    let interval = options.intervalMs ?? 100;
+    for (;;) {
+      const task = await this.get(id, { signal: options.signal });
+      if (TERMINAL.includes(task.status)) {
+        return task;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new WaitTimeoutError(task, timeoutMs);
+      }
+      await sleep(Math.min(interval, left), options.signal);
+      options.signal?.throwIfAborted();
+      interval = Math.min(maxIntervalMs, interval * 2);
+    }
+  }
+
+  /** Submits a task, waits for it, and returns its result; throws TaskFailedError if it failed or was canceled. */
+  async run<R = unknown>(task: SubmitTaskInput, options: WaitOptions = {}): Promise<R> {
+    const submitted = await this.submit(task, { signal: options.signal });
+    const done = await this.waitForResult(submitted.id, options);
+    if (done.status !== "succeeded") {
+      throw new TaskFailedError(done);
+    }
+    return done.result as R;
+  }
+
+  /** Regions with their health and load. */
+  async regions(): Promise<RegionView[]> {
+    return (await this.http.get<{ regions: RegionView[] }>("/v1/regions")).regions;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Meridian's SDK: the executor `Agent` and the submitter's `MeridianClient`. Needs only `fetch`.
+ * On Node 22.18+ it runs straight from these TypeScript sources; bundlers take it as is.
+ */
+import type { Agent } from "./agent.ts";
+import type { TaskContext as RunnerContext, Handler as RunnerHandler } from "./task-runner.ts";
+
+export { Agent, type AgentOptions, type AgentState } from "./agent.ts";
+export { Candidacy, type LeadershipState } from "./candidacy.ts";
+export { MeridianClient, TaskFailedError, type WaitOptions, WaitTimeoutError } from "./client.ts";
+export { MeridianError, PermanentError, TransportError } from "./errors.ts";
+export type { ConnectionOptions } from "./http.ts";
+export type { AgentLogger } from "./logger.ts";
+export type {
+  BatchItem,
+  ElectionView,
+  LeaderView,
+  NodeView,
+  RegionView,
+  SubmitTaskInput,
+  TaskPage,
+  TaskQueryInput,
+  TaskStatusName,
+  TaskView,
+} from "./types.ts";
+
+/** What a handler gets besides the payload. */
+export type TaskContext = RunnerContext<Agent>;
+/** Runs one task: return the result, or throw (a `PermanentError` is not retried). */
+// biome-ignore lint/suspicious/noExplicitAny: payloads are whatever the submitter sent; handlers narrow them.
+export type Handler<P = any, R = unknown> = RunnerHandler<P, R, Agent>;
+/** Handlers by task type; `"*"` catches the rest. */
+export type Handlers = Record<string, Handler>;

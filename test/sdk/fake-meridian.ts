@@ -1,0 +1,345 @@
+/**
+ * An in-memory stand-in for Meridian's node-facing API, served through a fake `fetch`, so the
+ * agent can be tested without a network in milliseconds. It keeps just enough state (nodes, a
+ * queue, leases, one election per name) and records every call; tests inject failures per route.
+ */
+
+export interface Call {
+  method: string;
+  path: string;
+  body: any;
+  at: number;
+}
+
+interface FakeTask {
+  id: string;
+  type: string;
+  payload: unknown;
+  attempt: number;
+  /** Lease length granted by poll. */
+  leaseMs: number;
+}
+
+interface Lease {
+  task: FakeTask;
+  nodeId: string;
+  token: string;
+  expiresAt: number;
+}
+
+interface FakeNode {
+  id: string;
+  region: string;
+  capacity: number;
+  draining: boolean;
+  dead: boolean;
+  waiting: ((tasks: unknown[]) => void) | null;
+}
+
+/** An injected failure: a transport error (`"network"`) or an HTTP error with the contract's body. */
+export type Fault = "network" | { status: number; code: string; reason?: string };
+
+function json(status: number, body: unknown): Response {
+  return new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function error(status: number, code: string, reason?: string): Response {
+  return json(status, { error: { code, message: `${code}${reason ? ` (${reason})` : ""}`, reason } });
+}
+
+export class FakeMeridian {
+  heartbeatIntervalMs = 40;
+  deadAfterMs = 1000;
+  readonly calls: Call[] = [];
+  readonly nodes = new Map<string, FakeNode>();
+  readonly queue: FakeTask[] = [];
+  readonly leases = new Map<string, Lease>();
+  /** Recorded outcomes, in order. */
+  readonly outcomes: {
+    id: string;
+    outcome: "succeeded" | "failed";
+    result?: unknown;
+    error?: string;
+    retryable?: boolean;
+  }[] = [];
+  readonly elections = new Map<string, { term: number; candidates: string[] }>();
+  /** Faults to inject, consumed in order, by "METHOD /route" (e.g. "POST /v1/nodes"). */
+  readonly faults = new Map<string, Fault[]>();
+  private seq = 0;
+  private watchers: (() => void)[] = [];
+
+  /** The fake `fetch` to give the SDK. */
+  readonly fetch: typeof fetch = async (input, init) => {
+    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+    const method = init?.method ?? "GET";
+    const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
+    const path = url.pathname;
+    this.calls.push({ method, path, body, at: Date.now() });
+    this.changed();
+    await Promise.resolve();
+    const fault = this.faults.get(`${method} ${route(path)}`)?.shift();
+    if (fault === "network") {
+      throw new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } });
+    }
+    if (fault) {
+      return error(fault.status, fault.code, fault.reason);
+    }
+    return this.handle(method, path, body, init?.signal ?? undefined);
+  };
+
+  /** Adds a runnable task; a waiting poll gets it at once. */
+  enqueue(type: string, payload: unknown = null, leaseMs = 30_000): string {
+    const task = { id: `t_${++this.seq}`, type, payload, attempt: 0, leaseMs };
+    this.queue.push(task);
+    for (const node of this.nodes.values()) {
+      if (node.waiting) {
+        const tasks = this.lease(node, 100);
+        if (tasks.length > 0) {
+          const wake = node.waiting;
+          node.waiting = null;
+          wake(tasks);
+        }
+      }
+    }
+    return task.id;
+  }
+
+  /** Declares a node dead: its leases go back to the queue; its next calls get 409 node_dead. */
+  kill(nodeId: string): void {
+    const node = this.nodes.get(nodeId);
+    if (node) {
+      node.dead = true;
+      node.waiting?.([]);
+      node.waiting = null;
+      this.reclaim(nodeId);
+      for (const election of this.elections.values()) {
+        const before = election.candidates[0];
+        election.candidates = election.candidates.filter((c) => c !== nodeId);
+        if (election.candidates[0] !== before && election.candidates[0] !== undefined) {
+          election.term++;
+        }
+      }
+    }
+  }
+
+  callsTo(method: string, routePattern: string): Call[] {
+    return this.calls.filter((c) => c.method === method && route(c.path) === routePattern);
+  }
+
+  /** Resolves when `probe` holds (checked after every call and change), or rejects after `ms`. */
+  until(what: string, probe: () => boolean, ms = 3000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+      const check = () => {
+        if (probe()) {
+          clearTimeout(timer);
+          resolve();
+        } else {
+          this.watchers.push(check);
+        }
+      };
+      check();
+    });
+  }
+
+  private changed(): void {
+    for (const check of this.watchers.splice(0)) {
+      check();
+    }
+  }
+
+  private lease(node: FakeNode, max: number): unknown[] {
+    const held = [...this.leases.values()].filter((l) => l.nodeId === node.id).length;
+    const room = Math.min(max, node.capacity - held);
+    const out: unknown[] = [];
+    while (out.length < room && this.queue.length > 0) {
+      const task = this.queue.shift()!;
+      task.attempt++;
+      const lease = { task, nodeId: node.id, token: `l_${++this.seq}`, expiresAt: Date.now() + task.leaseMs };
+      this.leases.set(task.id, lease);
+      out.push({
+        id: task.id,
+        type: task.type,
+        payload: task.payload,
+        attempt: task.attempt,
+        leaseToken: lease.token,
+        leaseExpiresAt: lease.expiresAt,
+      });
+    }
+    return out;
+  }
+
+  private reclaim(nodeId: string): void {
+    for (const [id, lease] of this.leases) {
+      if (lease.nodeId === nodeId) {
+        this.leases.delete(id);
+        this.queue.push(lease.task);
+      }
+    }
+  }
+
+  /** The lease a call presents, or the 409 to answer. */
+  private checkLease(id: string, token: string): Lease | Response {
+    const lease = this.leases.get(id);
+    if (lease?.token === token && lease.expiresAt > Date.now()) {
+      return lease;
+    }
+    if (this.outcomes.some((o) => o.id === id && o.outcome === "succeeded")) {
+      return error(409, "conflict", "already_terminal");
+    }
+    return error(409, "conflict", "lease_lost");
+  }
+
+  private record(
+    lease: Lease,
+    item: { outcome: "succeeded" | "failed"; result?: unknown; error?: string; retryable?: boolean },
+  ): string {
+    this.leases.delete(lease.task.id);
+    this.outcomes.push({ id: lease.task.id, ...item });
+    this.changed();
+    if (item.outcome === "failed" && item.retryable !== false) {
+      return "scheduled";
+    }
+    return item.outcome;
+  }
+
+  private async handle(method: string, path: string, body: any, signal?: AbortSignal): Promise<Response> {
+    const parts = path.split("/").filter(Boolean); // v1, resource, id, action
+    const [, resource, rawId, action] = parts;
+    const id = rawId === undefined ? undefined : decodeURIComponent(rawId);
+    const node = id === undefined ? undefined : this.nodes.get(id);
+    if (resource === "nodes" && method === "POST" && id === undefined) {
+      const created: FakeNode = {
+        id: `node-${++this.seq}`,
+        region: body.region,
+        capacity: body.capacity,
+        draining: false,
+        dead: false,
+        waiting: null,
+      };
+      this.nodes.set(created.id, created);
+      return json(201, {
+        id: created.id,
+        region: created.region,
+        heartbeatIntervalMs: this.heartbeatIntervalMs,
+        deadAfterMs: this.deadAfterMs,
+      });
+    }
+    if (resource === "nodes" && id !== undefined) {
+      if (!node) {
+        return error(404, "not_found");
+      }
+      if (method === "DELETE") {
+        node.waiting?.([]);
+        this.reclaim(node.id);
+        this.nodes.delete(node.id);
+        return new Response(null, { status: 204 });
+      }
+      if (node.dead) {
+        return error(409, "conflict", "node_dead");
+      }
+      if (action === "heartbeat") {
+        return json(200, { status: node.draining ? "draining" : "healthy" });
+      }
+      if (action === "drain") {
+        node.draining = true;
+        node.waiting?.([]);
+        node.waiting = null;
+        return json(200, { status: "draining" });
+      }
+      if (action === "poll") {
+        const tasks = node.draining ? [] : this.lease(node, body.max ?? 1);
+        if (tasks.length > 0 || !body.waitMs || node.draining) {
+          return json(200, { tasks });
+        }
+        const waited = await new Promise<unknown[]>((resolve) => {
+          const timer = setTimeout(() => {
+            node.waiting = null;
+            resolve([]);
+          }, body.waitMs);
+          node.waiting = (t) => {
+            clearTimeout(timer);
+            resolve(t);
+          };
+          signal?.addEventListener("abort", () => {
+            clearTimeout(timer);
+            node.waiting = null;
+            resolve([]);
+          });
+        });
+        signal?.throwIfAborted();
+        return json(200, { tasks: waited });
+      }
+      if (action === "report") {
+        const results = (body.reports as any[]).map((r) => {
+          const lease = this.checkLease(r.id, r.leaseToken);
+          if (lease instanceof Response) {
+            return { id: r.id, error: { code: "conflict", reason: "lease_lost", message: "lease lost" } };
+          }
+          return { id: r.id, status: this.record(lease, r) };
+        });
+        return json(200, { results });
+      }
+    }
+    if (resource === "tasks" && id !== undefined && method === "POST") {
+      const lease = this.checkLease(id, body.leaseToken);
+      if (lease instanceof Response) {
+        return lease;
+      }
+      if (action === "complete") {
+        return json(200, { status: this.record(lease, { outcome: "succeeded", result: body.result }) });
+      }
+      if (action === "fail") {
+        const status = this.record(lease, {
+          outcome: "failed",
+          error: body.error,
+          retryable: body.retryable,
+        });
+        return json(200, { status });
+      }
+      if (action === "extend") {
+        lease.expiresAt = Math.max(lease.expiresAt, Date.now() + body.extendMs);
+        return json(200, { leaseExpiresAt: lease.expiresAt });
+      }
+    }
+    if (resource === "elections" && id !== undefined) {
+      const election = this.elections.get(id) ?? { term: 0, candidates: [] };
+      this.elections.set(id, election);
+      const before = election.candidates[0];
+      if (action === "campaign" && !election.candidates.includes(body.candidate)) {
+        election.candidates.push(body.candidate);
+      }
+      if (action === "resign") {
+        election.candidates = election.candidates.filter((c) => c !== body.candidate);
+      }
+      if (election.candidates[0] !== before && election.candidates[0] !== undefined) {
+        election.term++;
+      }
+      this.changed();
+      if (action === "resign") {
+        return json(200, { resigned: true });
+      }
+      const leader = election.candidates[0];
+      const position = election.candidates.indexOf(body.candidate);
+      return json(200, {
+        isLeader: position === 0,
+        position,
+        leader: leader
+          ? { candidate: leader, term: election.term, since: 0, expiresAt: Date.now() + 10_000 }
+          : null,
+      });
+    }
+    return error(404, "not_found", `no fake route ${method} ${path}`);
+  }
+}
+
+/** A path with its ids replaced: /v1/nodes/node-3/poll → /v1/nodes/:id/poll. */
+function route(path: string): string {
+  return path
+    .split("/")
+    .map((part, i) => (i === 3 ? ":id" : part))
+    .join("/");
+}
