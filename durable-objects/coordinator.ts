@@ -170,6 +170,8 @@ export class Coordinator extends DurableObject<Env> {
       const node = s.actingNode(principal, id, now);
       s.fleet.touch(node, now, input.load);
       s.dueAt(now + s.fleet.config.deadAfterMs);
+      // A node that was suspect while it sat in a long poll was skipped by dispatch: it may take work again.
+      s.scheduler.dispatch(node.region, now);
       return { status: s.fleet.statusOf(node, now) as "healthy" | "suspect" | "draining" };
     });
   }

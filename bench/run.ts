@@ -1,0 +1,140 @@
+/**
+ * `npm run bench [-- --quick] [-- --only core,balance,http,queue]`: measures Meridian against its
+ * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
+ * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { benchBalance } from "./balance.ts";
+import { benchCore } from "./core.ts";
+import { benchHttp } from "./http.ts";
+import { HttpClient } from "./load.ts";
+import { benchQueueDepth } from "./queue-depth.ts";
+import { type BenchServer, startBenchServer } from "./server.ts";
+import { tidy } from "./stats.ts";
+import { printTable } from "./table.ts";
+
+const PARTS = ["core", "balance", "http", "queue"] as const;
+type Part = (typeof PARTS)[number];
+
+interface Settings {
+  quick: boolean;
+  parts: Set<Part>;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Settings {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const settings: Settings = {
+    quick: false,
+    parts: new Set(PARTS),
+    out: join(here, "results", "latest.json"),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const [flag, inline] = arg.split("=", 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i] ?? "";
+    if (flag === "--quick") {
+      settings.quick = true;
+    } else if (flag === "--only") {
+      const wanted = value().split(",");
+      for (const part of wanted) {
+        if (!(PARTS as readonly string[]).includes(part)) {
+          throw new Error(`--only takes ${PARTS.join(",")}; got ${part}`);
+        }
+      }
+      settings.parts = new Set(wanted as Part[]);
+    } else if (flag === "--out") {
+      settings.out = value();
+    } else {
+      throw new Error(`unknown argument ${arg} (use --quick, --only <parts>, --out <file>)`);
+    }
+  }
+  return settings;
+}
+
+const log = (line: string) => console.log(line);
+
+/** Starts a fresh server, runs `fn` against it and always stops it. */
+async function withServer<T>(fn: (server: BenchServer, client: HttpClient) => Promise<T>): Promise<T> {
+  const server = await startBenchServer();
+  const client = new HttpClient(server.url);
+  try {
+    return await fn(server, client);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const settings = parseArgs(process.argv.slice(2));
+  const quick = settings.quick;
+  const began = performance.now();
+  const results: Record<string, number> = {
+    "meta.quick": quick ? 1 : 0,
+    "meta.startedAt": Date.now(),
+    "meta.cpus": navigator.hardwareConcurrency,
+  };
+  console.log(
+    `Meridian bench (${quick ? "quick" : "full"} run) on ${navigator.hardwareConcurrency} CPUs, Node ${process.version}`,
+  );
+
+  if (settings.parts.has("core")) {
+    log("core: per-call latency");
+    Object.assign(results, benchCore({ calls: quick ? 100_000 : 1_000_000, log }));
+  }
+  if (settings.parts.has("balance")) {
+    log("balance: placement and hash rings");
+    Object.assign(results, benchBalance({ tasks: 1_000_000, keys: 1_000_000, ringNodes: 100, log }));
+  }
+  const http = {
+    connections: 32,
+    durationMs: quick ? 2_000 : 12_000,
+    warmupMs: quick ? 500 : 2_000,
+    rounds: quick ? 1 : 4,
+    log,
+  };
+  results["meta.http.connections"] = http.connections;
+  results["meta.http.durationMs"] = http.durationMs;
+  if (settings.parts.has("http")) {
+    log(
+      `http: each route alone, ${http.connections} connections, ${http.durationMs / 1000} s each in ${http.rounds} turn(s) (wrangler dev)`,
+    );
+    Object.assign(results, await withServer((server, client) => benchHttp(server, client, http)));
+  }
+  if (settings.parts.has("queue")) {
+    log(
+      "queue: submit + poll cycles, empty task table vs 100k queued tasks (two fresh wrangler dev, taking turns)",
+    );
+    Object.assign(
+      results,
+      // At least two turns each even when quick: the order alternates, so neither side always goes first.
+      await benchQueueDepth({
+        ...http,
+        rounds: Math.max(2, http.rounds),
+        depth: 100_000,
+        startServer: () => startBenchServer(),
+      }),
+    );
+  }
+  results["meta.seconds"] = (performance.now() - began) / 1000;
+
+  const tidied = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, tidy(v)]));
+  const missing = printTable(tidied);
+  await mkdir(dirname(settings.out), { recursive: true });
+  await writeFile(settings.out, `${JSON.stringify(tidied, null, 2)}\n`);
+  console.log(
+    `\nwrote ${settings.out} (${Object.keys(tidied).length} numbers) in ${tidied["meta.seconds"]} s`,
+  );
+  if (settings.parts.size === PARTS.length && missing.length > 0) {
+    // A complete run that lacks a required key is a broken bench, whatever the numbers say.
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,101 @@
+/** The targets of issue 5 and the printed table: each number next to its target and whether it is met. */
+
+type Numbers = Record<string, number>;
+
+/** One target: the measured value, what it must reach, and how it compares. */
+interface Target {
+  key: string;
+  /** The bound, from the run's own numbers where the target is relative. */
+  bound: (r: Numbers) => number | undefined;
+  atMost: boolean;
+  describe: string;
+}
+
+const TARGETS: Target[] = [
+  ...(["submit", "poll", "complete"] as const).map(
+    (route): Target => ({
+      key: `http.${route}.rps`,
+      bound: (r) => (r["http.noop.rps"] === undefined ? undefined : 0.5 * r["http.noop.rps"]),
+      atMost: false,
+      describe: ">= 0.5 x noop",
+    }),
+  ),
+  {
+    key: "http.batch.tasksPerSec",
+    bound: (r) => (r["http.submit.rps"] === undefined ? undefined : 20 * r["http.submit.rps"]),
+    atMost: false,
+    describe: ">= 20 x submit",
+  },
+  { key: "core.pickNode.10k.p99us", bound: () => 20, atMost: true, describe: "<= 20 µs" },
+  { key: "core.pickRegion.300.p99us", bound: () => 5, atMost: true, describe: "<= 5 µs" },
+  { key: "ring.maxOverAvg", bound: () => 1.25, atMost: true, describe: "<= 1.25" },
+  {
+    key: "ring.movedFraction",
+    bound: (r) => (r["ring.nodes"] === undefined ? undefined : 2 / r["ring.nodes"]),
+    atMost: true,
+    describe: "<= 2/n",
+  },
+  { key: "queue.submit.100k.slowdown", bound: () => 1.5, atMost: true, describe: "<= 1.5" },
+];
+
+/** The keys issue 5 requires in every results file. */
+export const REQUIRED_KEYS = [
+  ...["noop", "submit", "poll", "complete"].flatMap((r) => [
+    `http.${r}.rps`,
+    `http.${r}.p50ms`,
+    `http.${r}.p99ms`,
+  ]),
+  "http.batch.tasksPerSec",
+  "http.batch.p50ms",
+  "http.batch.p99ms",
+  "core.pickNode.1k.p99us",
+  "core.pickNode.10k.p99us",
+  "core.pickNode.100k.p99us",
+  "core.pickRegion.300.p99us",
+  "ring.nodes",
+  "ring.maxOverAvg",
+  "ring.movedFraction",
+  "queue.submit.100k.slowdown",
+];
+
+function fmt(value: number | undefined): string {
+  if (value === undefined) {
+    return "-";
+  }
+  return Math.abs(value) >= 100
+    ? value.toFixed(0)
+    : Math.abs(value) >= 1
+      ? value.toFixed(2)
+      : value.toPrecision(3);
+}
+
+/** Prints the targets (met or not, with the margin) and then every other number; returns the required keys missing. */
+export function printTable(results: Numbers): string[] {
+  const rows: string[][] = [["key", "value", "target", "bound", "met"]];
+  for (const target of TARGETS) {
+    const value = results[target.key];
+    const bound = target.bound(results);
+    let met = "-";
+    if (value !== undefined && bound !== undefined) {
+      const ok = target.atMost ? value <= bound : value >= bound;
+      // The margin as value ÷ bound: above 1 is better for a floor, below 1 for a ceiling.
+      met = `${ok ? "yes" : "NO"} (${(value / bound).toFixed(2)} of bound)`;
+    }
+    rows.push([target.key, fmt(value), target.describe, fmt(bound), met]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? "").length)));
+  console.log("\nTargets");
+  for (const row of rows) {
+    console.log(row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  "));
+  }
+  console.log("\nAll numbers");
+  const keyWidth = Math.max(...Object.keys(results).map((k) => k.length));
+  for (const [key, value] of Object.entries(results)) {
+    console.log(`${key.padEnd(keyWidth)}  ${value}`);
+  }
+  const missing = REQUIRED_KEYS.filter((key) => results[key] === undefined);
+  if (missing.length > 0) {
+    console.log(`\nnot measured in this run: ${missing.join(", ")}`);
+  }
+  return missing;
+}
