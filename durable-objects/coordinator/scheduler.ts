@@ -299,6 +299,9 @@ export class Scheduler {
 
   /** Moves due scheduled tasks to the queue and wakes the nodes waiting in their regions. */
   promoteDue(now: number, onError: RowErrorHandler): number {
+    if (this.tasks.depth().scheduled === 0) {
+      return 0; // nothing delayed or backing off: skip the query (poll runs this every time)
+    }
     const regions = new Set<string>();
     const promoted = this.eachRow(this.tasks.due(now, 1000), now, onError, (task) => {
       this.tasks.save(task, { ...task, status: "queued", updatedAt: now });

@@ -10,7 +10,7 @@ export const ROUTING_TABLE_TTL_MS = 1000;
 
 interface CachedTable {
   fetchedAt: number;
-  index: RegionIndex;
+  index: Promise<RegionIndex>;
 }
 
 const tables = new Map<string, CachedTable>();
@@ -22,8 +22,10 @@ async function routingIndex(name: string, stub: DurableObjectStub<Coordinator>):
   if (cached && now - cached.fetchedAt < ROUTING_TABLE_TTL_MS) {
     return cached.index;
   }
-  const index = new RegionIndex(await stub.routingTable());
+  // One fetch shared by every request that misses at once (a batch's items, concurrent submits).
+  const index = stub.routingTable().then((table) => new RegionIndex(table));
   tables.set(name, { fetchedAt: now, index });
+  index.catch(() => tables.delete(name));
   return index;
 }
 
