@@ -3,8 +3,9 @@ import { leadership, positionOf } from "../src/core/election";
 import { ApiError, type ErrorBody, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
 import type { Credential, Operation, Role } from "../src/core/permissions";
+import { sha256Hex } from "../src/core/sha256-hex";
 import type { TaskStatus } from "../src/core/task-lifecycle";
-import { mintId, mintSecret, sha256Hex } from "./coordinator/minting";
+import { mintId, mintSecret } from "./coordinator/minting";
 import type { LeasedTask, SubmitCommand } from "./coordinator/scheduler";
 import { CoordinatorState } from "./coordinator/state";
 import type { TaskFilter } from "./coordinator/task-queue";
@@ -191,13 +192,7 @@ export class Coordinator extends DurableObject<Env> {
   async deregisterNode(credential: Credential, id: string) {
     return this.state.call(credential, "nodes.act", (principal, now) => {
       const s = this.state;
-      const node = s.fleet.nodes.get(id);
-      if (!node) {
-        throw ApiError.of("not_found", `no node ${id}`);
-      }
-      if (principal.role !== "admin" && node.tokenId !== principal.tokenId) {
-        throw ApiError.of("forbidden", `node ${id} belongs to another token`);
-      }
+      const node = s.ownedNode(principal, id);
       s.scheduler.reclaim(node, "node deregistered", now, (row, e) => console.error(row, e));
       s.leaveElections(node.id, now);
       s.fleet.remove(node);
@@ -377,15 +372,11 @@ export class Coordinator extends DurableObject<Env> {
   async campaign(credential: Credential, name: string, input: { candidate: string; ttlMs: number }) {
     return this.state.call(credential, "elections.act", (principal, now) => {
       const s = this.state;
-      const node = s.fleet.nodes.get(input.candidate);
-      const bound = node !== undefined && (principal.role === "admin" || node.tokenId === principal.tokenId);
-      if (node !== undefined && !bound) {
-        // Another token's node: campaigning in its name would renew (and unbind) its candidacy.
-        throw ApiError.of("forbidden", `candidate ${input.candidate} is a node of another token`);
-      }
-      if (bound) {
-        s.actingNode(principal, node.id, now);
-      }
+      // A candidate named after a node is that node: only its token may campaign for it (else it
+      // would renew, and unbind, another token's candidacy), and a dead node may not.
+      const node = s.fleet.nodes.has(input.candidate)
+        ? s.actingNode(principal, input.candidate, now)
+        : undefined;
       const before = s.elections.load(name);
       const known = before.candidates.some((c) => c.candidate === input.candidate && c.expiresAt > now);
       if (
@@ -398,7 +389,7 @@ export class Coordinator extends DurableObject<Env> {
           "too_many_candidates",
         );
       }
-      const change = s.elections.apply(name, { kind: "campaign", ...input }, now, bound ? node.id : null);
+      const change = s.elections.apply(name, { kind: "campaign", ...input }, now, node?.id ?? null);
       s.announce(change);
       const position = positionOf(change.state, input.candidate);
       return { isLeader: position === 0, position, leader: leadership(change.state) };
@@ -408,9 +399,8 @@ export class Coordinator extends DurableObject<Env> {
   async resign(credential: Credential, name: string, input: { candidate: string }) {
     return this.state.call(credential, "elections.act", (principal, now) => {
       const s = this.state;
-      const node = s.fleet.nodes.get(input.candidate);
-      if (node !== undefined && principal.role !== "admin" && node.tokenId !== principal.tokenId) {
-        throw ApiError.of("forbidden", `candidate ${input.candidate} is a node of another token`);
+      if (s.fleet.nodes.has(input.candidate)) {
+        s.ownedNode(principal, input.candidate);
       }
       s.announce(s.elections.apply(name, { kind: "resign", candidate: input.candidate }, now));
       return { resigned: true };

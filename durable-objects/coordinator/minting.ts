@@ -18,9 +18,3 @@ export function mintId(prefix: string): string {
 export function mintSecret(): string {
   return `mrd_${randomChars(32)}`;
 }
-
-/** Hex SHA-256, how tokens are stored and looked up. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}

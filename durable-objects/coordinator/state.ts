@@ -145,13 +145,7 @@ export class CoordinatorState {
    * missed its deadline (declared dead on the spot if the alarm has not done it yet).
    */
   actingNode(principal: Principal, nodeId: string, now: number): NodeRecord {
-    const node = this.fleet.nodes.get(nodeId);
-    if (!node) {
-      throw ApiError.of("not_found", `no node ${nodeId}`);
-    }
-    if (principal.role !== "admin" && node.tokenId !== principal.tokenId) {
-      throw ApiError.of("forbidden", `node ${nodeId} belongs to another token`);
-    }
+    const node = this.ownedNode(principal, nodeId);
     if (!node.dead && this.fleet.statusOf(node, now) === "dead") {
       this.nodeDied(node, "node missed its heartbeat deadline", now);
     }
@@ -161,13 +155,27 @@ export class CoordinatorState {
     return node;
   }
 
+  /** Whether the principal may act for a node: an admin, or the token that registered it. */
+  ownsNode(principal: Principal, node: NodeRecord): boolean {
+    return principal.role === "admin" || node.tokenId === principal.tokenId;
+  }
+
+  /** A node the principal may act for, dead or alive: 404 unknown, 403 bound to another token. */
+  ownedNode(principal: Principal, nodeId: string): NodeRecord {
+    const node = this.fleet.nodes.get(nodeId);
+    if (!node) {
+      throw ApiError.of("not_found", `no node ${nodeId}`);
+    }
+    if (!this.ownsNode(principal, node)) {
+      throw ApiError.of("forbidden", `node ${nodeId} belongs to another token`);
+    }
+    return node;
+  }
+
   /** Whether the principal may act for the node that holds a task's valid lease. */
   holdsLeaseOf(principal: Principal, nodeId: string | null): boolean {
-    if (principal.role === "admin") {
-      return true;
-    }
     const node = nodeId === null ? undefined : this.fleet.nodes.get(nodeId);
-    return node?.tokenId === principal.tokenId;
+    return principal.role === "admin" || (node !== undefined && this.ownsNode(principal, node));
   }
 
   /** 403 when a valid lease is presented by a token that does not own the holding node. */

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../core/errors";
 import type { Operation } from "../core/permissions";
+import { sha256Hex } from "../core/sha256-hex";
 import type { AppEnv } from "./context";
 import { unwrap } from "./errors";
 
@@ -74,12 +75,6 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers, body: text });
   return next();
 };
-
-/** SHA-256 hex of a string (tokens are looked up by hash). */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** Constant-time string comparison, for the admin secret. */
 function sameSecret(a: string, b: string): boolean {

@@ -2,8 +2,8 @@ import type { Coordinator } from "../../durable-objects/coordinator";
 import type { SubmitCommand } from "../../durable-objects/coordinator/scheduler";
 import { canonicalJson } from "../core/canonical-json";
 import { type LatLon, RegionIndex } from "../core/geo-routing";
+import { sha256Hex } from "../core/sha256-hex";
 import type { SubmitTaskInput } from "../schemas/tasks";
-import { sha256Hex } from "./middleware";
 
 /** How long an isolate trusts its copy of the routing table; the coordinator corrects a stale choice. */
 export const ROUTING_TABLE_TTL_MS = 1000;

@@ -1,22 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MeridianClient } from "../../src/sdk/index.ts";
-import { AgentProcess, PLACES, readRuns, runLogPath, Server, waitFor } from "./harness.ts";
+import { AgentProcess, PLACES, readRuns, runLogPath, serverForFile, waitFor } from "./harness.ts";
 
 describe("SIGTERM drains an agent", () => {
-  const server = new Server();
+  const { server, agents } = serverForFile();
   const runLog = runLogPath();
-  const agents: AgentProcess[] = [];
-
-  beforeAll(async () => {
-    await server.start();
-  });
-
-  afterAll(async () => {
-    for (const agent of agents) {
-      agent.kill("SIGKILL");
-    }
-    await server.dispose();
-  });
 
   it("finishes what it holds, deregisters, and no task is lost or run twice", async () => {
     const tokens = await server.seed({ "eu-central-1": PLACES.frankfurt });

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { startWrangler, stopWrangler } from "../../scripts/dev.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -280,3 +281,22 @@ export const PLACES = {
   buenosAires: { lat: -34.6037, lon: -58.3816 },
   johannesburg: { lat: -26.2041, lon: 28.0473 },
 } as const;
+
+/**
+ * One server for a test file: started before its tests; after them its agents are killed and the
+ * server disposed. Call inside `describe`; hooks registered later run after the start.
+ */
+export function serverForFile(): { server: Server; agents: AgentProcess[] } {
+  const server = new Server();
+  const agents: AgentProcess[] = [];
+  beforeAll(async () => {
+    await server.start();
+  });
+  afterAll(async () => {
+    for (const agent of agents) {
+      agent.kill("SIGKILL");
+    }
+    await server.dispose();
+  });
+  return { server, agents };
+}

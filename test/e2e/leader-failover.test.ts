@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentProcess, PLACES, runLogPath, Server, TIMINGS, waitFor } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { AgentProcess, PLACES, runLogPath, serverForFile, TIMINGS, waitFor } from "./harness.ts";
 
 const ELECTION = "leader:eu-central-1";
 
@@ -9,19 +9,7 @@ interface ElectionView {
 }
 
 describe("leader election among agents", () => {
-  const server = new Server();
-  const agents: AgentProcess[] = [];
-
-  beforeAll(async () => {
-    await server.start();
-  });
-
-  afterAll(async () => {
-    for (const agent of agents) {
-      agent.kill("SIGKILL");
-    }
-    await server.dispose();
-  });
+  const { server, agents } = serverForFile();
 
   it("after the leader is killed, another agent leads with a higher term within NODE_DEAD_AFTER_MS plus a heartbeat", async () => {
     const tokens = await server.seed({ "eu-central-1": PLACES.frankfurt });

@@ -1,21 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MeridianClient } from "../../src/sdk/index.ts";
-import { AgentProcess, PLACES, readRuns, runLogPath, Server, waitFor } from "./harness.ts";
+import { AgentProcess, PLACES, readRuns, runLogPath, serverForFile, waitFor } from "./harness.ts";
 
 describe("the whole runtime restarted on the same state", () => {
-  const server = new Server();
-  const agents: AgentProcess[] = [];
-
-  beforeAll(async () => {
-    await server.start();
-  });
-
-  afterAll(async () => {
-    for (const agent of agents) {
-      agent.kill("SIGKILL");
-    }
-    await server.dispose();
-  });
+  const { server, agents } = serverForFile();
 
   it("keeps queued work, which runs once agents are back", async () => {
     const tokens = await server.seed({ "eu-central-1": PLACES.frankfurt });
