@@ -14,6 +14,19 @@ export function mintId(prefix: string): string {
   return `${prefix}-${randomChars(prefix === "l" ? 32 : 16)}`;
 }
 
+/**
+ * An opaque id that sorts by the time `now` it was minted (9 characters of milliseconds, then 12
+ * random ones), such as `t-1jd5v2q8hm7x9k2c4f0ab`. Rows keyed by it land at the end of their
+ * index: a random key dirtied a page anywhere in it on every insert.
+ */
+export function mintSortableId(prefix: string, now: number): string {
+  let time = "";
+  for (let t = Math.max(0, Math.floor(now)), i = 0; i < 9; i++, t = Math.floor(t / 32)) {
+    time = ALPHABET[t % 32] + time;
+  }
+  return `${prefix}-${time}${randomChars(12)}`;
+}
+
 /** A bearer secret: 160 random bits. */
 export function mintSecret(): string {
   return `mrd_${randomChars(32)}`;

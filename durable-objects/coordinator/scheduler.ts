@@ -52,7 +52,7 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** How many runnable rows a poll looks at beyond what it may take (to step over affinity-owned tasks). */
+/** How many affinity-owned tasks a poll steps over (left for their owners) before it stops looking. */
 const AFFINITY_SLACK = 32;
 
 /**
@@ -70,7 +70,8 @@ export class Scheduler {
     private readonly fleet: Fleet,
     private readonly tasks: TaskQueue,
     private readonly random: () => number,
-    private readonly newId: (prefix: string) => string,
+    /** Mints an id; given `now`, one that sorts by it (task ids, which key the task table). */
+    private readonly newId: (prefix: string, now?: number) => string,
     /** Told of every new due time (a lease's end, a retry), so the alarm can be set early enough. */
     private readonly deadline: (at: number) => void,
   ) {}
@@ -111,7 +112,7 @@ export class Scheduler {
     const { region, routing } = this.route(command, now);
     const runAt = command.runAt ?? now + (command.delayMs ?? 0);
     const task = this.tasks.insert({
-      id: this.newId("t"),
+      id: this.newId("t", now),
       type: command.type,
       payload: command.payload ?? null,
       status: waitingStatus(runAt, now),
@@ -149,30 +150,48 @@ export class Scheduler {
       return [];
     }
     const leased: LeasedTask[] = [];
-    for (const task of this.tasks.runnable(node.region, room + AFFINITY_SLACK)) {
-      if (leased.length === room) {
-        break;
-      }
-      if (task.affinityKey !== null) {
-        const owner = this.fleet.ownerOf(node.region, task.affinityKey, now);
-        if (owner && owner.id !== node.id && owner.inFlight < owner.capacity) {
-          continue; // left for its owner
+    // Reads only as many rows as it may take; each task left for its affinity owner stays queued
+    // ahead of the rest, so the next read starts past the ones skipped so far.
+    let skipped = 0;
+    while (leased.length < room && skipped <= AFFINITY_SLACK) {
+      const wanted = room - leased.length;
+      const batch = this.tasks.runnable(node.region, wanted, skipped);
+      for (const task of batch) {
+        if (this.leftForOwner(task, node, now)) {
+          skipped++;
+          continue;
         }
+        leased.push(this.leaseTo(task, node, now));
       }
-      const next = lease(task, node.id, this.newId("l"), now + task.timeoutMs);
-      this.tasks.save(task, { ...next, updatedAt: now });
-      node.inFlight++;
-      this.deadline(next.leaseExpiresAt!);
-      leased.push({
-        id: task.id,
-        type: task.type,
-        payload: task.payload,
-        attempt: next.attempts,
-        leaseToken: next.leaseToken!,
-        leaseExpiresAt: next.leaseExpiresAt!,
-      });
+      if (batch.length < wanted) {
+        break; // the queue ran out
+      }
     }
     return leased;
+  }
+
+  /** Whether an affinity task belongs to another healthy node of the region that has room for it. */
+  private leftForOwner(task: TaskRecord, node: NodeRecord, now: number): boolean {
+    if (task.affinityKey === null) {
+      return false;
+    }
+    const owner = this.fleet.ownerOf(node.region, task.affinityKey, now);
+    return owner !== undefined && owner.id !== node.id && owner.inFlight < owner.capacity;
+  }
+
+  private leaseTo(task: TaskRecord, node: NodeRecord, now: number): LeasedTask {
+    const next = lease(task, node.id, this.newId("l"), now + task.timeoutMs);
+    this.tasks.save(task, { ...next, updatedAt: now });
+    node.inFlight++;
+    this.deadline(next.leaseExpiresAt!);
+    return {
+      id: task.id,
+      type: task.type,
+      payload: task.payload,
+      attempt: next.attempts,
+      leaseToken: next.leaseToken!,
+      leaseExpiresAt: next.leaseExpiresAt!,
+    };
   }
 
   /** A long poll: resolves with work as soon as some is leased to this node, or [] when the wait ends. */

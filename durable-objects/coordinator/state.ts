@@ -5,7 +5,7 @@ import { checkLease } from "../../src/core/task-lifecycle";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { ElectionStore } from "./election-store";
 import { Fleet, type NodeRecord } from "./fleet";
-import { mintId } from "./minting";
+import { mintId, mintSortableId } from "./minting";
 import { Scheduler } from "./scheduler";
 import { migrate } from "./schema";
 import { TaskQueue } from "./task-queue";
@@ -39,7 +39,7 @@ export class CoordinatorState {
   async load(env: Env): Promise<void> {
     const ctx = this.ctx;
     const sql = ctx.storage.sql;
-    migrate(sql);
+    migrate(ctx.storage);
     this.tokens = new TokenStore(sql);
     this.fleet = new Fleet(sql, {
       heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
@@ -61,7 +61,7 @@ export class CoordinatorState {
       this.fleet,
       this.tasks,
       () => this.random(),
-      mintId,
+      (prefix, now) => (now === undefined ? mintId(prefix) : mintSortableId(prefix, now)),
       (at) => this.dueAt(at),
     );
     this.alarmAt = await ctx.storage.getAlarm();

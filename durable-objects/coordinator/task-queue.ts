@@ -207,13 +207,17 @@ export class TaskQueue {
     return row ? parseTask(row) : null;
   }
 
-  /** The best runnable tasks of a region: highest priority first, oldest first within a priority. */
-  runnable(region: string, limit: number): TaskRecord[] {
+  /**
+   * The best runnable tasks of a region, highest priority first, oldest first within a priority:
+   * `limit` of them after the first `skip`.
+   */
+  runnable(region: string, limit: number, skip = 0): TaskRecord[] {
     return this.sql
       .exec<TaskRow>(
-        "SELECT * FROM tasks WHERE region = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
+        "SELECT * FROM tasks WHERE region = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
         region,
         limit,
+        skip,
       )
       .toArray()
       .map(parseTask);

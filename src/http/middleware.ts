@@ -36,6 +36,9 @@ export function nestingDepth(text: string): number {
   return deepest;
 }
 
+/** A media type the validator reads as JSON (Hono's own test, parameters such as charset allowed). */
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
 /** Gives each request an id, echoed in `X-Request-Id` and in error bodies. */
 export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
   const id = crypto.randomUUID();
@@ -70,9 +73,15 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     // Deeper values overflow the stack further on (RPC serialization, canonical JSON): a 500 otherwise.
     throw ApiError.of("invalid_request", `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
-  const headers = new Headers(c.req.raw.headers);
-  headers.set("content-type", "application/json");
-  c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers, body: text });
+  if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
+    // The validator reads a body only when it is marked JSON; incoming headers cannot be changed.
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("content-type", "application/json");
+    c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers, body: text });
+  }
+  // The body has been read: the validator takes the text from Hono's body cache, which holds
+  // promises (its type says values).
+  (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
   return next();
 };
 

@@ -191,4 +191,24 @@ describe("executing tasks", () => {
     expect(await h.poll(other, node)).toEqual([]);
     expect(await h.poll(owner, node)).toHaveLength(1);
   });
+
+  it("steps over tasks left for their owner, in order, to the work a node may take", async () => {
+    const { h, node, client, nodeId: a } = await setup();
+    const b = await h.node(node, "eu-west");
+    const owner = (await h.get("/v1/owners/user-42?region=eu-west")).body.nodeId as string;
+    const other = owner === a ? b : a;
+    const owned: string[] = [];
+    const free: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      owned.push((await h.submit({ type: "x", affinityKey: "user-42" }, client)).body.id);
+    }
+    for (let i = 0; i < 3; i++) {
+      free.push((await h.submit({ type: "x" }, client)).body.id);
+      owned.push((await h.submit({ type: "x", affinityKey: "user-42" }, client)).body.id);
+    }
+    // The other node must read past the owned tasks (several reads) to reach the free ones.
+    expect((await h.poll(other, node, 2)).map((t) => t.id)).toEqual(free.slice(0, 2));
+    expect((await h.poll(other, node, 5)).map((t) => t.id)).toEqual(free.slice(2));
+    expect((await h.poll(owner, node, 10)).map((t) => t.id)).toEqual(owned);
+  });
 });

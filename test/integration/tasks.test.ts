@@ -58,6 +58,18 @@ describe("tasks", () => {
     expect((await h.get("/v1/tasks", client)).body.tasks).toEqual([]);
   });
 
+  it("reads every body as JSON, whatever content type the client sends (or none)", async () => {
+    const { h, client } = await setup();
+    const body = JSON.stringify({ type: "typed", payload: { n: 1 }, location: { lat: 53.3, lon: -6.2 } });
+    for (const type of [undefined, "text/plain", "application/json; charset=utf-8", "application/json"]) {
+      const headers: Record<string, string> = type === undefined ? {} : { "content-type": type };
+      const reply = await h.request("POST", "/v1/tasks", { raw: body, token: client, headers });
+      expect(reply.status, String(type)).toBe(201);
+      expect(reply.body).toMatchObject({ type: "typed", payload: { n: 1 } });
+    }
+    expect((await h.get("/v1/tasks", client)).body.tasks).toHaveLength(4);
+  });
+
   it("refuses a body over 256 KiB with 413", async () => {
     const { h, client } = await setup();
     const reply = await h.submit({ type: "x", payload: "a".repeat(300 * 1024) }, client);
