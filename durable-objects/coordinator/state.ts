@@ -109,9 +109,11 @@ export class CoordinatorState {
         throw new ApiError({ code: "rate_limited", message: "too many requests for this token", retryAfter });
       }
       const value = await body(principal, now);
+      this.tasks.flush();
       await this.flushAlarm();
       return { ok: true, value };
     } catch (error) {
+      this.tasks.flush();
       await this.flushAlarm();
       if (error instanceof ApiError) {
         return { ok: false, error: error.body };
@@ -261,6 +263,7 @@ export class CoordinatorState {
     if (next.length > 0) {
       this.dueAt(Math.max(Math.min(...next), now + 1));
     }
+    this.tasks.flush();
     await this.flushAlarm();
   }
 }

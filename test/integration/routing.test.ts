@@ -46,6 +46,33 @@ describe("geo routing", () => {
     expect(third.body.routing.reason).toBe("spillover");
   });
 
+  it("routes each item of a batch with what the items before it took, repeats included", async () => {
+    const { h, client, node, nodes } = await world({ "eu-central": 2, "eu-west": 5 });
+    const paris = (extra: Record<string, unknown> = {}) => ({ type: "x", location: CITIES.paris, ...extra });
+    const reply = await h.post(
+      "/v1/tasks:batch",
+      {
+        tasks: [
+          paris({ idempotencyKey: "k1", payload: 1 }),
+          paris({ idempotencyKey: "k1", payload: 1 }), // a repeat of the first: the same task
+          paris({ idempotencyKey: "k1", payload: 2 }), // the same key, another body
+          paris(),
+          paris(), // eu-central holds 2 of 2 by now
+        ],
+      },
+      client,
+    );
+    const [first, repeat, mismatch, second, third] = reply.body.results;
+    expect(repeat.task).toEqual(first.task);
+    expect(mismatch.error.reason).toBe("idempotency_mismatch");
+    expect([first.task.region, second.task.region]).toEqual(["eu-central", "eu-central"]);
+    expect(third.task).toMatchObject({ region: "eu-west", routing: { reason: "spillover" } });
+    // Stored in order, and at once: the oldest runnable task of eu-central is the batch's first.
+    const listed = (await h.get("/v1/tasks", client)).body.tasks.map((t: { id: string }) => t.id);
+    expect(listed).toEqual([third.task.id, second.task.id, first.task.id]);
+    expect((await h.poll(nodes["eu-central"]!, node))[0].id).toBe(first.task.id);
+  });
+
   it("queues in the nearest region when every region is full", async () => {
     const { h, client } = await world({ "eu-central": 1, "us-east": 1 });
     await h.submit({ type: "x", location: CITIES.paris }, client);
