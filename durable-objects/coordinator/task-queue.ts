@@ -121,8 +121,16 @@ const NEW_TASK_COLUMNS = [
   "routing",
 ] as const;
 
-/** One INSERT for any number of new tasks: each row is a JSON array, so it binds one parameter. */
-const INSERT_NEW_TASKS = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
+/** One new task, one bound parameter per column. */
+const INSERT_TASK = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
+  VALUES (${NEW_TASK_COLUMNS.map(() => "?").join(", ")})`;
+
+/**
+ * Any number of new tasks in one statement: each row is a JSON array, so the statement binds one
+ * parameter (a Durable Object allows 100 per statement). Reading the JSON costs more than binding
+ * one row's values, so a single task takes INSERT_TASK.
+ */
+const INSERT_TASKS = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
   SELECT ${NEW_TASK_COLUMNS.map((_, i) => `value->>${i}`).join(", ")} FROM json_each(?)`;
 
 /**
@@ -165,7 +173,11 @@ export class TaskQueue {
     const rows = this.held;
     this.held = [];
     try {
-      this.sql.exec(INSERT_NEW_TASKS, JSON.stringify(rows));
+      if (rows.length === 1) {
+        this.sql.exec(INSERT_TASK, ...rows[0]!);
+      } else {
+        this.sql.exec(INSERT_TASKS, JSON.stringify(rows));
+      }
     } catch (error) {
       // Nothing was written (one statement): the counts go back to what the table holds.
       for (const row of rows) {

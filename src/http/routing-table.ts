@@ -43,11 +43,12 @@ export function originOf(request: Request): LatLon | null {
 /** Turns a validated task body into what the coordinator stores, routed at the edge. */
 export async function toSubmitCommand(
   body: SubmitTaskInput,
-  origin: LatLon | null,
+  /** The request's own origin, read only when the body gives none (reading `request.cf` has a cost). */
+  origin: () => LatLon | null,
   coordinatorName: string,
   stub: DurableObjectStub<Coordinator>,
 ): Promise<SubmitCommand> {
-  const from = body.location ?? origin;
+  const from = body.location ?? origin();
   const decision = body.region === undefined ? (await routingIndex(coordinatorName, stub)).pick(from) : null;
   const { idempotencyKey, ...rest } = body;
   return {

@@ -43,7 +43,7 @@ function withHeaderKey(body: SubmitTaskInput, header: string | undefined): Submi
 }
 
 function command(c: Context<AppEnv>, body: SubmitTaskInput): Promise<SubmitCommand> {
-  return toSubmitCommand(body, originOf(c.req.raw), c.var.coordinatorName, c.var.coordinator);
+  return toSubmitCommand(body, () => originOf(c.req.raw), c.var.coordinatorName, c.var.coordinator);
 }
 
 tasks.openapi(
