@@ -192,6 +192,26 @@ describe("executing tasks", () => {
     expect(await h.poll(owner, node)).toHaveLength(1);
   });
 
+  it("keeps each call's own outcome when concurrent calls run as one group (one commit)", async () => {
+    const { h, node, client } = await setup(100);
+    const nodes = [await h.node(node, "eu-west", 100), await h.node(node, "eu-west", 100)];
+    const submitted = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => h.submit({ type: "x", payload: i }, client)),
+    );
+    expect(submitted.map((r) => r.status)).toEqual(Array(30).fill(201));
+    const ids = submitted.map((r) => r.body.id as string);
+    expect(new Set(ids).size).toBe(30);
+    // 30 concurrent polls of 1 task from two nodes: every task goes to exactly one of them.
+    const polled = await Promise.all(Array.from({ length: 30 }, (_, i) => h.poll(nodes[i % 2]!, node)));
+    const leased = polled.flat().map((t) => t.id as string);
+    expect(leased.sort()).toEqual([...ids].sort());
+    const done = await Promise.all(
+      polled.flat().map((t) => h.post(`/v1/tasks/${t.id}/complete`, { leaseToken: t.leaseToken }, node)),
+    );
+    expect(done.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect((await h.get("/v1/regions")).body.regions[0]).toMatchObject({ inFlight: 0, queued: 0 });
+  });
+
   it("steps over tasks left for their owner, in order, to the work a node may take", async () => {
     const { h, node, client, nodeId: a } = await setup();
     const b = await h.node(node, "eu-west");
