@@ -121,6 +121,9 @@ const NEW_TASK_COLUMNS = [
   "routing",
 ] as const;
 
+const REGION = NEW_TASK_COLUMNS.indexOf("region");
+const STATUS = NEW_TASK_COLUMNS.indexOf("status");
+
 /** One new task, one bound parameter per column. */
 const INSERT_TASK = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
   VALUES (${NEW_TASK_COLUMNS.map(() => "?").join(", ")})`;
@@ -181,7 +184,7 @@ export class TaskQueue {
     } catch (error) {
       // Nothing was written (one statement): the counts go back to what the table holds.
       for (const row of rows) {
-        this.countsOf(row[6] as string)[row[4] as TaskStatus]--;
+        this.countsOf(row[REGION] as string)[row[STATUS] as TaskStatus]--;
       }
       throw error;
     }

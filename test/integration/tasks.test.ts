@@ -70,6 +70,28 @@ describe("tasks", () => {
     expect((await h.get("/v1/tasks", client)).body.tasks).toHaveLength(4);
   });
 
+  it("keeps an idempotency key that is not well-formed Unicode the same whichever way it was stored", async () => {
+    const { h, client } = await setup();
+    // "\\ud800" in the JSON text: a lone surrogate once parsed. Stored from a batch (one statement
+    // for all its tasks) or alone, a repeat must find the first task.
+    const raw = (key: string, type: string) => `{"type":"${type}","idempotencyKey":"${key}"}`;
+    const batch = await h.request("POST", "/v1/tasks:batch", {
+      raw: `{"tasks":[${raw("a\\ud800", "x")},${raw("b\\udfff", "y")}]}`,
+      token: client,
+    });
+    expect(batch.body.results.map((r: { task?: unknown }) => r.task !== undefined)).toEqual([true, true]);
+    const repeat = await h.request("POST", "/v1/tasks", { raw: raw("a\\ud800", "x"), token: client });
+    expect(repeat.status).toBe(200);
+    expect(repeat.body.id).toBe(batch.body.results[0].task.id);
+    const alone = await h.request("POST", "/v1/tasks", { raw: raw("c\\ud800", "z"), token: client });
+    const again = await h.request("POST", "/v1/tasks:batch", {
+      raw: `{"tasks":[${raw("c\\ud800", "z")}]}`,
+      token: client,
+    });
+    expect(again.body.results[0].task.id).toBe(alone.body.id);
+    expect((await h.get("/v1/tasks", client)).body.tasks).toHaveLength(3);
+  });
+
   it("refuses a body over 256 KiB with 413", async () => {
     const { h, client } = await setup();
     const reply = await h.submit({ type: "x", payload: "a".repeat(300 * 1024) }, client);
