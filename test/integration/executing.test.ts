@@ -1,5 +1,5 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { harness } from "./harness";
 
 async function setup(capacity = 10) {
@@ -195,9 +195,14 @@ describe("executing tasks", () => {
   it("keeps each call's own outcome when concurrent calls run as one group (one commit)", async () => {
     const { h, node, client } = await setup(100);
     const nodes = [await h.node(node, "eu-west", 100), await h.node(node, "eu-west", 100)];
+    const turns = vi.spyOn(scheduler, "wait"); // one wait per group of calls
     const submitted = await Promise.all(
       Array.from({ length: 30 }, (_, i) => h.submit({ type: "x", payload: i }, client)),
     );
+    // The calls came together: they ran in a few groups, not one turn each.
+    expect(turns.mock.calls.length).toBeGreaterThan(0);
+    expect(turns.mock.calls.length).toBeLessThanOrEqual(20); // 8 when measured
+    turns.mockRestore();
     expect(submitted.map((r) => r.status)).toEqual(Array(30).fill(201));
     const ids = submitted.map((r) => r.body.id as string);
     expect(new Set(ids).size).toBe(30);
