@@ -10,7 +10,7 @@ export const Identifier = z
 export const MintedId = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, "not an id Meridian minted")
-  .openapi({ example: "t_01HZX3K4Q8" });
+  .openapi({ example: "t-1m8deyek2v02rwcfkkjbf" });
 
 export const Latitude = z.number().min(-90).max(90);
 export const Longitude = z.number().min(-180).max(180);
