@@ -5,7 +5,7 @@ import { checkLease } from "../../src/core/task-lifecycle";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { ElectionStore } from "./election-store";
 import { Fleet, type NodeRecord } from "./fleet";
-import { mintId, mintSortableId } from "./minting";
+import { mintId } from "./minting";
 import { Scheduler } from "./scheduler";
 import { migrate } from "./schema";
 import { TaskQueue } from "./task-queue";
@@ -64,7 +64,7 @@ export class CoordinatorState {
       this.fleet,
       this.tasks,
       () => this.random(),
-      (prefix, now) => (now === undefined ? mintId(prefix) : mintSortableId(prefix, now)),
+      mintId,
       (at) => this.dueAt(at),
     );
     this.alarmAt = await ctx.storage.getAlarm();
@@ -86,7 +86,9 @@ export class CoordinatorState {
     }
   }
 
-  private async flushAlarm(): Promise<void> {
+  /** Ends a call or an alarm: writes the tasks held back for one statement, then moves the alarm. */
+  private async settle(): Promise<void> {
+    this.tasks.flush();
     const at = this.pendingAlarm;
     this.pendingAlarm = null;
     if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
@@ -145,12 +147,10 @@ export class CoordinatorState {
         throw new ApiError({ code: "rate_limited", message: "too many requests for this token", retryAfter });
       }
       const value = await body(principal, now);
-      this.tasks.flush();
-      await this.flushAlarm();
+      await this.settle();
       return { ok: true, value };
     } catch (error) {
-      this.tasks.flush();
-      await this.flushAlarm();
+      await this.settle();
       if (error instanceof ApiError) {
         return { ok: false, error: error.body };
       }
@@ -299,8 +299,7 @@ export class CoordinatorState {
     if (next.length > 0) {
       this.dueAt(Math.max(Math.min(...next), now + 1));
     }
-    this.tasks.flush();
-    await this.flushAlarm();
+    await this.settle();
   }
 }
 
