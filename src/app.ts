@@ -1,7 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { DEFAULT_DEPLOYMENT } from "../durable-objects/messages";
 import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
 import { renderDocsPage } from "./http/docs-page";
+import { Edge } from "./http/edge";
 import { errorResponse } from "./http/errors";
 import { bearer, jsonBody, requestId } from "./http/middleware";
 import { elections } from "./routes/elections";
@@ -13,8 +15,13 @@ import { tasks } from "./routes/tasks";
 import { tokens } from "./routes/tokens";
 
 export interface AppOptions {
-  /** Name of the coordinator Durable Object this app talks to (tests give each their own). */
-  coordinatorName?: string;
+  /**
+   * The deployment this app serves: the name of its coordinator, and the prefix of its shards' names
+   * (tests give each their own). Default: the one production deployment.
+   */
+  deployment?: string;
+  /** The edge's clock (auth-cache and table freshness, task ids); tests give their own. */
+  clock?: () => number;
 }
 
 /** The OpenAPI document's header. */
@@ -30,14 +37,16 @@ const DOC_INFO = {
 
 /** Builds the edge Worker's Hono app: one sub-app per resource, all under /v1. */
 export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
-  const coordinatorName = options.coordinatorName ?? "global";
+  const deployment = options.deployment ?? DEFAULT_DEPLOYMENT;
+  const clock = options.clock ?? Date.now;
   const app = new OpenAPIHono<AppEnv>();
+  // What this isolate keeps between requests (auth cache, routing table), made with the first env.
+  let edge: Edge | null = null;
 
   app.use("*", requestId);
   app.use("*", async (c, next) => {
-    const ns = c.env.COORDINATOR;
-    c.set("coordinatorName", coordinatorName);
-    c.set("coordinator", ns.get(ns.idFromName(coordinatorName)));
+    edge ??= new Edge(c.env, deployment, clock);
+    c.set("edge", edge);
     await next();
   });
   app.use("/v1/*", bearer);

@@ -1,5 +1,7 @@
 import { createApp } from "./app";
 
 export { Coordinator } from "../durable-objects/coordinator";
+export { IdempotencyKeys } from "../durable-objects/idempotency-keys";
+export { RegionShard } from "../durable-objects/region-shard";
 
 export default createApp();

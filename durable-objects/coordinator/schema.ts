@@ -1,7 +1,8 @@
+import { migrate, schemaVersion } from "../migrate";
+
 /**
- * The coordinator's SQLite schema, one migration per version. The `schema_version` row records how
- * far a database has come (Durable Objects do not allow `PRAGMA user_version`), so a later change is
- * one more entry at the end of MIGRATIONS.
+ * The coordinator's SQLite schema, one migration per version (frozen text: a database is migrated
+ * through each in turn). v1 and v2 are the single-object Meridian's, which held nodes and tasks too.
  */
 export const MIGRATIONS: readonly string[] = [
   // v1
@@ -129,24 +130,52 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX tasks_idempotency ON tasks(idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL;
   CREATE INDEX tasks_type ON tasks(type, seq);
   `,
+  // v3: region shards. Nodes and tasks live in each region's shard; the coordinator keeps tokens,
+  // regions, elections, the load table the shards report, and the nodes they reported gone.
+  `
+  DROP TABLE tasks;
+  DROP TABLE nodes;
+  -- every region that ever had a shard: listing tasks reaches the finished ones of a deleted region
+  CREATE TABLE shards (region TEXT PRIMARY KEY);
+  INSERT INTO shards (region) SELECT id FROM regions;
+  -- each region's load and health as its shard last reported it
+  CREATE TABLE region_loads (
+    region TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    load TEXT NOT NULL
+  );
+  -- nodes a shard reported dead or deregistered: they may not campaign again (ids are never reused)
+  CREATE TABLE gone_nodes (
+    node_id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The one command that resets local state, named by the refusal below. */
+export const RESET_COMMAND = "npm run reset-state";
+
 /**
- * Brings the database up to SCHEMA_VERSION, one migration at a time, all or nothing; a no-op when it
- * is current.
+ * Brings the coordinator's database to SCHEMA_VERSION. A database written by the single-object
+ * Meridian (v1, v2) that holds nodes or tasks is left untouched and reported as `legacy`: its task
+ * ids do not name a shard, so those tasks cannot be moved without breaking every client holding one.
+ * The coordinator then refuses every call with a message naming RESET_COMMAND.
  */
-export function migrate(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {
+export function migrateCoordinator(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): {
+  legacy: boolean;
+} {
   const sql = storage.sql;
-  storage.transactionSync(() => {
-    sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    const current =
-      sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
-    for (let version = current; version < MIGRATIONS.length; version++) {
-      sql.exec(MIGRATIONS[version]!);
-      sql.exec("DELETE FROM schema_version");
-      sql.exec("INSERT INTO schema_version (version) VALUES (?)", version + 1);
+  const version = schemaVersion(sql);
+  if (version >= 1 && version < 3) {
+    const held = sql
+      .exec<{ n: number }>("SELECT (SELECT count(*) FROM tasks) + (SELECT count(*) FROM nodes) AS n")
+      .one().n;
+    if (held > 0) {
+      return { legacy: true };
     }
-  });
+  }
+  migrate(storage, MIGRATIONS);
+  return { legacy: false };
 }

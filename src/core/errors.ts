@@ -9,9 +9,13 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal: 500,
   no_healthy_region: 503,
+  unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Every error code, for the zod schema of the error shape (defined once, here). */
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
 /** `error` of the contract's error shape: `{"error": {code, message, reason?, issues?}}`. */
 export interface ErrorBody {

@@ -1,15 +1,14 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import type { Coordinator } from "../../durable-objects/coordinator";
-import type { Credential, Operation } from "../core/permissions";
+import type { Operation, Principal } from "../core/permissions";
+import type { Edge } from "./edge";
 
 /** What the Worker's middleware puts on the context for the handlers. */
 export interface AppEnv {
   Bindings: Env;
   Variables: {
     requestId: string;
-    credential: Credential;
-    coordinator: DurableObjectStub<Coordinator>;
-    coordinatorName: string;
+    edge: Edge;
+    principal: Principal;
     operation: Operation;
   };
 }

@@ -1,17 +1,15 @@
 import type { Context } from "hono";
 import type { AppEnv } from "./context";
-import { unwrap } from "./errors";
 
 /**
  * `observe`: a WebSocket straight to the coordinator (hibernatable there), or, without an upgrade,
  * Server-Sent Events fed by such a WebSocket. Both start with the current leader.
  */
 export async function observeElection(c: Context<AppEnv>, name: string): Promise<Response> {
-  unwrap(await c.var.coordinator.whoAmI(c.var.credential, "elections.read"));
   const upgrade = new Request(`https://coordinator/observe?election=${encodeURIComponent(name)}`, {
     headers: { Upgrade: "websocket" },
   });
-  const upstream = await c.var.coordinator.fetch(upgrade);
+  const upstream = await c.var.edge.coordinator().fetch(upgrade);
   if (c.req.header("upgrade")?.toLowerCase() === "websocket") {
     return upstream;
   }

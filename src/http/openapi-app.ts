@@ -1,14 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { App } from "./context";
 import { validationError } from "./errors";
-import { rankAuthorization } from "./middleware";
 
-/** A sub-app whose validation failures become the contract's 400, after 401/403 have had their say. */
+/** A sub-app whose validation failures become the contract's 400 (401/403 come first: see `operation`). */
 export function openApiApp(): App {
   return new OpenAPIHono({
-    defaultHook: async (result, c) => {
+    defaultHook: (result) => {
       if (!result.success) {
-        await rankAuthorization(c);
         throw validationError(result.error, result.target);
       }
     },

@@ -1,32 +1,59 @@
-import type { Coordinator } from "../../durable-objects/coordinator";
-import type { SubmitCommand } from "../../durable-objects/coordinator/scheduler";
-import { canonicalJson } from "../core/canonical-json";
-import { type LatLon, RegionIndex } from "../core/geo-routing";
-import { sha256Hex } from "../core/sha256-hex";
-import type { SubmitTaskInput } from "../schemas/tasks";
+import type { RoutingTable } from "../../durable-objects/coordinator";
+import type { LatLon } from "../core/geo-routing";
 
-/** How long an isolate trusts its copy of the routing table; the coordinator corrects a stale choice. */
+/** How long an isolate trusts its copy of the routing table; a shard refuses a stale choice. */
 export const ROUTING_TABLE_TTL_MS = 1000;
 
-interface CachedTable {
-  fetchedAt: number;
-  index: Promise<RegionIndex>;
-}
+/**
+ * This isolate's copy of the coordinator's routing table, fetched at most about once a second, one
+ * fetch shared by every request that misses at once (a batch's items, concurrent submits). A region
+ * the copy does not know yet is looked up once more before the answer is 404 (`fresh`).
+ */
+export class RoutingTableCache {
+  private cached: { fetchedAt: number; table: Promise<RoutingTable> } | null = null;
+  /** Coordinator calls made, for the bench's count of calls per task. */
+  fetches = 0;
 
-const tables = new Map<string, CachedTable>();
+  constructor(
+    private readonly fetch: () => Promise<RoutingTable>,
+    private readonly clock: () => number,
+  ) {}
 
-/** This isolate's routing table for a coordinator, fetched at most about once a second. */
-async function routingIndex(name: string, stub: DurableObjectStub<Coordinator>): Promise<RegionIndex> {
-  const now = Date.now();
-  const cached = tables.get(name);
-  if (cached && now - cached.fetchedAt < ROUTING_TABLE_TTL_MS) {
-    return cached.index;
+  get(): Promise<RoutingTable> {
+    const now = this.clock();
+    if (this.cached && now - this.cached.fetchedAt < ROUTING_TABLE_TTL_MS) {
+      return this.cached.table;
+    }
+    return this.refresh(now);
   }
-  // One fetch shared by every request that misses at once (a batch's items, concurrent submits).
-  const index = stub.routingTable().then((table) => new RegionIndex(table));
-  tables.set(name, { fetchedAt: now, index });
-  index.catch(() => tables.delete(name));
-  return index;
+
+  /** A copy fetched after this call began (a change made through this isolate is in it). */
+  fresh(): Promise<RoutingTable> {
+    return this.refresh(this.clock());
+  }
+
+  /** The region's coordinates, from the copy or, when the copy does not have it, a fresh one. */
+  async region(id: string): Promise<{ id: string; lat: number; lon: number } | undefined> {
+    const known = (await this.get()).regions.find((r) => r.id === id);
+    return known ?? (await this.fresh()).regions.find((r) => r.id === id);
+  }
+
+  invalidate(): void {
+    this.cached = null;
+  }
+
+  private refresh(now: number): Promise<RoutingTable> {
+    this.fetches++;
+    const table = this.fetch();
+    const entry = { fetchedAt: now, table };
+    this.cached = entry;
+    table.catch(() => {
+      if (this.cached === entry) {
+        this.cached = null;
+      }
+    });
+    return table;
+  }
 }
 
 /** The request's own origin from Cloudflare's geolocation, if it has one. */
@@ -38,32 +65,4 @@ export function originOf(request: Request): LatLon | null {
     return null;
   }
   return { lat, lon };
-}
-
-/** Turns a validated task body into what the coordinator stores, routed at the edge. */
-export async function toSubmitCommand(
-  body: SubmitTaskInput,
-  /** The request's own origin, read only when the body gives none (reading `request.cf` has a cost). */
-  origin: () => LatLon | null,
-  coordinatorName: string,
-  stub: DurableObjectStub<Coordinator>,
-): Promise<SubmitCommand> {
-  const from = body.location ?? origin();
-  const decision = body.region === undefined ? (await routingIndex(coordinatorName, stub)).pick(from) : null;
-  const { idempotencyKey, ...rest } = body;
-  return {
-    type: body.type,
-    payload: body.payload ?? null,
-    priority: body.priority,
-    runAt: body.runAt ?? null,
-    delayMs: body.delayMs ?? null,
-    maxAttempts: body.maxAttempts,
-    timeoutMs: body.timeoutMs,
-    idempotencyKey: idempotencyKey ?? null,
-    requestHash: idempotencyKey === undefined ? null : await sha256Hex(canonicalJson(rest)),
-    affinityKey: body.affinityKey ?? null,
-    region: body.region ?? null,
-    from,
-    decision,
-  };
 }

@@ -1,4 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { regionOfNodeId } from "../core/ids";
+import type { AppEnv } from "../http/context";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { observeElection } from "../http/observe";
@@ -7,6 +10,27 @@ import { errors, json, jsonBody } from "../schemas/common";
 import { Campaign, CampaignResponse, Election, ElectionParam, Fence, Resign } from "../schemas/elections";
 
 export const elections = openApiApp();
+
+/**
+ * The node a candidate names, once its shard has vouched that the caller may act as it (`act`: alive,
+ * for a campaign) or owns it (`own`, for a resignation); null for a candidate that is no node.
+ */
+async function candidateNode(
+  c: Context<AppEnv>,
+  candidate: string,
+  mode: "act" | "own",
+): Promise<string | null> {
+  const region = regionOfNodeId(candidate);
+  if (region === null) {
+    return null;
+  }
+  const vouched = await c.var.edge.shard(region).authorizeNode(c.var.principal, candidate, mode);
+  if (!vouched.ok && vouched.error.code === "not_found") {
+    return null; // shaped like a node id, but no node: a candidate like any other
+  }
+  unwrap(vouched);
+  return candidate;
+}
 
 elections.openapi(
   createRoute({
@@ -21,7 +45,9 @@ elections.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid("param");
-    return c.json(unwrap(await c.var.coordinator.campaign(c.var.credential, name, c.req.valid("json"))), 200);
+    const input = c.req.valid("json");
+    const node = await candidateNode(c, input.candidate, "act");
+    return c.json(unwrap(await c.var.edge.coordinator().campaign(c.var.principal, name, input, node)), 200);
   },
 );
 
@@ -38,7 +64,9 @@ elections.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid("param");
-    return c.json(unwrap(await c.var.coordinator.resign(c.var.credential, name, c.req.valid("json"))), 200);
+    const input = c.req.valid("json");
+    await candidateNode(c, input.candidate, "own");
+    return c.json(unwrap(await c.var.edge.coordinator().resign(c.var.principal, name, input)), 200);
   },
 );
 
@@ -54,7 +82,10 @@ elections.openapi(
     responses: { 200: json(Election, "the election"), ...errors(404) },
   }),
   async (c) =>
-    c.json(unwrap(await c.var.coordinator.getElection(c.var.credential, c.req.valid("param").name)), 200),
+    c.json(
+      unwrap(await c.var.edge.coordinator().getElection(c.var.principal, c.req.valid("param").name)),
+      200,
+    ),
 );
 
 elections.openapi(
@@ -91,6 +122,9 @@ elections.openapi(
   }),
   async (c) => {
     const { name } = c.req.valid("param");
-    return c.json(unwrap(await c.var.coordinator.fence(c.var.credential, name, c.req.valid("json"))), 200);
+    return c.json(
+      unwrap(await c.var.edge.coordinator().fence(c.var.principal, name, c.req.valid("json"))),
+      200,
+    );
   },
 );

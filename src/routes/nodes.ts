@@ -1,7 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { NodeView } from "../../durable-objects/region-shard/views";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { existingRegion, nodeShard } from "../http/shard-calls";
+import { mintNodeId } from "../ids";
 import { ErrorResponse, errors, json, jsonBody } from "../schemas/common";
 import {
   Heartbeat,
@@ -30,8 +33,16 @@ nodes.openapi(
     request: { body: jsonBody(RegisterNode) },
     responses: { 201: json(RegisteredNode, "registered"), ...errors(404, 413) },
   }),
-  async (c) =>
-    c.json(unwrap(await c.var.coordinator.registerNode(c.var.credential, c.req.valid("json"))), 201),
+  async (c) => {
+    const { region: id, ...input } = c.req.valid("json");
+    const region = await existingRegion(c, id);
+    const edge = c.var.edge;
+    const node = unwrap(
+      await edge.shard(id, region).registerNode(c.var.principal, { id: mintNodeId(id), ...input }),
+    );
+    edge.table.invalidate(); // the region's health changed: the next submit here routes by a fresh table
+    return c.json(node, 201);
+  },
 );
 
 nodes.openapi(
@@ -47,7 +58,7 @@ nodes.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await c.var.coordinator.heartbeat(c.var.credential, id, c.req.valid("json"))), 200);
+    return c.json(unwrap(await nodeShard(c, id).heartbeat(c.var.principal, id, c.req.valid("json"))), 200);
   },
 );
 
@@ -62,8 +73,10 @@ nodes.openapi(
     request: { params: NodeIdParam },
     responses: { 200: json(z.object({ status: z.literal("draining") }), "draining"), ...errors(404, 409) },
   }),
-  async (c) =>
-    c.json(unwrap(await c.var.coordinator.drainNode(c.var.credential, c.req.valid("param").id)), 200),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(unwrap(await nodeShard(c, id).drainNode(c.var.principal, id)), 200);
+  },
 );
 
 nodes.openapi(
@@ -78,7 +91,8 @@ nodes.openapi(
     responses: { 204: { description: "deregistered" }, ...errors(404) },
   }),
   async (c) => {
-    unwrap(await c.var.coordinator.deregisterNode(c.var.credential, c.req.valid("param").id));
+    const { id } = c.req.valid("param");
+    unwrap(await nodeShard(c, id).deregisterNode(c.var.principal, id));
     return c.body(null, 204);
   },
 );
@@ -94,8 +108,17 @@ nodes.openapi(
     request: { query: NodeQuery },
     responses: { 200: json(NodeList, "nodes") },
   }),
-  async (c) =>
-    c.json(unwrap(await c.var.coordinator.listNodes(c.var.credential, c.req.valid("query").region)), 200),
+  async (c) => {
+    const { region } = c.req.valid("query");
+    const edge = c.var.edge;
+    const regions = region === undefined ? (await edge.table.get()).regions.map((r) => r.id) : [region];
+    const lists = await Promise.all(
+      regions.map(
+        async (r): Promise<NodeView[]> => unwrap(await edge.shard(r).listNodes(c.var.principal)).nodes,
+      ),
+    );
+    return c.json({ nodes: lists.flat() }, 200);
+  },
 );
 
 nodes.openapi(
@@ -111,7 +134,7 @@ nodes.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await c.var.coordinator.poll(c.var.credential, id, c.req.valid("json"))), 200);
+    return c.json(unwrap(await nodeShard(c, id).poll(c.var.principal, id, c.req.valid("json"))), 200);
   },
 );
 
@@ -140,6 +163,6 @@ nodes.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { reports } = c.req.valid("json");
-    return c.json(unwrap(await c.var.coordinator.report(c.var.credential, id, reports)), 200);
+    return c.json(unwrap(await nodeShard(c, id).report(c.var.principal, id, reports)), 200);
   },
 );

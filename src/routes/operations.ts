@@ -1,9 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../http/context";
 import { unwrap } from "../http/errors";
 import { prometheusText } from "../http/metrics";
 import { bearer, operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { regionStats } from "../http/shard-calls";
 import { json } from "../schemas/common";
+import { regionView } from "./regions";
 
 /** Liveness, status and metrics. `/healthz` needs no token; the others need a reader. */
 export const operations = openApiApp();
@@ -31,7 +35,7 @@ operations.openapi(
       200: { description: "status", content: { "application/json": { schema: z.object({}).passthrough() } } },
     },
   }),
-  async (c) => c.json(unwrap(await c.var.coordinator.status(c.var.credential)), 200),
+  async (c) => c.json(await status(c), 200),
 );
 
 operations.openapi(
@@ -47,7 +51,30 @@ operations.openapi(
     },
   }),
   async (c) => {
-    const status = unwrap(await c.var.coordinator.status(c.var.credential));
-    return c.text(prometheusText(status), 200, { "content-type": "text/plain; version=0.0.4" });
+    return c.text(prometheusText(await status(c)), 200, { "content-type": "text/plain; version=0.0.4" });
   },
 );
+
+/** Regions with their shards' live numbers, node counts and queue depths by status, elections and leaders. */
+async function status(c: Context<AppEnv>) {
+  const edge = c.var.edge;
+  const coordinator = edge.coordinator();
+  const [listed, status] = await Promise.all([
+    coordinator.listRegions(c.var.principal),
+    coordinator.status(c.var.principal),
+  ]);
+  const { regions } = unwrap(listed);
+  const { now, elections } = unwrap(status);
+  const stats = await regionStats(c, regions);
+  const nodes = { healthy: 0, suspect: 0, draining: 0, dead: 0 };
+  const tasks = { scheduled: 0, queued: 0, leased: 0, succeeded: 0, failed: 0, canceled: 0 };
+  for (const s of stats) {
+    for (const key of Object.keys(nodes) as (keyof typeof nodes)[]) {
+      nodes[key] += s.nodeStatus[key];
+    }
+    for (const key of Object.keys(tasks) as (keyof typeof tasks)[]) {
+      tasks[key] += s.tasks[key];
+    }
+  }
+  return { now, regions: regions.map((r, i) => regionView(r, stats[i]!)), nodes, tasks, elections };
+}

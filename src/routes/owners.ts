@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { existingRegion } from "../http/shard-calls";
 import { errors, json } from "../schemas/common";
 import { Owner, OwnerParam, OwnerQuery } from "../schemas/elections";
 
@@ -24,6 +25,7 @@ owners.openapi(
   async (c) => {
     const { key } = c.req.valid("param");
     const { region } = c.req.valid("query");
-    return c.json(unwrap(await c.var.coordinator.owner(c.var.credential, key, region)), 200);
+    const at = await existingRegion(c, region);
+    return c.json(unwrap(await c.var.edge.shard(region, at).owner(c.var.principal, key)), 200);
   },
 );

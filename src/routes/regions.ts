@@ -1,7 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
+import type { ShardStats } from "../../durable-objects/region-shard";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { regionStats } from "../http/shard-calls";
 import { errors, json, jsonBody } from "../schemas/common";
 import { PutRegion, Region, RegionList, RegionParam } from "../schemas/regions";
 
@@ -20,10 +22,13 @@ regions.openapi(
   }),
   async (c) => {
     const { region } = c.req.valid("param");
-    return c.json(
-      unwrap(await c.var.coordinator.putRegion(c.var.credential, region, c.req.valid("json"))),
-      200,
+    const edge = c.var.edge;
+    const stored = unwrap(
+      await edge.coordinator().putRegion(c.var.principal, edge.deployment, region, c.req.valid("json")),
     );
+    edge.table.invalidate();
+    const [stats] = await regionStats(c, [stored]);
+    return c.json(regionView(stored, stats!), 200);
   },
 );
 
@@ -37,7 +42,11 @@ regions.openapi(
     middleware: [operation("regions.read")],
     responses: { 200: json(RegionList, "regions") },
   }),
-  async (c) => c.json(unwrap(await c.var.coordinator.listRegions(c.var.credential)), 200),
+  async (c) => {
+    const { regions } = unwrap(await c.var.edge.coordinator().listRegions(c.var.principal));
+    const stats = await regionStats(c, regions);
+    return c.json({ regions: regions.map((r, i) => regionView(r, stats[i]!)) }, 200);
+  },
 );
 
 regions.openapi(
@@ -52,7 +61,26 @@ regions.openapi(
     responses: { 204: { description: "deleted" }, ...errors(404, 409) },
   }),
   async (c) => {
-    unwrap(await c.var.coordinator.deleteRegion(c.var.credential, c.req.valid("param").region));
+    const edge = c.var.edge;
+    unwrap(
+      await edge.coordinator().deleteRegion(c.var.principal, edge.deployment, c.req.valid("param").region),
+    );
+    edge.table.invalidate();
     return c.body(null, 204);
   },
 );
+
+/** A region as the contract shows it: the coordinator's record with its shard's live numbers. */
+export function regionView(
+  region: { id: string; lat: number; lon: number; label: string | null },
+  stats: ShardStats,
+) {
+  return {
+    ...region,
+    healthy: stats.healthy,
+    nodes: stats.nodes,
+    capacity: stats.capacity,
+    inFlight: stats.inFlight,
+    queued: stats.queued,
+  };
+}

@@ -1,13 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { SubmitCommand } from "../../durable-objects/coordinator/scheduler";
-import type { ErrorBody } from "../core/errors";
 import { ApiError } from "../core/errors";
 import type { AppEnv } from "../http/context";
 import { unwrap, validationError } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
-import { originOf, toSubmitCommand } from "../http/routing-table";
+import { originOf } from "../http/routing-table";
+import { listAcrossShards, taskShard } from "../http/shard-calls";
+import { type Placed, placeTasks } from "../http/task-placement";
 import { errors, json, jsonBody } from "../schemas/common";
 import {
   BatchResult,
@@ -42,8 +42,8 @@ function withHeaderKey(body: SubmitTaskInput, header: string | undefined): Submi
   return { ...body, idempotencyKey: header };
 }
 
-function command(c: Context<AppEnv>, body: SubmitTaskInput): Promise<SubmitCommand> {
-  return toSubmitCommand(body, () => originOf(c.req.raw), c.var.coordinatorName, c.var.coordinator);
+function place(c: Context<AppEnv>, bodies: SubmitTaskInput[]): Promise<Placed[]> {
+  return placeTasks(c.var.edge, c.var.principal, bodies, () => originOf(c.req.raw));
 }
 
 tasks.openapi(
@@ -63,10 +63,11 @@ tasks.openapi(
   }),
   async (c) => {
     const body = withHeaderKey(c.req.valid("json"), c.req.header("idempotency-key"));
-    const { task, created } = unwrap(
-      await c.var.coordinator.submit(c.var.credential, await command(c, body)),
-    );
-    return c.json(task, created ? 201 : 200);
+    const [placed] = await place(c, [body]);
+    if (placed === undefined || "error" in placed) {
+      throw new ApiError(placed?.error ?? ApiError.of("internal", "nothing placed").body);
+    }
+    return c.json(placed.task, placed.created ? 201 : 200);
   },
 );
 
@@ -82,16 +83,21 @@ tasks.openapi(
     responses: { 200: json(BatchResult, "one result per item, in order"), ...errors(413) },
   }),
   async (c) => {
-    const items = await Promise.all(
-      c.req.valid("json").tasks.map(async (item, i): Promise<SubmitCommand | { error: ErrorBody }> => {
-        const parsed = SubmitTask.safeParse(item);
-        if (!parsed.success) {
-          return { error: validationError(parsed.error, `tasks.${i}`).body };
-        }
-        return command(c, parsed.data);
-      }),
-    );
-    return c.json(unwrap(await c.var.coordinator.submitBatch(c.var.credential, items)), 200);
+    const parsed = c.req.valid("json").tasks.map((item, i) => {
+      const result = SubmitTask.safeParse(item);
+      return result.success ? result.data : validationError(result.error, `tasks.${i}`);
+    });
+    const valid = parsed.filter((p): p is SubmitTaskInput => !(p instanceof ApiError));
+    const placed = await place(c, valid);
+    let next = 0;
+    const results = parsed.map((p) => {
+      if (p instanceof ApiError) {
+        return { error: p.body };
+      }
+      const one = placed[next++]!;
+      return "error" in one ? { error: one.error } : { task: one.task };
+    });
+    return c.json({ results }, 200);
   },
 );
 
@@ -100,14 +106,16 @@ tasks.openapi(
     method: "get",
     path: "/tasks/{id}",
     tags: ["tasks"],
-    summary: "A task",
+    summary: "A task, with where it was placed and why",
     security: bearerSecurity,
     middleware: [operation("tasks.read")],
     request: { params: TaskIdParam },
     responses: { 200: json(Task, "the task"), ...errors(404) },
   }),
-  async (c) =>
-    c.json(unwrap(await c.var.coordinator.getTask(c.var.credential, c.req.valid("param").id)), 200),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(unwrap(await taskShard(c, id).getTask(c.var.principal, id)), 200);
+  },
 );
 
 tasks.openapi(
@@ -115,16 +123,16 @@ tasks.openapi(
     method: "get",
     path: "/tasks",
     tags: ["tasks"],
-    summary: "Tasks, newest first; pass the returned cursor for the next page",
+    summary: "Tasks of every region, newest first; pass the returned cursor for the next page",
     security: bearerSecurity,
     middleware: [operation("tasks.read")],
     request: { query: TaskQuery },
     responses: { 200: json(TaskList, "a page of tasks") },
   }),
   async (c) => {
-    const { cursor, ...filter } = c.req.valid("query");
-    const before = cursor === undefined ? undefined : Number(cursor);
-    return c.json(unwrap(await c.var.coordinator.listTasks(c.var.credential, { ...filter, before })), 200);
+    const { cursor, region, ...filter } = c.req.valid("query");
+    const shards = region === undefined ? (await c.var.edge.table.get()).shards : [region];
+    return c.json(await listAcrossShards(c, shards, { ...filter, before: cursor }), 200);
   },
 );
 
@@ -139,8 +147,10 @@ tasks.openapi(
     request: { params: TaskIdParam },
     responses: { 200: json(StatusResponse, "canceled"), ...errors(404, 409) },
   }),
-  async (c) =>
-    c.json(unwrap(await c.var.coordinator.cancelTask(c.var.credential, c.req.valid("param").id)), 200),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(unwrap(await taskShard(c, id).cancelTask(c.var.principal, id)), 200);
+  },
 );
 
 tasks.openapi(
@@ -156,10 +166,7 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(
-      unwrap(await c.var.coordinator.completeTask(c.var.credential, id, c.req.valid("json"))),
-      200,
-    );
+    return c.json(unwrap(await taskShard(c, id).completeTask(c.var.principal, id, c.req.valid("json"))), 200);
   },
 );
 
@@ -176,7 +183,7 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await c.var.coordinator.failTask(c.var.credential, id, c.req.valid("json"))), 200);
+    return c.json(unwrap(await taskShard(c, id).failTask(c.var.principal, id, c.req.valid("json"))), 200);
   },
 );
 
@@ -193,9 +200,6 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(
-      unwrap(await c.var.coordinator.extendLease(c.var.credential, id, c.req.valid("json"))),
-      200,
-    );
+    return c.json(unwrap(await taskShard(c, id).extendLease(c.var.principal, id, c.req.valid("json"))), 200);
   },
 );

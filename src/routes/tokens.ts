@@ -19,7 +19,7 @@ tokens.openapi(
     responses: { 201: json(CreatedToken, "the new token"), ...errors(413) },
   }),
   async (c) => {
-    const created = unwrap(await c.var.coordinator.createToken(c.var.credential, c.req.valid("json")));
+    const created = unwrap(await c.var.edge.coordinator().createToken(c.var.principal, c.req.valid("json")));
     return c.json(created, 201);
   },
 );
@@ -34,7 +34,7 @@ tokens.openapi(
     middleware: [operation("tokens.list")],
     responses: { 200: json(TokenList, "tokens") },
   }),
-  async (c) => c.json(unwrap(await c.var.coordinator.listTokens(c.var.credential)), 200),
+  async (c) => c.json(unwrap(await c.var.edge.coordinator().listTokens(c.var.principal)), 200),
 );
 
 tokens.openapi(
@@ -42,14 +42,16 @@ tokens.openapi(
     method: "delete",
     path: "/tokens/{id}",
     tags: ["tokens"],
-    summary: "Revoke a token; it stops working at once",
+    summary: "Revoke a token; it stops working at once here, and at every edge within 2 s",
     security: bearerSecurity,
     middleware: [operation("tokens.revoke")],
     request: { params: TokenIdParam },
     responses: { 204: { description: "revoked" }, ...errors(404) },
   }),
   async (c) => {
-    unwrap(await c.var.coordinator.revokeToken(c.var.credential, c.req.valid("param").id));
+    const edge = c.var.edge;
+    unwrap(await edge.coordinator().revokeToken(c.var.principal, c.req.valid("param").id));
+    edge.auth.clear(); // this isolate forgets at once; others within AUTH_CACHE_TTL_MS
     return c.body(null, 204);
   },
 );

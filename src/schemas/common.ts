@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ERROR_CODES } from "../core/errors";
 
 /** `^[a-z0-9][a-z0-9._:-]{0,127}$`: regions, election names, candidates, task types. */
 export const Identifier = z
@@ -6,11 +7,11 @@ export const Identifier = z
   .regex(/^[a-z0-9][a-z0-9._:-]{0,127}$/, "must match ^[a-z0-9][a-z0-9._:-]{0,127}$")
   .openapi({ example: "eu-west" });
 
-/** Ids minted by Meridian (tasks, nodes, tokens): opaque, but bounded so a path cannot carry a megabyte. */
+/** Ids minted by Meridian (tasks, nodes, tokens; task and node ids end with their region): opaque, but bounded so a path cannot carry a megabyte. */
 export const MintedId = z
   .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, "not an id Meridian minted")
-  .openapi({ example: "t-1m8deyek2v02rwcfkkjbf" });
+  .regex(/^[A-Za-z0-9_.:-]{1,200}$/, "not an id Meridian minted")
+  .openapi({ example: "t-1m8deyek2v02rwcfkkjbf-eu-west" });
 
 export const Latitude = z.number().min(-90).max(90);
 export const Longitude = z.number().min(-180).max(180);
@@ -25,17 +26,7 @@ export const JsonValue = z.unknown().openapi({ description: "any JSON value" });
 export const ErrorResponse = z
   .object({
     error: z.object({
-      code: z.enum([
-        "invalid_request",
-        "unauthorized",
-        "forbidden",
-        "not_found",
-        "conflict",
-        "payload_too_large",
-        "rate_limited",
-        "internal",
-        "no_healthy_region",
-      ]),
+      code: z.enum(ERROR_CODES),
       message: z.string(),
       reason: z.string().optional().openapi({ description: "why a 409 happened", example: "lease_lost" }),
       issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),

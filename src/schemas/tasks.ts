@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { regionOfTaskId } from "../core/ids";
 import { ErrorResponse, Identifier, JsonValue, Location, MintedId, Timestamp } from "./common";
 
 export const MAX_BATCH = 100;
@@ -90,8 +91,9 @@ export const TaskQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z
     .string()
-    .regex(/^\d{1,16}$/, "not a cursor Meridian returned")
-    .optional(),
+    .refine((cursor) => regionOfTaskId(cursor) !== null, "not a cursor Meridian returned")
+    .optional()
+    .openapi({ description: "the cursor a previous page returned (the id of its last task)" }),
 });
 
 export const TaskList = z.object({ tasks: z.array(Task), cursor: z.string().nullable() }).openapi("TaskList");

@@ -345,7 +345,7 @@ describe("bad input fuzzer", () => {
 
   it("refuses payloads nested deeper than 128 levels with a 400, never a 500, and stores nothing", async () => {
     const f = await fixture();
-    const stored = async () => (await stateCounts(f.h)).tasks ?? 0;
+    const stored = async () => (await stateCounts(f.h))["eu-west/tasks"] ?? 0;
     for (const depth of [100, 127, 128, 1000, 10_000, 50_000]) {
       const raw = `{"type":"x","region":"eu-west","idempotencyKey":"deep-${depth}","payload":${nested(depth, "[", "]")}}`;
       const before = await stored();

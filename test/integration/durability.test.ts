@@ -1,4 +1,3 @@
-import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { harness } from "./harness";
 
@@ -16,8 +15,7 @@ describe("durability across eviction", () => {
       .leader.term;
     h.now += 1;
 
-    await evictDurableObject(h.stub);
-    await h.start(); // a new instance: re-install the test clock
+    await h.evictAll(); // new instances: re-install the test clock
 
     // Tokens still authenticate; the node is still bound to its token.
     expect((await h.post(`/v1/nodes/${nodeId}/heartbeat`, {}, node)).body).toEqual({ status: "healthy" });
@@ -38,9 +36,8 @@ describe("durability across eviction", () => {
     const election = (await h.get("/v1/elections/db")).body;
     expect(election.term).toBe(term);
     await h.post("/v1/elections/db/resign", { candidate: nodeId }, node);
-    await evictDurableObject(h.stub);
     h.now = term - 5_000; // the clock went backwards across a restart
-    await h.start();
+    await h.evictAll();
     const next = await h.post("/v1/elections/db/campaign", { candidate: "other", ttlMs: 60_000 }, node);
     expect(next.body.leader.term).toBe(term + 1);
   });
@@ -52,10 +49,9 @@ describe("durability across eviction", () => {
     const nodeId = await h.node(node, "eu-west");
     const { id } = (await h.submit({ type: "x", timeoutMs: 1000 })).body;
     await h.poll(nodeId, node);
-    await evictDurableObject(h.stub);
     h.now += 1000;
-    await h.start();
-    expect(await runDurableObjectAlarm(h.stub)).toBe(true);
+    await h.evictAll();
+    expect(await h.alarm("eu-west")).toBe(true);
     expect((await h.get(`/v1/tasks/${id}`)).body).toMatchObject({
       status: "scheduled",
       lastError: "lease expired",

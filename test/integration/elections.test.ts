@@ -143,7 +143,7 @@ describe("elections", () => {
     const { h, node } = await setup();
     await h.inside(async (s) => {
       for (let i = 0; i < 1000; i++) {
-        s.elections.apply("big", { kind: "campaign", candidate: `c${i}`, ttlMs: 60_000 }, s.now());
+        s.elections.apply("big", { kind: "campaign", candidate: `c${i}`, ttlMs: 60_000 }, s.gate.now());
       }
     });
     const over = await h.post("/v1/elections/big/campaign", { candidate: "one-more", ttlMs: 60_000 }, node);

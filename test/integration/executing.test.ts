@@ -1,4 +1,3 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { harness } from "./harness";
 
@@ -43,7 +42,7 @@ describe("executing tasks", () => {
     expect(at.body.status).toBe("scheduled");
     expect(await h.poll(nodeId, node, 10)).toEqual([]);
     await h.advance(5_000);
-    await runDurableObjectAlarm(h.stub);
+    await h.alarm("eu-west");
     expect((await h.get(`/v1/tasks/${at.body.id}`)).body.status).toBe("queued");
     expect((await h.poll(nodeId, node, 10)).map((t) => t.id)).toEqual([at.body.id]);
     for (let waited = 0; waited < 55_000; waited += 5_000) {
@@ -123,7 +122,7 @@ describe("executing tasks", () => {
     expect(extended.body).toEqual({ leaseExpiresAt: h.now + 10_000 });
     await h.advance(5_000); // past the first expiry, within the extension
     await h.post(`/v1/nodes/${nodeId}/heartbeat`, {}, node);
-    await runDurableObjectAlarm(h.stub);
+    await h.alarm("eu-west");
     expect((await h.get(`/v1/tasks/${id}`)).body.status).toBe("leased");
     const done = await h.post(`/v1/tasks/${id}/complete`, { leaseToken: task.leaseToken }, node);
     expect(done.status).toBe(200);

@@ -1,7 +1,10 @@
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { Coordinator } from "../../durable-objects/coordinator";
-import type { CoordinatorState } from "../../durable-objects/coordinator/state";
+import type { CoordinatorEngine } from "../../durable-objects/coordinator/coordinator-engine";
+import type { RegionShard } from "../../durable-objects/region-shard";
+import type { ShardDependencies, ShardEngine } from "../../durable-objects/region-shard/shard-engine";
+import { coordinatorStub, shardStub } from "../../durable-objects/stubs";
 import { createApp } from "../../src/app";
 
 export const ADMIN = "test-admin-token";
@@ -13,32 +16,81 @@ export interface Reply<T = any> {
 }
 
 /**
- * A Meridian of its own for one test: the real Worker app bound to a coordinator Durable Object
- * named for this test, so tests never share state. `clock` drives the coordinator's time.
+ * A Meridian of its own for one test: the real Worker app bound to a deployment named for this test
+ * (its own coordinator and region shards), so tests never share state. `now` drives the clock of
+ * the edge, the coordinator and every shard the test creates a region for.
  */
 export class Harness {
   readonly name = crypto.randomUUID();
-  readonly app = createApp({ coordinatorName: this.name });
-  readonly stub: DurableObjectStub<Coordinator> = env.COORDINATOR.get(env.COORDINATOR.idFromName(this.name));
-  /** The coordinator's clock, in ms; advance it with `advance`. */
+  readonly clock = () => this.now;
+  readonly app = createApp({ deployment: this.name, clock: this.clock });
+  readonly stub: DurableObjectStub<Coordinator> = coordinatorStub(env, this.name);
+  /** The test's clock, in ms; advance it with `advance`. */
   now = Date.now();
+  /** The regions created through this harness (their shards run on the test's clock). */
+  readonly regions = new Set<string>();
 
-  /** Starts the coordinator with a clock this test controls. */
+  /** Starts the coordinator with the test's clock. */
   async start(): Promise<this> {
-    await this.inside((s) => {
-      s.clock = () => this.now;
-    });
+    await runInDurableObject(this.stub, (instance: Coordinator) =>
+      instance.restartWith({ clock: this.clock }),
+    );
     return this;
   }
 
-  inside<R>(fn: (state: CoordinatorState) => R | Promise<R>): Promise<R> {
-    return runInDurableObject(this.stub, (instance: Coordinator) => fn(instance.state));
+  shard(region: string): DurableObjectStub<RegionShard> {
+    return shardStub(env, this.name, region);
   }
 
-  /** Moves the coordinator's clock forward (re-installing it: an eviction forgets the test clock). */
+  /** Runs `fn` inside the coordinator, with what it holds in memory. */
+  inside<R>(fn: (engine: CoordinatorEngine) => R | Promise<R>): Promise<R> {
+    return runInDurableObject(this.stub, (instance: Coordinator) => fn(instance.engine!));
+  }
+
+  /** Runs `fn` inside a region's shard, with what it holds in memory. */
+  insideShard<R>(region: string, fn: (engine: ShardEngine) => R | Promise<R>): Promise<R> {
+    return runInDurableObject(this.shard(region), (instance: RegionShard) => fn(instance.engine));
+  }
+
+  /** Restarts a region's shard on the test's clock (after an eviction, or when it is first made). */
+  async startShard(region: string, deps: Partial<ShardDependencies> = {}): Promise<void> {
+    this.regions.add(region);
+    await runInDurableObject(this.shard(region), (instance: RegionShard) =>
+      instance.restartWith({ clock: this.clock, ...deps }),
+    );
+  }
+
+  /** Runs a region's shard alarm now; whether one was set. */
+  alarm(region: string): Promise<boolean> {
+    return runDurableObjectAlarm(this.shard(region));
+  }
+
+  /** Evicts the coordinator and every shard (memory gone, storage kept), then restarts them on the test's clock. */
+  async evictAll(): Promise<void> {
+    await evictDurableObject(this.stub);
+    for (const region of this.regions) {
+      await evictDurableObject(this.shard(region));
+    }
+    await this.start();
+    for (const region of this.regions) {
+      await this.startShard(region);
+    }
+  }
+
+  /** Runs SQL inside a region's shard. */
+  shardSql<T extends Record<string, SqlStorageValue>>(
+    region: string,
+    query: string,
+    ...args: SqlStorageValue[]
+  ) {
+    return runInDurableObject(this.shard(region), (_: RegionShard, ctx) =>
+      ctx.storage.sql.exec<T>(query, ...args).toArray(),
+    );
+  }
+
+  /** Moves the clock forward (every object reads it through `clock`). */
   async advance(ms: number): Promise<void> {
     this.now += ms;
-    await this.start();
   }
 
   async request<T = any>(
@@ -84,6 +136,9 @@ export class Harness {
   }
 
   async region(id: string, lat: number, lon: number): Promise<void> {
+    if (!this.regions.has(id)) {
+      await this.startShard(id);
+    }
     const reply = await this.put(`/v1/regions/${id}`, { lat, lon });
     if (reply.status !== 200) {
       throw new Error(`region: ${reply.status} ${JSON.stringify(reply.body)}`);

@@ -1,14 +1,11 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { harness } from "./harness";
 
 describe("lease expiry", () => {
   it("expires a lease into a retry with back-off, and fails the task after maxAttempts", async () => {
     const h = await harness();
-    await h.inside((s) => {
-      s.random = () => 0.5; // fixed jitter: delays are 0.75 × the cap
-    });
     await h.region("eu-west", 53.35, -6.26);
+    await h.startShard("eu-west", { random: () => 0.5 }); // fixed jitter: delays are 0.75 × the cap
     const node = await h.token("node");
     const nodeId = await h.node(node, "eu-west");
     const { id } = (await h.submit({ type: "x", timeoutMs: 1000, maxAttempts: 3 })).body;
@@ -18,7 +15,7 @@ describe("lease expiry", () => {
       const [task] = await h.poll(nodeId, node);
       expect(task).toMatchObject({ id, attempt });
       await h.advance(1000); // the lease runs out
-      expect(await runDurableObjectAlarm(h.stub)).toBe(true);
+      expect(await h.alarm("eu-west")).toBe(true);
       const stored = (await h.get(`/v1/tasks/${id}`)).body;
       expect(stored.lastError).toBe("lease expired");
       expect(stored.attempts).toBe(attempt);
@@ -46,7 +43,7 @@ describe("lease expiry", () => {
     const late = await h.post(`/v1/tasks/${id}/complete`, { leaseToken: task.leaseToken }, node);
     expect(late.status).toBe(409);
     expect(late.body.error.reason).toBe("lease_lost");
-    await runDurableObjectAlarm(h.stub);
+    await h.alarm("eu-west");
     expect((await h.get(`/v1/tasks/${id}`)).body.status).toBe("scheduled");
   });
 
@@ -60,19 +57,14 @@ describe("lease expiry", () => {
     }
     const leased = await h.poll(nodeId, node, 2);
     // Corrupt the first task's payload: reading that row now throws.
-    await h.inside((s) => {
-      (s as unknown as { ctx: DurableObjectState }).ctx.storage.sql.exec(
-        "UPDATE tasks SET payload = '{broken' WHERE id = ?",
-        leased[0].id,
-      );
-    });
+    await h.shardSql("eu-west", "UPDATE tasks SET payload = '{broken' WHERE id = ?", leased[0].id);
     await h.advance(1000);
     await h.post(`/v1/nodes/${nodeId}/heartbeat`, {}, node);
-    await runDurableObjectAlarm(h.stub);
+    await h.alarm("eu-west");
     // The good row went on to its retry; the broken one was taken out of circulation as failed.
     expect((await h.get(`/v1/tasks/${leased[1].id}`)).body.status).toBe("scheduled");
-    const statuses = await h.inside((s) => s.tasks.depth("eu-west"));
+    const statuses = await h.insideShard("eu-west", (s) => s.tasks.depth());
     expect(statuses).toMatchObject({ scheduled: 1, failed: 1, leased: 0 });
-    expect(await runDurableObjectAlarm(h.stub)).toBe(true); // the next alarm is the retry, not the broken row again
+    expect(await h.alarm("eu-west")).toBe(true); // the next alarm is the retry, not the broken row again
   });
 });

@@ -1,4 +1,3 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { harness } from "./harness";
 
@@ -29,7 +28,7 @@ describe("node death", () => {
       await h.advance(2_000);
       await h.post(`/v1/nodes/${b}/heartbeat`, {}, tokenB);
     }
-    expect(await runDurableObjectAlarm(h.stub)).toBe(true);
+    expect(await h.alarm("eu-west")).toBe(true);
 
     const task = (await h.get(`/v1/tasks/${id}`)).body;
     expect(task).toMatchObject({ status: "scheduled", attempts: 1, nodeId: null });

@@ -1,4 +1,3 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { harness } from "./harness";
 
@@ -50,7 +49,7 @@ describe("nodes", () => {
     const node = await h.token("node");
     const id = await h.node(node, "eu-west");
     await h.advance(10_001);
-    expect(await runDurableObjectAlarm(h.stub)).toBe(true);
+    expect(await h.alarm("eu-west")).toBe(true);
     const late = await h.post(`/v1/nodes/${id}/heartbeat`, {}, node);
     expect(late.status).toBe(409);
     expect(late.body.error.reason).toBe("node_dead");
@@ -76,14 +75,14 @@ describe("nodes", () => {
     const client = await h.token("client");
     const id = await h.node(node, "eu-west");
     const poll = h.post(`/v1/nodes/${id}/poll`, { waitMs: 25_000 }, node);
-    for (let i = 0; i < 100 && !(await h.inside((s) => s.fleet.waiting.has(id))); i++) {
-      await h.get("/v1/nodes"); // let the poll reach the coordinator
+    for (let i = 0; i < 100 && !(await h.insideShard("eu-west", (s) => s.nodes.waiting.has(id))); i++) {
+      await h.get("/v1/nodes"); // let the poll reach the shard
     }
     h.now += 5_000; // silent for more than two heartbeat intervals: suspect, so no work for it
     const submitted = await h.submit({ type: "x", region: "eu-west" }, client);
     expect(submitted.status).toBe(503); // its only node is suspect: the region is not healthy
     h.now += 5_001;
-    expect(await runDurableObjectAlarm(h.stub)).toBe(true);
+    expect(await h.alarm("eu-west")).toBe(true);
     expect((await h.get("/v1/nodes")).body.nodes[0].status).toBe("dead");
     expect((await poll).body).toEqual({ tasks: [] }); // the wait ends when its node dies
   });

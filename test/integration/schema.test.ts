@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS, migrate, SCHEMA_VERSION } from "../../durable-objects/coordinator/schema";
+import { MIGRATIONS, migrateCoordinator, SCHEMA_VERSION } from "../../durable-objects/coordinator/schema";
+import { migrate } from "../../durable-objects/migrate";
 import { harness } from "./harness";
 
 type Sql = DurableObjectStorage["sql"];
@@ -15,8 +16,8 @@ function tables(sql: Sql): string[] {
     .map((r) => r.name);
 }
 
-/** Turns the object's database back into a version 1 one holding three tasks; returns its rows. */
-function toVersion1(sql: Sql): unknown[] {
+/** Turns the object's database back into a version 1 one holding three tasks (or none); returns its task rows. */
+function toVersion1(sql: Sql, withTasks = true): unknown[] {
   const ours = sql
     .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
     .toArray()
@@ -27,11 +28,18 @@ function toVersion1(sql: Sql): unknown[] {
   sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
   sql.exec(MIGRATIONS[0]!);
   sql.exec("INSERT INTO schema_version (version) VALUES (1)");
-  for (const [id, status] of [
-    ["t-a", "queued"],
-    ["t-b", "scheduled"],
-    ["t-c", "succeeded"],
-  ]) {
+  sql.exec("INSERT INTO tokens (id, hash, role, label, created_at) VALUES ('tok-a', 'h', 'client', NULL, 1)");
+  sql.exec(
+    "INSERT INTO regions (id, lat, lon, label, created_at, updated_at) VALUES ('eu', 1, 2, NULL, 1, 1)",
+  );
+  sql.exec("INSERT INTO elections (name, term, leader, since) VALUES ('db', 7, NULL, NULL)");
+  for (const [id, status] of withTasks
+    ? [
+        ["t-a", "queued"],
+        ["t-b", "scheduled"],
+        ["t-c", "succeeded"],
+      ]
+    : []) {
     sql.exec(
       `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (?, 'x', '{"n":1}', ?, 0, 'eu', 3, 1000, 1, 1, 5, '{}')`,
       id,
@@ -45,28 +53,40 @@ const versionOf = (sql: Sql) =>
   sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version;
 
 describe("the coordinator's storage", () => {
-  it("migrates a version 1 database to the current version, keeping every row", async () => {
+  it("moves a single-object database with no nodes or tasks into the new topology, keeping tokens, regions and elections", async () => {
     const h = await harness();
     await runInDurableObject(h.stub, (_, state) => {
       const sql = state.storage.sql;
-      const before = toVersion1(sql);
+      toVersion1(sql, false);
 
-      migrate(state.storage);
+      expect(migrateCoordinator(state.storage)).toEqual({ legacy: false });
 
       expect(versionOf(sql)).toBe(SCHEMA_VERSION);
-      expect(sql.exec("SELECT * FROM tasks ORDER BY seq").toArray()).toEqual(before);
       const names = tables(sql);
-      expect(names).toContain("tasks_due");
-      expect(names).not.toContain("tasks_run_at");
-      expect(names).not.toContain("tasks_v2");
-      // New rows continue after the old ones.
-      sql.exec(
-        `INSERT INTO tasks (${TASK_COLUMNS}) VALUES ('t-d', 'x', '1', 'queued', 0, 'eu', 3, 1000, 1, 1, 5, '{}')`,
-      );
-      expect(sql.exec<{ seq: number }>("SELECT seq FROM tasks WHERE id = 't-d'").one().seq).toBe(4);
+      expect(names).not.toContain("tasks");
+      expect(names).not.toContain("nodes");
+      expect(sql.exec("SELECT id FROM tokens").toArray()).toEqual([{ id: "tok-a" }]);
+      expect(sql.exec("SELECT region FROM shards").toArray()).toEqual([{ region: "eu" }]);
+      expect(sql.exec("SELECT term FROM elections").toArray()).toEqual([{ term: 7 }]);
       // Migrating again changes nothing.
-      migrate(state.storage);
-      expect(sql.exec("SELECT count(*) AS n FROM tasks").one().n).toBe(4);
+      expect(migrateCoordinator(state.storage)).toEqual({ legacy: false });
+      expect(versionOf(sql)).toBe(SCHEMA_VERSION);
+    });
+  });
+
+  it("refuses a single-object database that holds tasks: untouched, and every call says how to reset", async () => {
+    const h = await harness();
+    const before = await runInDurableObject(h.stub, (_, state) => toVersion1(state.storage.sql));
+    await h.evictAll(); // the coordinator starts on that storage
+
+    const reply = await h.get("/v1/regions");
+    expect(reply.status).toBe(503);
+    expect(reply.body.error).toMatchObject({ code: "unavailable", reason: "legacy_state" });
+    expect(reply.body.error.message).toContain("npm run reset-state");
+    expect((await h.post("/v1/tokens", { role: "client" })).status).toBe(503);
+    await runInDurableObject(h.stub, (_, state) => {
+      expect(versionOf(state.storage.sql)).toBe(1);
+      expect(state.storage.sql.exec("SELECT * FROM tasks ORDER BY seq").toArray()).toEqual(before);
     });
   });
 
@@ -77,7 +97,7 @@ describe("the coordinator's storage", () => {
       const before = toVersion1(sql);
       // v2 rebuilds the task table, then stops at an index whose name is taken.
       sql.exec("CREATE TABLE tasks_due (x INTEGER)");
-      expect(() => migrate(state.storage)).toThrow();
+      expect(() => migrate(state.storage, MIGRATIONS)).toThrow();
       expect(versionOf(sql)).toBe(1);
       expect(sql.exec("SELECT * FROM tasks ORDER BY seq").toArray()).toEqual(before);
       const names = tables(sql);

@@ -1,4 +1,8 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { objectConfig } from "../../durable-objects/call-gate";
+import type { Coordinator } from "../../durable-objects/coordinator";
 import { harness } from "./harness";
 
 describe("tokens and authentication", () => {
@@ -79,13 +83,16 @@ describe("tokens and authentication", () => {
 
 describe("rate limits", () => {
   it("answers 429 with Retry-After past a token's budget, other tokens unaffected", async () => {
-    const { TokenBuckets } = await import("../../src/core/token-bucket");
     const h = await harness();
     const client = await h.token("client");
     const other = await h.token("client");
-    await h.inside((s) => {
-      s.limiter = new TokenBuckets({ ratePerSec: 1, burst: 3 });
-    });
+    // The coordinator, which GET /v1/regions reaches first, with a budget of 3 and 1 a second.
+    await runInDurableObject(h.stub, (instance: Coordinator) =>
+      instance.restartWith({
+        clock: h.clock,
+        config: { ...objectConfig(env), rateLimit: { ratePerSec: 1, burst: 3 } },
+      }),
+    );
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
       statuses.push((await h.get("/v1/regions", client)).status);

@@ -55,25 +55,33 @@ export async function fixture(): Promise<Fixture> {
   };
 }
 
-/** A digest of everything the coordinator stores: a call that must not change state must not change it. */
+const COORDINATOR_TABLES = ["tokens", "regions", "shards", "gone_nodes", "elections", "candidates"];
+const SHARD_TABLES = ["shard", "nodes", "tasks", "outbox"];
+
+/** Every row of the coordinator and of each shard the harness made, table by table. */
+async function everyRow(h: Harness): Promise<Record<string, unknown[]>> {
+  const rows: Record<string, unknown[]> = await runInDurableObject(h.stub, (_, ctx) =>
+    Object.fromEntries(
+      COORDINATOR_TABLES.map((t) => [t, ctx.storage.sql.exec(`SELECT * FROM ${t} ORDER BY 1`).toArray()]),
+    ),
+  );
+  for (const region of h.regions) {
+    for (const t of SHARD_TABLES) {
+      rows[`${region}/${t}`] = await h.shardSql(region, `SELECT * FROM ${t} ORDER BY 1`);
+    }
+  }
+  return rows;
+}
+
+/** A digest of everything the coordinator and the shards store: a call that must not change state must not change it. */
 export async function stateDigest(h: Harness): Promise<string> {
-  return runInDurableObject(h.stub, (_, ctx) => {
-    const sql = ctx.storage.sql;
-    const tables = ["tokens", "regions", "nodes", "tasks", "elections", "candidates"];
-    return JSON.stringify(tables.map((t) => sql.exec(`SELECT * FROM ${t} ORDER BY 1`).toArray()));
-  });
+  return JSON.stringify(await everyRow(h));
 }
 
 /** How many rows of each kind, for the report. */
 export async function stateCounts(h: Harness): Promise<Record<string, number>> {
-  return runInDurableObject(h.stub, (_, ctx) => {
-    const sql = ctx.storage.sql;
-    const counts: Record<string, number> = {};
-    for (const t of ["tokens", "regions", "nodes", "tasks", "elections", "candidates"]) {
-      counts[t] = sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${t}`).one().n;
-    }
-    return counts;
-  });
+  const rows = await everyRow(h);
+  return Object.fromEntries(Object.entries(rows).map(([t, r]) => [t, r.length]));
 }
 
 export { ADMIN };

@@ -1,11 +1,16 @@
+import type { RoutingReason } from "../../src/core/geo-routing";
+import type { Considered } from "../../src/core/placement";
 import type { TaskState, TaskStatus } from "../../src/core/task-lifecycle";
 
-/** Where a task came from and why it went where it did. */
-export interface TaskRouting {
-  reason: "nearest" | "spillover" | "pinned" | "no_location";
+/** Where a task came from, where it went and why, with every region the edge looked at (API-v2 §2). */
+export type TaskRouting = {
+  reason: RoutingReason;
+  region: string;
   distanceKm: number | null;
+  /** A type literal, not `LatLon` (an interface): what crosses RPC must be a serializable type. */
   from: { lat: number; lon: number } | null;
-}
+  considered: Considered[];
+};
 
 /** A task as stored, with the fields the contract shows. */
 export interface TaskRecord extends TaskState {
@@ -97,7 +102,8 @@ export interface TaskFilter {
   region?: string;
   type?: string;
   limit: number;
-  before?: number;
+  /** A task id: only tasks minted before it (ids sort by creation time). */
+  before?: string;
 }
 
 /** The columns a new task sets, in the order `flush` reads them from each row's JSON array. */
@@ -213,9 +219,9 @@ export class TaskQueue {
     return total;
   }
 
-  /** Whether a region has unfinished tasks. */
-  hasLiveTasks(region: string): boolean {
-    const c = this.countsOf(region);
+  /** Whether any task is unfinished. */
+  hasLiveTasks(): boolean {
+    const c = this.depth();
     return c.scheduled + c.queued + c.leased > 0;
   }
 
@@ -283,11 +289,10 @@ export class TaskQueue {
    * The best runnable tasks of a region, highest priority first, oldest first within a priority:
    * `limit` of them after the first `skip`.
    */
-  runnable(region: string, limit: number, skip = 0): TaskRecord[] {
+  runnable(limit: number, skip = 0): TaskRecord[] {
     return this.db
       .exec<TaskRow>(
-        "SELECT * FROM tasks WHERE region = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
-        region,
+        "SELECT * FROM tasks WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
         limit,
         skip,
       )
@@ -363,7 +368,7 @@ export class TaskQueue {
     return lease === null ? run : Math.min(run, lease);
   }
 
-  /** Newest first, from before the cursor (a seq). */
+  /** Newest first (by id, which sorts by creation time), from before the cursor (a task id). */
   list(filter: TaskFilter): TaskRecord[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
@@ -380,13 +385,13 @@ export class TaskQueue {
       args.push(filter.type);
     }
     if (filter.before !== undefined) {
-      where.push("seq < ?");
+      where.push("id < ?");
       args.push(filter.before);
     }
     // Only fixed column names are joined here; every value is a bound parameter.
     const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
     return this.db
-      .exec<TaskRow>(`SELECT * FROM tasks ${clause} ORDER BY seq DESC LIMIT ?`, ...args, filter.limit)
+      .exec<TaskRow>(`SELECT * FROM tasks ${clause} ORDER BY id DESC LIMIT ?`, ...args, filter.limit)
       .toArray()
       .map(parseTask);
   }

@@ -1,5 +1,4 @@
 import { ApiError } from "../../src/core/errors";
-import { greatCircleKm, type LatLon, RegionIndex, type RoutingDecision } from "../../src/core/geo-routing";
 import { LeastLoadedIndex } from "../../src/core/least-loaded-index";
 import {
   afterFailedAttempt,
@@ -10,21 +9,23 @@ import {
   type TaskStatus,
   waitingStatus,
 } from "../../src/core/task-lifecycle";
-import type { Fleet, NodeRecord } from "./fleet";
+import type { NodeRecord, NodeTable } from "./node-table";
 import { parseTask, type TaskQueue, type TaskRecord, type TaskRouting, type TaskRow } from "./task-queue";
 
-/** A task as handed to a node by poll. */
-export interface LeasedTask {
+/** A task as handed to a node by poll (a type, not an interface: it crosses RPC). */
+export type LeasedTask = {
   id: string;
   type: string;
   payload: unknown;
   attempt: number;
   leaseToken: string;
   leaseExpiresAt: number;
-}
+};
 
-/** What the Worker sends to store one task: the validated body and its routing decision. */
+/** What the edge sends a shard to store one task: the validated body, its id and where it was routed. */
 export interface SubmitCommand {
+  /** Minted by the edge; names this shard's region. */
+  id: string;
   type: string;
   payload: unknown;
   priority: number;
@@ -35,11 +36,9 @@ export interface SubmitCommand {
   idempotencyKey: string | null;
   requestHash: string | null;
   affinityKey: string | null;
-  /** Pinned region, if the caller pinned one. */
-  region: string | null;
-  from: LatLon | null;
-  /** The edge's choice from its cached routing table; null when it saw no healthy region. */
-  decision: RoutingDecision | null;
+  routing: TaskRouting;
+  /** Refuse when the region is full (the edge chose it for its room). */
+  requireRoom: boolean;
 }
 
 /** Told about a row that could not be handled (it is logged, and the loop goes on). */
@@ -56,63 +55,28 @@ interface Waiter {
 const AFFINITY_SLACK = 32;
 
 /**
- * The task side of the coordinator: routing confirmation, leases, outcomes, retries and long polls.
- * It applies the core's task lifecycle to the task table; it never reads a clock (`now` is given).
+ * The task side of a region shard: leases, outcomes, retries and long polls. It applies the core's
+ * task lifecycle to the task table; it never reads a clock (`now` is given).
  */
 export class Scheduler {
-  /** Long polls waiting for work, per region, least-loaded first. */
-  private readonly waiters = new Map<
-    string,
-    { order: LeastLoadedIndex<string>; byNode: Map<string, Waiter> }
-  >();
+  /** Long polls waiting for work, least-loaded first. */
+  private readonly waiters = { order: new LeastLoadedIndex<string>(), byNode: new Map<string, Waiter>() };
 
   constructor(
-    private readonly fleet: Fleet,
+    private readonly nodes: NodeTable,
     private readonly tasks: TaskQueue,
     private readonly random: () => number,
-    /** Mints an id; given `now`, one that sorts by it (task ids, which key the task table). */
-    private readonly newId: (prefix: string, now?: number) => string,
+    /** Mints an opaque id (lease tokens). */
+    private readonly newId: (prefix: string) => string,
     /** Told of every new due time (a lease's end, a retry), so the alarm can be set early enough. */
     private readonly deadline: (at: number) => void,
   ) {}
 
-  /** Confirms the edge's routing against live state, or corrects it when the edge's table was stale. */
-  route(command: SubmitCommand, now: number): { region: string; routing: TaskRouting } {
-    if (command.region !== null) {
-      const pinned = this.fleet.regionLoad(command.region, now, this.loadOf(command.region));
-      if (!pinned) {
-        throw ApiError.of("not_found", `no region ${command.region}`);
-      }
-      if (!pinned.healthy) {
-        throw ApiError.of("no_healthy_region", `region ${command.region} has no healthy node`);
-      }
-      const distanceKm = command.from ? Math.round(greatCircleKm(command.from, pinned) * 10) / 10 : null;
-      return { region: pinned.id, routing: { reason: "pinned", distanceKm, from: command.from } };
-    }
-    let decision = command.decision;
-    const chosen = decision
-      ? this.fleet.regionLoad(decision.region, now, this.loadOf(decision.region))
-      : undefined;
-    const hasRoom = chosen !== undefined && chosen.inFlight + chosen.queued < chosen.capacity;
-    // The edge's choice stands while its region is healthy and, if chosen for its room, still has room.
-    if (!chosen?.healthy || (decision?.reason !== "no_location" && !hasRoom)) {
-      decision = new RegionIndex(this.fleet.routingTable(now, (r) => this.loadOf(r))).pick(command.from);
-    }
-    if (!decision) {
-      throw ApiError.of("no_healthy_region", "no region has a healthy node; nothing was stored");
-    }
-    return {
-      region: decision.region,
-      routing: { reason: decision.reason, distanceKm: decision.distanceKm, from: command.from },
-    };
-  }
-
-  /** Stores a new task (the caller has checked idempotency) and wakes a waiting node of its region. */
-  submit(command: SubmitCommand, scope: string, now: number): TaskRecord {
-    const { region, routing } = this.route(command, now);
+  /** Stores a new task (the caller has checked that the region takes it) and wakes a waiting node. */
+  submit(command: SubmitCommand, region: string, scope: string, now: number): TaskRecord {
     const runAt = command.runAt ?? now + (command.delayMs ?? 0);
     const task = this.tasks.insert({
-      id: this.newId("t", now),
+      id: command.id,
       type: command.type,
       payload: command.payload ?? null,
       status: waitingStatus(runAt, now),
@@ -133,10 +97,10 @@ export class Scheduler {
       idempotencyKey: command.idempotencyKey,
       requestHash: command.requestHash,
       affinityKey: command.affinityKey,
-      routing,
+      routing: command.routing,
     });
     if (task.status === "queued") {
-      this.dispatch(region, now);
+      this.dispatch(now);
     } else {
       this.deadline(runAt);
     }
@@ -146,7 +110,7 @@ export class Scheduler {
   /** Leases up to `max` runnable tasks of the node's region to the node, within its free capacity. */
   leaseFor(node: NodeRecord, max: number, now: number): LeasedTask[] {
     const room = Math.min(max, node.capacity - node.inFlight);
-    if (room <= 0 || !this.fleet.isAvailable(node, now)) {
+    if (room <= 0 || !this.nodes.isAvailable(node, now)) {
       return [];
     }
     const leased: LeasedTask[] = [];
@@ -155,7 +119,7 @@ export class Scheduler {
     let skipped = 0;
     while (leased.length < room && skipped <= AFFINITY_SLACK) {
       const wanted = room - leased.length;
-      const batch = this.tasks.runnable(node.region, wanted, skipped);
+      const batch = this.tasks.runnable(wanted, skipped);
       for (const task of batch) {
         if (this.leftForOwner(task, node, now)) {
           skipped++;
@@ -175,7 +139,7 @@ export class Scheduler {
     if (task.affinityKey === null) {
       return false;
     }
-    const owner = this.fleet.ownerOf(node.region, task.affinityKey, now);
+    const owner = this.nodes.ownerOf(task.affinityKey, now);
     return owner !== undefined && owner.id !== node.id && owner.inFlight < owner.capacity;
   }
 
@@ -197,7 +161,7 @@ export class Scheduler {
   /** A long poll: resolves with work as soon as some is leased to this node, or [] when the wait ends. */
   waitForWork(node: NodeRecord, max: number, waitMs: number): Promise<LeasedTask[]> {
     return new Promise((resolve) => {
-      const region = this.regionWaiters(node.region);
+      const region = this.waiters;
       // A newer poll replaces an older one of the same node; the older one's timer must go with it,
       // or when it fires it ends the newer poll's wait without answering it.
       const replaced = region.byNode.get(node.id);
@@ -211,41 +175,31 @@ export class Scheduler {
       }, waitMs);
       region.byNode.set(node.id, { node, max, resolve, timer });
       region.order.set(node.id, node.inFlight, node.capacity);
-      this.fleet.waiting.add(node.id);
+      this.nodes.waiting.add(node.id);
     });
   }
 
   /** Ends a node's long poll with no work (it died, drained or left). */
   stopWaiting(nodeId: string, answer = false): void {
-    const node = this.fleet.nodes.get(nodeId);
-    const region = node ? this.waiters.get(node.region) : undefined;
-    const waiter = region?.byNode.get(nodeId);
-    if (!region || !waiter) {
+    const region = this.waiters;
+    const waiter = region.byNode.get(nodeId);
+    if (!waiter) {
       return;
     }
     clearTimeout(waiter.timer);
     region.byNode.delete(nodeId);
     region.order.delete(nodeId);
-    this.fleet.waiting.delete(nodeId);
+    this.nodes.waiting.delete(nodeId);
     if (answer) {
       waiter.resolve([]);
     }
   }
 
-  private regionWaiters(region: string) {
-    let entry = this.waiters.get(region);
-    if (!entry) {
-      entry = { order: new LeastLoadedIndex<string>(), byNode: new Map() };
-      this.waiters.set(region, entry);
-    }
-    return entry;
-  }
-
-  /** Hands a region's runnable work to its waiting nodes, least loaded first. */
-  dispatch(region: string, now: number): void {
-    const entry = this.waiters.get(region);
+  /** Hands the runnable work to the waiting nodes, least loaded first. */
+  dispatch(now: number): void {
+    const entry = this.waiters;
     const skipped: Waiter[] = [];
-    while (entry && this.tasks.depth(region).queued > 0) {
+    while (this.tasks.depth().queued > 0) {
       const nodeId = entry.order.peek();
       const waiter = nodeId === undefined ? undefined : entry.byNode.get(nodeId);
       if (!waiter) {
@@ -261,7 +215,7 @@ export class Scheduler {
       waiter.resolve(leased);
     }
     for (const waiter of skipped) {
-      entry?.order.set(waiter.node.id, waiter.node.inFlight, waiter.node.capacity);
+      entry.order.set(waiter.node.id, waiter.node.inFlight, waiter.node.capacity);
     }
   }
 
@@ -270,7 +224,7 @@ export class Scheduler {
     this.requireLease(task, leaseToken, now);
     this.release(task);
     this.tasks.save(task, { ...succeed(task), result: result ?? null, updatedAt: now });
-    this.dispatch(task.region, now); // the freed slot may be a waiting node's
+    this.dispatch(now); // the freed slot may be a waiting node's
     return "succeeded";
   }
 
@@ -294,7 +248,7 @@ export class Scheduler {
     }
     this.release(task);
     this.tasks.save(task, { ...next, updatedAt: now });
-    this.dispatch(task.region, now);
+    this.dispatch(now);
   }
 
   /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */
@@ -305,7 +259,7 @@ export class Scheduler {
     if (next.status === "scheduled") {
       this.deadline(next.runAt);
     }
-    this.dispatch(task.region, now);
+    this.dispatch(now);
     return next;
   }
 
@@ -321,13 +275,11 @@ export class Scheduler {
     if (this.tasks.depth().scheduled === 0) {
       return 0; // nothing delayed or backing off: skip the query (poll runs this every time)
     }
-    const regions = new Set<string>();
     const promoted = this.eachRow(this.tasks.due(now, 1000), now, onError, (task) => {
       this.tasks.save(task, { ...task, status: "queued", updatedAt: now });
-      regions.add(task.region);
     });
-    for (const region of regions) {
-      this.dispatch(region, now);
+    if (promoted > 0) {
+      this.dispatch(now);
     }
     return promoted;
   }
@@ -367,11 +319,6 @@ export class Scheduler {
     return done;
   }
 
-  loadOf(region: string): { queued: number; inFlight: number } {
-    const depth = this.tasks.depth(region);
-    return { queued: depth.queued, inFlight: depth.leased };
-  }
-
   private requireLease(task: TaskRecord, leaseToken: string, now: number): void {
     const refusal = checkLease(task, leaseToken, now);
     if (refusal === "already_terminal") {
@@ -385,13 +332,12 @@ export class Scheduler {
   /** Frees the slot of the node holding a leased task. */
   private release(task: TaskRecord): void {
     if (task.status === "leased" && task.nodeId !== null) {
-      const node = this.fleet.nodes.get(task.nodeId);
+      const node = this.nodes.nodes.get(task.nodeId);
       if (node) {
         node.inFlight = Math.max(0, node.inFlight - 1);
         // A node waiting in a long poll is ranked by its load: keep its rank current, or it looks full.
-        const waiting = this.waiters.get(node.region);
-        if (waiting?.order.has(node.id)) {
-          waiting.order.set(node.id, node.inFlight, node.capacity);
+        if (this.waiters.order.has(node.id)) {
+          this.waiters.order.set(node.id, node.inFlight, node.capacity);
         }
       }
     }

@@ -1,4 +1,4 @@
-import type { NodeRecord, NodeStatus } from "./fleet";
+import type { NodeRecord, NodeStatus } from "./node-table";
 import type { TaskRecord } from "./task-queue";
 
 /** A task as the contract shows it. */

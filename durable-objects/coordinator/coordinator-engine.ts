@@ -1,0 +1,136 @@
+import { leadership } from "../../src/core/election";
+import { TokenBuckets } from "../../src/core/token-bucket";
+import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
+import { type ElectionChange, ElectionStore } from "./election-store";
+import { RegionTable } from "./region-table";
+import { migrateCoordinator } from "./schema";
+import { TokenStore } from "./token-store";
+
+/** What a coordinator is built with. The runtime gives the defaults; tests and the simulation their own. */
+export interface CoordinatorDependencies {
+  config: ObjectConfig;
+  clock: () => number;
+  groupWindowMs: number;
+  rateLimited: boolean;
+}
+
+/**
+ * Everything the coordinator holds, loaded from its SQLite storage: tokens, regions with the load
+ * table the shards report, elections and their observers, and the alarm that expires candidates.
+ */
+export class CoordinatorEngine {
+  readonly gate: CallGate;
+  readonly tokens: TokenStore;
+  readonly regions: RegionTable;
+  readonly elections: ElectionStore;
+  private alarmAt: number | null = null;
+  private pendingAlarm: number | null = null;
+
+  private constructor(
+    private readonly ctx: DurableObjectState,
+    readonly deps: CoordinatorDependencies,
+  ) {
+    const sql = ctx.storage.sql;
+    this.gate = new CallGate({
+      clock: deps.clock,
+      limiter: deps.rateLimited ? new TokenBuckets(deps.config.rateLimit) : null,
+      groupWindowMs: deps.groupWindowMs,
+      settle: () => this.settle(),
+    });
+    this.tokens = new TokenStore(sql);
+    this.regions = new RegionTable(sql);
+    this.elections = new ElectionStore(sql);
+  }
+
+  /**
+   * Loads (and migrates) the coordinator; called inside `blockConcurrencyWhile`. Null when the
+   * storage was written by the single-object Meridian and still holds its nodes or tasks.
+   */
+  static async load(
+    ctx: DurableObjectState,
+    deps: CoordinatorDependencies,
+  ): Promise<CoordinatorEngine | null> {
+    if (migrateCoordinator(ctx.storage).legacy) {
+      return null;
+    }
+    const engine = new CoordinatorEngine(ctx, deps);
+    engine.alarmAt = await ctx.storage.getAlarm();
+    return engine;
+  }
+
+  static defaults(config: ObjectConfig): CoordinatorDependencies {
+    return { config, clock: () => Date.now(), groupWindowMs: GROUP_WINDOW_MS, rateLimited: true };
+  }
+
+  /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
+  private dueAt(at: number): void {
+    if (
+      (this.alarmAt === null || at < this.alarmAt) &&
+      (this.pendingAlarm === null || at < this.pendingAlarm)
+    ) {
+      this.pendingAlarm = at;
+    }
+  }
+
+  private async settle(): Promise<void> {
+    const at = this.pendingAlarm;
+    this.pendingAlarm = null;
+    if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
+      this.alarmAt = at;
+      await this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  /** Nodes a shard reported gone: they leave every election (the next candidate leads, with a higher term). */
+  leaveElections(nodeIds: string[], now: number): void {
+    for (const nodeId of nodeIds) {
+      for (const { election, candidate } of this.elections.candidaciesOf(nodeId)) {
+        this.announce(this.elections.apply(election, { kind: "remove", candidate }, now));
+      }
+    }
+  }
+
+  /** Sets the alarm for the next candidate expiry, and tells the election's observers of a new leader. */
+  announce(change: ElectionChange): void {
+    const expiry = change.state.candidates.reduce<number | null>(
+      (min, c) => (min === null ? c.expiresAt : Math.min(min, c.expiresAt)),
+      null,
+    );
+    if (expiry !== null) {
+      this.dueAt(expiry);
+    }
+    if (!change.leaderChanged) {
+      return;
+    }
+    const message = JSON.stringify({
+      name: change.name,
+      term: change.state.term,
+      leader: leadership(change.state),
+    });
+    for (const ws of this.ctx.getWebSockets(change.name)) {
+      try {
+        ws.send(message);
+      } catch (error) {
+        console.warn("observer send failed", error);
+      }
+    }
+  }
+
+  /** Candidates whose ttl ran out leave their elections. Each election alone; a failing one is logged. */
+  async alarm(): Promise<void> {
+    await this.gate.run(null, null, (now) => {
+      this.alarmAt = null;
+      for (const name of this.elections.withExpiredCandidates(now)) {
+        try {
+          this.announce(this.elections.apply(name, { kind: "tick" }, now));
+        } catch (error) {
+          logRowError(name, error);
+        }
+      }
+      const next = this.elections.nextExpiry();
+      if (next !== null) {
+        this.dueAt(Math.max(next, now + 1));
+      }
+    });
+  }
+}

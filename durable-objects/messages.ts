@@ -1,0 +1,52 @@
+/**
+ * What the coordinator and the region shards tell each other. Data flows one way on the hot path:
+ * edge → shard; shards → coordinator for load, health and node deaths; the coordinator → a shard
+ * only when an admin creates or deletes its region.
+ */
+
+/** A region's load and health as its shard reports it (what the edge routes by). */
+export interface RegionReport {
+  /** The shard's clock when it made the report: the coordinator keeps the newest. */
+  at: number;
+  healthy: boolean;
+  /** Capacity of the healthy nodes. */
+  capacity: number;
+  inFlight: number;
+  /** Runnable tasks waiting (delayed and backing-off ones do not count). */
+  queued: number;
+  nodes: { healthy: number; total: number };
+}
+
+export const EMPTY_REPORT: RegionReport = {
+  at: 0,
+  healthy: false,
+  capacity: 0,
+  inFlight: 0,
+  queued: 0,
+  nodes: { healthy: 0, total: 0 },
+};
+
+/** A shard's way to the coordinator; the simulation puts a lossy, reordering network in between. */
+export interface CoordinatorLink {
+  /** The region's current load and health; the newest report (by `at`) wins. */
+  reportLoad(region: string, report: RegionReport): Promise<void>;
+  /** Nodes that died or left: their candidacies end. Idempotent; resent until it succeeds. */
+  nodesGone(region: string, nodeIds: string[]): Promise<void>;
+}
+
+/** A region's shard configuration, given by the coordinator when the region is created or changed. */
+export interface ShardConfig {
+  region: string;
+  lat: number;
+  lon: number;
+  /** The coordinator's name, which the shard reports to. */
+  deployment: string;
+}
+
+/** The default deployment's name: its coordinator is `idFromName("global")`, its shards are named after their regions. */
+export const DEFAULT_DEPLOYMENT = "global";
+
+/** The Durable Object name of a region's shard; a deployment other than the default (tests) prefixes its own name. */
+export function shardName(deployment: string, region: string): string {
+  return deployment === DEFAULT_DEPLOYMENT ? region : `${deployment}/${region}`;
+}

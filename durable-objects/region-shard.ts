@@ -1,0 +1,399 @@
+import { DurableObject } from "cloudflare:workers";
+import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
+import { ApiError, type ErrorBody } from "../src/core/errors";
+import type { Principal } from "../src/core/permissions";
+import type { Refusal } from "../src/core/placement";
+import type { TaskStatus } from "../src/core/task-lifecycle";
+import { objectConfig } from "./call-gate";
+import type { CoordinatorLink, ShardConfig } from "./messages";
+import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
+import type { LeasedTask, SubmitCommand } from "./region-shard/scheduler";
+import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
+import type { TaskFilter } from "./region-shard/task-queue";
+import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
+
+export interface ReportInput {
+  id: string;
+  leaseToken: string;
+  outcome: "succeeded" | "failed";
+  result?: unknown;
+  error?: string;
+  retryable?: boolean;
+}
+
+/** One submitted task's fate at a shard: stored, refused (the edge offers it elsewhere) or refused for good. */
+export type SubmitResult = { task: TaskView } | { refused: Refusal } | { error: ErrorBody };
+
+/** A region's live numbers, for `/v1/regions`, `/v1/status` and `/metrics`. */
+export interface ShardStats {
+  healthy: boolean;
+  capacity: number;
+  inFlight: number;
+  queued: number;
+  nodes: { healthy: number; total: number };
+  nodeStatus: Record<NodeStatus, number>;
+  tasks: Record<TaskStatus, number>;
+}
+
+/**
+ * One region's shard (one object per region, named after it): its tasks, leases, retries, delays,
+ * nodes' liveness and in-flight counts, long polls and alarm. The edge calls it directly with the
+ * caller's principal (authenticated and role-checked at the edge, checked again here); it tells the
+ * coordinator of its load and of node deaths. Each method reads: authorize, load, decide, save, answer.
+ */
+export class RegionShard extends DurableObject<Env> {
+  private current!: ShardEngine;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const defaults = ShardEngine.defaults(objectConfig(env), (deployment) =>
+      coordinatorLink(env, deployment),
+    );
+    ctx.blockConcurrencyWhile(async () => {
+      this.current = await ShardEngine.load(ctx, defaults);
+    });
+  }
+
+  /**
+   * The object as it would restart with other dependencies (a test's clock, the simulation's network):
+   * memory is dropped and reloaded from storage, as after an eviction.
+   */
+  async restartWith(deps: Partial<ShardDependencies>): Promise<void> {
+    this.current = await ShardEngine.load(this.ctx, { ...this.current.deps, ...deps });
+  }
+
+  /** What the shard holds in memory (read by tests inside the object). */
+  get engine(): ShardEngine {
+    return this.current;
+  }
+
+  private get s(): ShardEngine {
+    return this.current;
+  }
+
+  private region(): string {
+    const config = this.s.config;
+    if (config === null) {
+      throw ApiError.of("not_found", "no such region");
+    }
+    return config.region;
+  }
+
+  // ---- the region's lifecycle (called by the coordinator) ----
+
+  /** Serves `config.region` from now on (the region was created or moved). Internal. */
+  async configure(config: ShardConfig) {
+    return this.s.gate.run(null, null, () => {
+      this.s.configure(config);
+      return null;
+    });
+  }
+
+  /**
+   * The region is being deleted: refused while it has live nodes or unfinished tasks. Overdue nodes
+   * are declared dead first, so what storage holds and what memory holds agree (every node then
+   * dead is deleted, by one rule). Internal.
+   */
+  async retire() {
+    return this.s.gate.run(null, null, (now) => {
+      const s = this.s;
+      s.reaper.run(now);
+      const refusal = regionDeletionRefusal({
+        liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length,
+        unfinishedTasks: s.tasks.hasLiveTasks() ? 1 : 0,
+      });
+      if (refusal === "region_has_nodes") {
+        throw ApiError.of("conflict", `region ${this.region()} still has registered nodes`, refusal);
+      }
+      if (refusal === "region_has_tasks") {
+        throw ApiError.of("conflict", `region ${this.region()} still has unfinished tasks`, refusal);
+      }
+      s.nodes.removeAll();
+      s.configure(null);
+      return null;
+    });
+  }
+
+  /** The region's live numbers. */
+  async stats(principal: Principal) {
+    return this.s.gate.run(principal, "regions.read", (now): ShardStats => {
+      const s = this.s;
+      const report = s.report(now);
+      return {
+        healthy: report.healthy,
+        capacity: report.capacity,
+        inFlight: report.inFlight,
+        queued: report.queued,
+        nodes: report.nodes,
+        nodeStatus: s.nodes.statusCounts(now),
+        tasks: s.tasks.depth(),
+      };
+    });
+  }
+
+  // ---- nodes ----
+
+  /** Registers an executor node, bound to the calling token. `id` is minted by the edge. */
+  async registerNode(
+    principal: Principal,
+    input: { id: string; capacity: number; labels?: Record<string, string> },
+  ) {
+    return this.s.gate.run(principal, "nodes.register", (now) => {
+      const s = this.s;
+      const region = this.region();
+      s.nodes.register({
+        id: input.id,
+        region,
+        tokenId: principal.tokenId,
+        capacity: input.capacity,
+        inFlight: 0,
+        load: null,
+        draining: false,
+        dead: false,
+        labels: input.labels ?? {},
+        registeredAt: now,
+        lastSeenAt: now,
+        persistedSeenAt: now,
+      });
+      s.dueAt(now + 2 * s.deps.config.heartbeatIntervalMs + 1);
+      s.scheduler.dispatch(now);
+      return {
+        id: input.id,
+        region,
+        heartbeatIntervalMs: s.deps.config.heartbeatIntervalMs,
+        deadAfterMs: s.deps.config.deadAfterMs,
+      };
+    });
+  }
+
+  /**
+   * The node a caller acts as: 404 unknown, 403 bound to another token, 409 `node_dead` once it has
+   * missed its deadline (declared dead on the spot if the alarm has not done it yet).
+   */
+  private actingNode(principal: Principal, nodeId: string, now: number): NodeRecord {
+    const s = this.s;
+    const node = s.access.ownedNode(principal, nodeId);
+    if (!node.dead && s.nodes.statusOf(node, now) === "dead") {
+      s.nodeDied(node, "node missed its heartbeat deadline", now);
+    }
+    if (node.dead) {
+      throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");
+    }
+    return node;
+  }
+
+  /** A sign of life from a node: it may take work again if it was suspect. */
+  private contact(node: NodeRecord, now: number, load?: number): void {
+    const s = this.s;
+    s.nodes.touch(node, now, load);
+    s.dueAt(now + 2 * s.deps.config.heartbeatIntervalMs + 1);
+  }
+
+  async heartbeat(principal: Principal, id: string, input: { load?: number }) {
+    return this.s.gate.run(principal, "nodes.act", (now) => {
+      const s = this.s;
+      const node = this.actingNode(principal, id, now);
+      this.contact(node, now, input.load);
+      // A node that was suspect while it sat in a long poll was skipped by dispatch: it may take work again.
+      s.scheduler.dispatch(now);
+      return { status: s.nodes.statusOf(node, now) as "healthy" | "suspect" | "draining" };
+    });
+  }
+
+  /** No new work; the node's leases run out normally. */
+  async drainNode(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "nodes.act", (now) => {
+      const s = this.s;
+      const node = this.actingNode(principal, id, now);
+      s.nodes.setDraining(node);
+      s.scheduler.stopWaiting(node.id, true);
+      return { status: "draining" as const };
+    });
+  }
+
+  /** Deregisters: what it holds goes back to the queue, and its candidacies end (the coordinator is told). */
+  async deregisterNode(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "nodes.act", (now) => {
+      const s = this.s;
+      const node = s.access.ownedNode(principal, id);
+      s.scheduler.reclaim(node, "node deregistered", now, (row, e) => console.error(row, e));
+      s.nodes.remove(node);
+      s.outbox.nodesGone([node.id]);
+      return null;
+    });
+  }
+
+  /**
+   * Whether the principal may campaign (`act`: the node must be alive) or resign (`own`) as a node
+   * of this region; the coordinator then records the candidacy bound to the node.
+   */
+  async authorizeNode(principal: Principal, id: string, mode: "act" | "own") {
+    return this.s.gate.run(principal, "elections.act", (now) => {
+      if (mode === "act") {
+        this.actingNode(principal, id, now);
+      } else {
+        this.s.access.ownedNode(principal, id);
+      }
+      return null;
+    });
+  }
+
+  async listNodes(principal: Principal) {
+    return this.s.gate.run(principal, "nodes.read", (now): { nodes: NodeView[] } => {
+      const nodes = this.s.nodes;
+      return { nodes: [...nodes.nodes.values()].map((n) => nodeView(n, nodes.statusOf(n, now))) };
+    });
+  }
+
+  /** The owner of an affinity key among the region's healthy nodes. */
+  async owner(principal: Principal, key: string) {
+    return this.s.gate.run(principal, "owners.read", (now) => {
+      const region = this.region();
+      return { key, region, nodeId: this.s.nodes.ownerOf(key, now)?.id ?? null };
+    });
+  }
+
+  // ---- executing ----
+
+  /** Leases runnable work to the node (within its free capacity), waiting up to `waitMs` for some. */
+  async poll(principal: Principal, id: string, input: { max: number; waitMs: number }) {
+    return this.s.gate.run(principal, "nodes.act", async (now): Promise<{ tasks: LeasedTask[] }> => {
+      const s = this.s;
+      const node = this.actingNode(principal, id, now);
+      this.contact(node, now);
+      s.scheduler.promoteDue(now, (row, e) => console.error(row, e));
+      const tasks = s.scheduler.leaseFor(node, input.max, now);
+      if (tasks.length > 0 || input.waitMs === 0 || node.draining) {
+        return { tasks };
+      }
+      return { tasks: await s.scheduler.waitForWork(node, input.max, input.waitMs) };
+    });
+  }
+
+  async completeTask(principal: Principal, id: string, input: { leaseToken: string; result?: unknown }) {
+    return this.s.gate.run(principal, "tasks.execute", (now) => {
+      const task = this.s.access.leaseOwner(principal, id, input.leaseToken, now);
+      return { status: this.s.scheduler.complete(task, input.leaseToken, input.result, now) };
+    });
+  }
+
+  async failTask(
+    principal: Principal,
+    id: string,
+    input: { leaseToken: string; error: string; retryable: boolean },
+  ) {
+    return this.s.gate.run(principal, "tasks.execute", (now) => {
+      const task = this.s.access.leaseOwner(principal, id, input.leaseToken, now);
+      const next = this.s.scheduler.fail(task, input.leaseToken, input.error, input.retryable, now);
+      return next.status === "scheduled"
+        ? { status: "scheduled" as const, runAt: next.runAt }
+        : { status: "failed" as const };
+    });
+  }
+
+  async extendLease(principal: Principal, id: string, input: { leaseToken: string; extendMs: number }) {
+    return this.s.gate.run(principal, "tasks.execute", (now) => {
+      const task = this.s.access.leaseOwner(principal, id, input.leaseToken, now);
+      return { leaseExpiresAt: this.s.scheduler.extend(task, input.leaseToken, input.extendMs, now) };
+    });
+  }
+
+  /** Many outcomes in one call; each item has the semantics of complete / fail and succeeds or fails alone. */
+  async report(principal: Principal, nodeId: string, reports: ReportInput[]) {
+    return this.s.gate.run(principal, "tasks.execute", (now) => {
+      const s = this.s;
+      this.actingNode(principal, nodeId, now);
+      const results = reports.map((r) =>
+        itemResult<{ id: string; status: TaskStatus } | { id: string; error: ErrorBody }>(
+          () => {
+            const task = s.access.leaseOwner(principal, r.id, r.leaseToken, now);
+            if (r.outcome === "succeeded") {
+              return { id: r.id, status: s.scheduler.complete(task, r.leaseToken, r.result, now) };
+            }
+            const next = s.scheduler.fail(task, r.leaseToken, r.error ?? "failed", r.retryable ?? true, now);
+            return { id: r.id, status: next.status };
+          },
+          (error) => ({ id: r.id, error }),
+        ),
+      );
+      return { results };
+    });
+  }
+
+  // ---- tasks ----
+
+  /**
+   * Stores tasks the edge routed here, each on its own: a task is refused (and offered elsewhere by
+   * the edge) when the region has no healthy node, or is full and the task was sent for its room.
+   * Tasks taken earlier in the call count against the room of later ones.
+   */
+  async submit(principal: Principal, commands: SubmitCommand[]) {
+    return this.s.gate.run(principal, "tasks.submit", (now) => {
+      const s = this.s;
+      const region = s.config?.region ?? null;
+      return {
+        results: commands.map(
+          (command): SubmitResult =>
+            itemResult(
+              (): SubmitResult => {
+                const refusal =
+                  region === null ? "unhealthy" : shardRefusal(s.report(now), command.requireRoom);
+                if (refusal !== null || region === null) {
+                  return { refused: refusal ?? "unhealthy" };
+                }
+                return { task: taskView(s.scheduler.submit(command, region, principal.tokenId, now)) };
+              },
+              (error) => ({ error }),
+            ),
+        ),
+      };
+    });
+  }
+
+  async getTask(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "tasks.read", () => taskView(this.s.access.task(id)));
+  }
+
+  /** A page of this shard's tasks, newest first; the edge merges the pages of every shard. */
+  async listTasks(principal: Principal, filter: TaskFilter) {
+    return this.s.gate.run(principal, "tasks.read", () => ({
+      tasks: this.s.tasks.list(filter).map(taskView),
+    }));
+  }
+
+  async cancelTask(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "tasks.cancel", (now) => {
+      this.s.scheduler.cancel(this.s.access.task(id), now);
+      return { status: "canceled" as const };
+    });
+  }
+
+  override async alarm(): Promise<void> {
+    await this.s.alarm();
+  }
+}
+
+/** Runs one item of a batch: an ApiError becomes that item's error, the others go on. */
+function itemResult<T>(body: () => T, failed: (error: ErrorBody) => T): T {
+  try {
+    return body();
+  } catch (error) {
+    if (error instanceof ApiError) {
+      return failed(error.body);
+    }
+    throw error;
+  }
+}
+
+/** The coordinator of a deployment, as a shard's link to it. */
+function coordinatorLink(env: Env, deployment: string): CoordinatorLink {
+  const stub = () => env.COORDINATOR.get(env.COORDINATOR.idFromName(deployment));
+  return {
+    reportLoad: async (region, report) => {
+      await stub().reportLoad(region, report);
+    },
+    nodesGone: async (region, nodeIds) => {
+      await stub().nodesGone(region, nodeIds);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { migrate } from "../migrate";
+
+/**
+ * A region shard's SQLite schema, one migration per version. The task table is v1's (the coordinator
+ * held it then), in a database of its own per region.
+ */
+export const SHARD_MIGRATIONS: readonly string[] = [
+  // v1
+  `
+  CREATE TABLE shard (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    capacity INTEGER NOT NULL,
+    load REAL,
+    draining INTEGER NOT NULL DEFAULT 0,
+    dead INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL,
+    registered_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  );
+  CREATE TABLE tasks (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    node_id TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    timeout_ms INTEGER NOT NULL,
+    result TEXT,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    run_at INTEGER NOT NULL,
+    lease_token TEXT,
+    lease_expires_at INTEGER,
+    idempotency_scope TEXT,
+    idempotency_key TEXT,
+    request_hash TEXT,
+    affinity_key TEXT,
+    routing TEXT NOT NULL
+  );
+  -- poll: the best runnable tasks, highest priority first, oldest first within one
+  CREATE INDEX tasks_queue ON tasks(status, priority DESC, seq);
+  -- alarm: due retries and delayed tasks
+  CREATE INDEX tasks_due ON tasks(run_at) WHERE status = 'scheduled';
+  -- alarm: expired leases
+  CREATE INDEX tasks_lease ON tasks(lease_expires_at) WHERE status = 'leased';
+  -- node death / deregistration: what it holds
+  CREATE INDEX tasks_node ON tasks(node_id) WHERE status = 'leased';
+  CREATE INDEX tasks_type ON tasks(type, id);
+  -- what the coordinator must hear (node deaths), kept until it has acknowledged
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+  );
+  `,
+];
+
+export function migrateShard(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {
+  migrate(storage, SHARD_MIGRATIONS);
+}

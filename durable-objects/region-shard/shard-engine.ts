@@ -1,0 +1,175 @@
+import { TokenBuckets } from "../../src/core/token-bucket";
+import { mintId } from "../../src/ids";
+import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
+import type { CoordinatorLink, RegionReport, ShardConfig } from "../messages";
+import { Access } from "./access";
+import { CoordinatorOutbox, OUTBOX_RETRY_MS } from "./coordinator-outbox";
+import { type NodeRecord, NodeTable } from "./node-table";
+import { Reaper } from "./reaper";
+import { Scheduler } from "./scheduler";
+import { migrateShard } from "./schema";
+import { TaskQueue } from "./task-queue";
+
+/** What a shard is built with. The runtime gives the defaults; tests and the simulation their own. */
+export interface ShardDependencies {
+  config: ObjectConfig;
+  clock: () => number;
+  random: () => number;
+  /** The coordinator of a deployment (the simulation's goes through a faulty network). */
+  link: (deployment: string) => CoordinatorLink;
+  /** 0 turns group commit off (the simulation inspects state between back-to-back calls). */
+  groupWindowMs: number;
+  /** false: no per-token rate limit (the simulation's calls come by the thousand). */
+  rateLimited: boolean;
+}
+
+/**
+ * Everything a region shard holds in memory, loaded from its SQLite storage: the region's
+ * configuration, its nodes, its tasks, long polls, the outbox to the coordinator and the alarm.
+ */
+export class ShardEngine {
+  readonly gate: CallGate;
+  readonly nodes: NodeTable;
+  readonly tasks: TaskQueue;
+  readonly scheduler: Scheduler;
+  readonly access: Access;
+  readonly outbox: CoordinatorOutbox;
+  readonly reaper: Reaper;
+  /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
+  config: ShardConfig | null;
+  private alarmAt: number | null = null;
+  private pendingAlarm: number | null = null;
+
+  private constructor(
+    private readonly ctx: DurableObjectState,
+    readonly deps: ShardDependencies,
+  ) {
+    const sql = ctx.storage.sql;
+    migrateShard(ctx.storage);
+    const stored = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'config'").toArray()[0];
+    this.config = stored ? (JSON.parse(stored.value) as ShardConfig) : null;
+    this.gate = new CallGate({
+      clock: deps.clock,
+      limiter: deps.rateLimited ? new TokenBuckets(deps.config.rateLimit) : null,
+      groupWindowMs: deps.groupWindowMs,
+      settle: () => this.settle(),
+    });
+    this.nodes = new NodeTable(sql, deps.config);
+    this.tasks = new TaskQueue(sql);
+    for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
+      const node = this.nodes.nodes.get(nodeId);
+      if (node) {
+        node.inFlight = inFlight;
+      }
+    }
+    this.scheduler = new Scheduler(this.nodes, this.tasks, deps.random, mintId, (at) => this.dueAt(at));
+    this.access = new Access(this.nodes, this.tasks);
+    this.outbox = new CoordinatorOutbox(
+      sql,
+      () =>
+        this.config === null ? null : { region: this.config.region, link: deps.link(this.config.deployment) },
+      () => this.dueAt(this.gate.now() + OUTBOX_RETRY_MS),
+    );
+    this.reaper = new Reaper(this.nodes, this.tasks, this.scheduler, (node, reason, now) =>
+      this.nodeDied(node, reason, now),
+    );
+  }
+
+  /** Loads (and migrates) the shard; called inside `blockConcurrencyWhile`. */
+  static async load(ctx: DurableObjectState, deps: ShardDependencies): Promise<ShardEngine> {
+    const engine = new ShardEngine(ctx, deps);
+    engine.alarmAt = await ctx.storage.getAlarm();
+    return engine;
+  }
+
+  static defaults(config: ObjectConfig, link: (deployment: string) => CoordinatorLink): ShardDependencies {
+    return {
+      config,
+      clock: () => Date.now(),
+      random: Math.random,
+      link,
+      groupWindowMs: GROUP_WINDOW_MS,
+      rateLimited: true,
+    };
+  }
+
+  now(): number {
+    return this.gate.now();
+  }
+
+  configure(config: ShardConfig | null): void {
+    if (config === null) {
+      this.ctx.storage.sql.exec("DELETE FROM shard WHERE key = 'config'");
+    } else {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO shard (key, value) VALUES ('config', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        JSON.stringify(config),
+      );
+    }
+    this.config = config;
+    this.outbox.reset();
+  }
+
+  /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
+  dueAt(at: number): void {
+    if (
+      (this.alarmAt === null || at < this.alarmAt) &&
+      (this.pendingAlarm === null || at < this.pendingAlarm)
+    ) {
+      this.pendingAlarm = at;
+    }
+  }
+
+  /** A node is gone: its work back to the queue, no new work, the coordinator told (its leaderships end). */
+  nodeDied(node: NodeRecord, reason: string, now: number): void {
+    this.nodes.markDead(node);
+    this.scheduler.reclaim(node, reason, now, logRowError);
+    this.outbox.nodesGone([node.id]);
+  }
+
+  /** The region's load and health now. */
+  report(now: number): RegionReport {
+    const health = this.nodes.health(now);
+    const depth = this.tasks.depth();
+    return {
+      at: now,
+      healthy: health.healthy,
+      capacity: health.capacity,
+      inFlight: depth.leased,
+      queued: depth.queued,
+      nodes: { healthy: health.healthyNodes, total: health.liveNodes },
+    };
+  }
+
+  /**
+   * Ends a call or an alarm: writes the held tasks, tells the coordinator what it must hear (a change
+   * of health before the answer; counts a little later), and moves the alarm.
+   */
+  private async settle(): Promise<void> {
+    this.tasks.flush();
+    const now = this.gate.now();
+    if (this.outbox.failed || this.outbox.pending()) {
+      this.dueAt(now + OUTBOX_RETRY_MS);
+    }
+    const at = this.pendingAlarm;
+    this.pendingAlarm = null;
+    if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
+      this.alarmAt = at;
+      await this.ctx.storage.setAlarm(at);
+    }
+    await this.outbox.flushGone();
+    await this.outbox.offer(() => this.report(this.gate.now()));
+  }
+
+  /** The alarm: every deadline, and whatever the coordinator has not yet heard. */
+  async alarm(): Promise<void> {
+    await this.gate.run(null, null, (now) => {
+      this.alarmAt = null;
+      this.reaper.run(now);
+      const next = this.reaper.nextDue(now);
+      if (next !== null) {
+        this.dueAt(next);
+      }
+    });
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Admission decisions the objects make before they change anything: whether a shard takes a task,
+ * whether a region may be deleted, whether a candidate may join an election, and what an
+ * idempotency key's record means for a new submit. Pure: counts and records come in as arguments.
+ */
+import type { ElectionState } from "./election";
+import type { Refusal } from "./placement";
+
+/** Whether a region takes an offered task: it needs a healthy node, and room when chosen for its room. */
+export function shardRefusal(
+  region: { healthy: boolean; capacity: number; inFlight: number; queued: number },
+  requireRoom: boolean,
+): Refusal | null {
+  if (!region.healthy) {
+    return "unhealthy";
+  }
+  if (requireRoom && region.inFlight + region.queued >= region.capacity) {
+    return "full";
+  }
+  return null;
+}
+
+/** Why a region may not be deleted yet (its live nodes first), or null. */
+export function regionDeletionRefusal(region: {
+  liveNodes: number;
+  unfinishedTasks: number;
+}): "region_has_nodes" | "region_has_tasks" | null {
+  if (region.liveNodes > 0) {
+    return "region_has_nodes";
+  }
+  if (region.unfinishedTasks > 0) {
+    return "region_has_tasks";
+  }
+  return null;
+}
+
+/** Why a candidate may not campaign, or null: a node that is gone, or a full election. */
+export function candidateRefusal(
+  election: ElectionState,
+  candidate: string,
+  now: number,
+  limits: { maxCandidates: number; nodeGone: boolean },
+): "node_dead" | "too_many_candidates" | null {
+  if (limits.nodeGone) {
+    return "node_dead";
+  }
+  const live = election.candidates.filter((c) => c.expiresAt > now);
+  if (!live.some((c) => c.candidate === candidate) && live.length >= limits.maxCandidates) {
+    return "too_many_candidates";
+  }
+  return null;
+}
+
+/** An idempotency key's record: the body it was first used with and the task it names. */
+export interface KeyRecord {
+  requestHash: string;
+  taskId: string;
+  claimedAt: number;
+}
+
+/**
+ * What a submit with an idempotency key does, from the key's record:
+ * - no record: it is new (the record now names the task about to be stored);
+ * - another body: 409 `idempotency_mismatch`;
+ * - the same body: the task the record names, which the edge reads from its shard.
+ */
+export function claimDecision(
+  record: KeyRecord | null,
+  requestHash: string,
+): { kind: "new" } | { kind: "mismatch" } | { kind: "existing"; taskId: string; claimedAt: number } {
+  if (record === null) {
+    return { kind: "new" };
+  }
+  if (record.requestHash !== requestHash) {
+    return { kind: "mismatch" };
+  }
+  return { kind: "existing", taskId: record.taskId, claimedAt: record.claimedAt };
+}
+
+/**
+ * A record names a task its shard does not have: the submit that claimed the key is still under way,
+ * or it ended without storing anything (refused everywhere, or the edge went away). Past
+ * `pendingMs` the key is taken over by the new submit; before it, 409 `idempotency_in_progress`.
+ */
+export function missingTaskDecision(
+  claimedAt: number,
+  now: number,
+  pendingMs: number,
+): "take_over" | "in_progress" {
+  return now - claimedAt >= pendingMs ? "take_over" : "in_progress";
+}
