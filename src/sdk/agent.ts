@@ -1,11 +1,12 @@
 import type { AgentOptions, AgentState } from "./agent-options.ts";
 import type { Candidacy } from "./candidacy.ts";
+import type { Clock } from "./clock.ts";
 import { Elections } from "./elections.ts";
 import { errorMessage, isConflict, isTransient, MeridianError } from "./errors.ts";
 import { HttpClient } from "./http.ts";
 import { type AgentLogger, makeLogger } from "./logger.ts";
 import { NodeSession } from "./node-session.ts";
-import { backoffMs, settlesWithin, sleep } from "./retry.ts";
+import { backoffMs, settlesWithin } from "./retry.ts";
 import { canHandleSignals, installSignalHandlers } from "./signals.ts";
 import { TaskRunner } from "./task-runner.ts";
 import type { PollAnswer, RegisteredNodeView } from "./types.ts";
@@ -29,6 +30,7 @@ export type { AgentOptions, AgentState } from "./agent-options.ts";
 export class Agent {
   private readonly options: AgentOptions;
   private readonly http: HttpClient;
+  private readonly clock: Clock;
   private readonly log: AgentLogger;
   private readonly capacity: number;
   private readonly tasks: TaskRunner<Agent>;
@@ -60,6 +62,7 @@ export class Agent {
     this.options = options;
     this.capacity = capacity;
     this.http = new HttpClient(options);
+    this.clock = this.http.clock;
     this.log = makeLogger(options.logger, () => {
       const who = options.name ?? options.region;
       const node = this.session?.node;
@@ -73,6 +76,7 @@ export class Agent {
       agent: this,
       onNodeGone: (nodeId) => this.session.gone(nodeId, "Meridian no longer accepts this node"),
       signal: this.lifetime.signal,
+      clock: this.clock,
       random: options.random,
     });
     this.session = new NodeSession({
@@ -94,6 +98,7 @@ export class Agent {
       onBeat: (node) => (this._state === "running" ? this.renewAll(node) : this.elections.notifyAll()),
       onDrainRequested: () => void this.stop(),
       onRefused: (error) => this.die(error),
+      clock: this.clock,
       random: options.random,
     });
     this.elections = new Elections({
@@ -101,6 +106,7 @@ export class Agent {
       log: this.log,
       ttlMs: () => Math.min(300_000, Math.max(1000, this.session.node?.deadAfterMs ?? 10_000)),
       aliveUntil: () => this.session.aliveUntil,
+      clock: this.clock,
       onLeadership: options.onLeadership,
     });
     for (const election of options.campaign ?? []) {
@@ -133,6 +139,7 @@ export class Agent {
     this._state = "running";
     if (this.options.handleSignals ?? canHandleSignals()) {
       this.removeSignalHandlers = installSignalHandlers(
+        this.clock,
         () => {
           this.log.info("signal received: draining (send it again to stop at once)");
           void this.stop();
@@ -231,7 +238,7 @@ export class Agent {
       const controller = new AbortController();
       this.pollAbort = controller;
       const waitMs = Math.min(30_000, Math.max(0, this.options.pollWaitMs ?? node.heartbeatIntervalMs));
-      const sentAt = Date.now();
+      const sentAt = this.clock.now();
       try {
         const { tasks } = await this.http.post<PollAnswer>(
           `/v1/nodes/${encodeURIComponent(node.id)}/poll`,
@@ -239,14 +246,14 @@ export class Agent {
           { signal: controller.signal, timeoutMs: waitMs + 15_000 },
         );
         failures = 0;
-        const receivedAt = Date.now();
+        const receivedAt = this.clock.now();
         this.session.seen(node, sentAt);
         for (const task of tasks) {
           this.tasks.start(task, node, receivedAt);
         }
         if (tasks.length === 0 && waitMs > 0 && receivedAt - sentAt < Math.min(waitMs / 2, 100)) {
           // Empty long before the wait was up (draining, or replaced): do not spin.
-          await sleep(Math.min(waitMs, 250), this.quit.signal);
+          await this.clock.sleep(Math.min(waitMs, 250), this.quit.signal);
         }
       } catch (error) {
         if (controller.signal.aborted || this._state !== "running") {
@@ -262,7 +269,7 @@ export class Agent {
         this.session.failed(node, error, "poll");
         if (!gone) {
           failures++;
-          await sleep(backoffMs(failures, error, this.options.random), this.quit.signal);
+          await this.clock.sleep(backoffMs(failures, error, this.options.random), this.quit.signal);
         }
       } finally {
         this.pollAbort = null;
@@ -304,7 +311,7 @@ export class Agent {
     } else {
       this.pollAbort?.abort();
     }
-    if (!(await settlesWithin(this.pollLoopDone, 3000))) {
+    if (!(await settlesWithin(this.pollLoopDone, 3000, this.clock))) {
       this.pollAbort?.abort();
       await this.pollLoopDone;
     }
@@ -316,7 +323,7 @@ export class Agent {
       this.log.warn(`giving back ${this.tasks.size} unfinished task(s)`);
       this.tasks.abandonAll("the agent stopped before the task finished");
     }
-    await settlesWithin(this.tasks.reported(), 2000);
+    await settlesWithin(this.tasks.reported(), 2000, this.clock);
     const last = this.session.node;
     if (last) {
       try {
@@ -328,7 +335,7 @@ export class Agent {
       }
     }
     this.finish();
-    await settlesWithin(this.heartbeatLoopDone, 1000);
+    await settlesWithin(this.heartbeatLoopDone, 1000, this.clock);
   }
 
   private finish(): void {

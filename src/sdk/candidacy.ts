@@ -1,3 +1,4 @@
+import type { Clock } from "./clock.ts";
 import { MeridianError } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
 import type { CampaignAnswer, LeaderView } from "./types.ts";
@@ -21,7 +22,7 @@ export interface CandidacyOptions {
   ttlMs: () => number;
   /** Local time until which the coordinator cannot yet have declared this node dead. */
   aliveUntil: () => number;
-  now?: () => number;
+  clock: Clock;
 }
 
 /**
@@ -33,7 +34,7 @@ export interface CandidacyOptions {
 export class Candidacy {
   readonly election: string;
   private readonly options: CandidacyOptions;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly listeners = new Set<(state: LeadershipState) => void>();
   private candidate: string | null = null;
   private answer: CampaignAnswer | null = null;
@@ -44,13 +45,14 @@ export class Candidacy {
   constructor(election: string, options: CandidacyOptions) {
     this.election = election;
     this.options = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock;
     this.last = this.state;
   }
 
   /** Leadership now. */
   get state(): LeadershipState {
-    const fresh = this.answer !== null && this.now() < Math.min(this.validUntil, this.options.aliveUntil());
+    const fresh =
+      this.answer !== null && this.clock.now() < Math.min(this.validUntil, this.options.aliveUntil());
     const leader = fresh ? (this.answer?.leader ?? null) : null;
     return {
       election: this.election,
@@ -89,7 +91,7 @@ export class Candidacy {
       this.answer = null;
     }
     const ttlMs = this.options.ttlMs();
-    const sentAt = this.now();
+    const sentAt = this.clock.now();
     try {
       const answer = await this.options.http.post<CampaignAnswer>(
         `/v1/elections/${encodeURIComponent(this.election)}/campaign`,

@@ -1,5 +1,4 @@
 import { type ConnectionOptions, HttpClient } from "./http.ts";
-import { sleep } from "./retry.ts";
 import {
   type BatchItem,
   type RegionView,
@@ -115,18 +114,19 @@ export class MeridianClient {
   async waitForResult(id: string, options: WaitOptions = {}): Promise<TaskView> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     const maxIntervalMs = options.maxIntervalMs ?? 2000;
-    const deadline = Date.now() + timeoutMs;
+    const { clock } = this.http;
+    const deadline = clock.now() + timeoutMs;
     let interval = options.intervalMs ?? 100;
     for (;;) {
       const task = await this.get(id, { signal: options.signal });
       if (TERMINAL.includes(task.status)) {
         return task;
       }
-      const left = deadline - Date.now();
+      const left = deadline - clock.now();
       if (left <= 0) {
         throw new WaitTimeoutError(task, timeoutMs);
       }
-      await sleep(Math.min(interval, left), options.signal);
+      await clock.sleep(Math.min(interval, left), options.signal);
       options.signal?.throwIfAborted();
       interval = Math.min(maxIntervalMs, interval * 2);
     }

@@ -1,4 +1,5 @@
 import { Candidacy, type LeadershipState } from "./candidacy.ts";
+import type { Clock } from "./clock.ts";
 import type { HttpClient } from "./http.ts";
 import type { AgentLogger } from "./logger.ts";
 import { withTimeout } from "./retry.ts";
@@ -10,6 +11,7 @@ export interface ElectionsOptions {
   ttlMs: () => number;
   /** Local time until which Meridian cannot have declared the node dead. */
   aliveUntil: () => number;
+  clock: Clock;
   onLeadership?: (state: LeadershipState) => void;
 }
 
@@ -32,6 +34,7 @@ export class Elections {
       http: this.options.http,
       ttlMs: this.options.ttlMs,
       aliveUntil: this.options.aliveUntil,
+      clock: this.options.clock,
     });
     candidacy.onChange((state) => {
       const other = state.leader ? ` (leader ${state.leader}, term ${state.term})` : "";
@@ -68,6 +71,6 @@ export class Elections {
 
   /** Leaves every election (bounded), so leadership moves on at once. */
   async resignAll(timeoutMs: number): Promise<void> {
-    await Promise.allSettled(this.all().map((c) => withTimeout(c.resign(), timeoutMs)));
+    await Promise.allSettled(this.all().map((c) => withTimeout(c.resign(), timeoutMs, this.options.clock)));
   }
 }

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "./clock.ts";
 import { type ApiErrorBody, MeridianError, TransportError } from "./errors.ts";
 
 /** Where Meridian is and who is calling. */
@@ -8,6 +9,8 @@ export interface ConnectionOptions {
   token: string;
   /** A `fetch` to use instead of the global one (tests, proxies, a service binding's `fetch`). */
   fetch?: typeof fetch;
+  /** Where time is read and waited on (request timeouts, back-offs, leases); default: the system clock. */
+  clock?: Clock;
 }
 
 /** Per-request options. */
@@ -26,34 +29,62 @@ export class HttpClient {
   readonly baseUrl: string;
   private readonly token: string;
   private readonly fetchImpl: typeof fetch;
+  readonly clock: Clock;
 
   constructor(options: ConnectionOptions) {
     this.baseUrl = options.url.replace(/\/+$/, "");
     this.token = options.token;
     // Bound: Workers reject a fetch called with another `this` ("Illegal invocation").
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Sends one request; resolves with the parsed JSON body (undefined for 204). */
   async request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, ...options.headers };
-    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+    const timeout = options.timeoutMs === undefined ? undefined : this.timeout(options.timeoutMs);
     const signal =
-      timeout && options.signal ? AbortSignal.any([timeout, options.signal]) : (timeout ?? options.signal);
+      timeout && options.signal
+        ? AbortSignal.any([timeout.signal, options.signal])
+        : (timeout?.signal ?? options.signal);
     const init: RequestInit = { method, headers, signal };
     if (body !== undefined) {
       headers["content-type"] = "application/json";
       init.body = JSON.stringify(body);
     }
+    let answer: { response: Response; text: string };
+    try {
+      answer = await this.exchange(method, path, init, options);
+    } finally {
+      timeout?.cancel();
+    }
+    const { response, text } = answer;
+    const parsed = parseJson(text);
+    if (!response.ok) {
+      throw new MeridianError(
+        response.status,
+        errorBody(parsed, response, text),
+        retryAfterMs(response, this.clock.now()),
+      );
+    }
+    return (text.length === 0 ? undefined : parsed) as T;
+  }
+
+  /** Fetches and reads the whole answer (the timeout, if any, covers both). */
+  private async exchange(
+    method: string,
+    path: string,
+    init: RequestInit,
+    options: RequestOptions,
+  ): Promise<{ response: Response; text: string }> {
     let response: Response;
     try {
       response = await this.fetchImpl(`${this.baseUrl}${path}`, init);
     } catch (error) {
       throw this.failure(error, method, path, options);
     }
-    let text: string;
     try {
-      text = await response.text();
+      return { response, text: await response.text() };
     } catch (error) {
       if (options.signal?.aborted) {
         throw error;
@@ -62,11 +93,19 @@ export class HttpClient {
         cause: error,
       });
     }
-    const parsed = parseJson(text);
-    if (!response.ok) {
-      throw new MeridianError(response.status, errorBody(parsed, response, text), retryAfterMs(response));
-    }
-    return (text.length === 0 ? undefined : parsed) as T;
+  }
+
+  /**
+   * A signal that aborts after `ms` on the client's clock, as `AbortSignal.timeout` does on the
+   * system's (same reason, a "TimeoutError" DOMException), and a way to stop the timer.
+   */
+  private timeout(ms: number): { signal: AbortSignal; cancel: () => void } {
+    const controller = new AbortController();
+    const timer = this.clock.setTimer(
+      () => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+      ms,
+    );
+    return { signal: controller.signal, cancel: () => this.clock.clearTimer(timer) };
   }
 
   /** The caller's abort as is; anything else (timeout included) as a TransportError. */
@@ -118,7 +157,7 @@ function errorBody(parsed: unknown, response: Response, text: string): ApiErrorB
   return { code: `http_${response.status}`, message: text.slice(0, 200) || response.statusText };
 }
 
-function retryAfterMs(response: Response): number | undefined {
+function retryAfterMs(response: Response, now: number): number | undefined {
   const header = response.headers.get("retry-after");
   if (header === null) {
     return undefined;
@@ -128,7 +167,7 @@ function retryAfterMs(response: Response): number | undefined {
     return Math.max(0, seconds * 1000);
   }
   const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function describe(error: unknown): string {

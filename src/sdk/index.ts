@@ -8,6 +8,7 @@ import type { TaskContext as RunnerContext, Handler as RunnerHandler } from "./t
 export { Agent, type AgentOptions, type AgentState } from "./agent.ts";
 export { Candidacy, type LeadershipState } from "./candidacy.ts";
 export { MeridianClient, TaskFailedError, type WaitOptions, WaitTimeoutError } from "./client.ts";
+export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 export { MeridianError, PermanentError, TransportError } from "./errors.ts";
 export type { ConnectionOptions } from "./http.ts";
 export type { AgentLogger } from "./logger.ts";

@@ -1,3 +1,4 @@
+import type { Clock, TimerHandle } from "./clock.ts";
 import { isConflict, isTransient, MeridianError } from "./errors.ts";
 
 /** Lease lengths Meridian accepts for `extend` (the `timeoutMs` range). */
@@ -10,7 +11,7 @@ export interface LeaseKeeperOptions {
   extend: (id: string, leaseToken: string, extendMs: number) => Promise<unknown>;
   /** Called once when a lease is gone for good (refused by Meridian, or ran out unreachable). */
   onLost: (id: string, reason: string) => void;
-  now?: () => number;
+  clock: Clock;
 }
 
 interface Held {
@@ -20,7 +21,7 @@ interface Held {
   leaseMs: number;
   /** When the lease ends, on this machine's clock (a safe under-estimate). */
   deadline: number;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: TimerHandle | null;
   released: boolean;
 }
 
@@ -37,12 +38,12 @@ export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
   private readonly extend: LeaseKeeperOptions["extend"];
   private readonly onLost: LeaseKeeperOptions["onLost"];
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(options: LeaseKeeperOptions) {
     this.extend = options.extend;
     this.onLost = options.onLost;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock;
   }
 
   /** Starts keeping a lease granted by a poll that answered at `receivedAt` (local ms). */
@@ -66,7 +67,7 @@ export class LeaseKeeper {
     if (held) {
       held.released = true;
       if (held.timer !== null) {
-        clearTimeout(held.timer);
+        this.clock.clearTimer(held.timer);
       }
       this.held.delete(id);
     }
@@ -90,7 +91,7 @@ export class LeaseKeeper {
   }
 
   private schedule(held: Held, at: number): void {
-    held.timer = setTimeout(() => void this.renew(held), Math.max(0, at - this.now()));
+    held.timer = this.clock.setTimer(() => void this.renew(held), at - this.clock.now());
   }
 
   private async renew(held: Held): Promise<void> {
@@ -98,7 +99,7 @@ export class LeaseKeeper {
     if (held.released) {
       return;
     }
-    const sentAt = this.now();
+    const sentAt = this.clock.now();
     try {
       await this.extend(held.id, held.leaseToken, Math.round(held.leaseMs));
       if (held.released) {
@@ -114,7 +115,7 @@ export class LeaseKeeper {
         return; // the outcome is being recorded; nothing left to keep
       }
       if (isTransient(error)) {
-        const now = this.now();
+        const now = this.clock.now();
         if (now < held.deadline) {
           // Try again a few times before the lease would run out.
           this.schedule(held, now + Math.min(1000, Math.max(100, (held.deadline - now) / 4)));

@@ -1,7 +1,8 @@
+import type { Clock } from "./clock.ts";
 import { errorMessage, isConflict, isTransient, MeridianError } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
 import type { AgentLogger } from "./logger.ts";
-import { backoffMs, sleep } from "./retry.ts";
+import { backoffMs } from "./retry.ts";
 import type { RegisteredNodeView } from "./types.ts";
 
 export interface NodeSessionOptions {
@@ -28,6 +29,7 @@ export interface NodeSessionOptions {
   onDrainRequested: () => void;
   /** Meridian refused the registration (unknown region, bad token): the agent cannot go on. */
   onRefused: (error: unknown) => void;
+  clock: Clock;
   random?: () => number;
 }
 
@@ -107,14 +109,14 @@ export class NodeSession {
 
   /** Heartbeats until the lifetime ends; resolves then. */
   async heartbeats(): Promise<void> {
-    const { lifetime } = this.options;
+    const { lifetime, clock } = this.options;
     while (!lifetime.aborted) {
       const current = this.node ?? (this.options.wanted() ? await this.registered() : null);
       if (!current) {
-        await sleep(250, lifetime); // draining without a node: nothing to keep alive
+        await clock.sleep(250, lifetime); // draining without a node: nothing to keep alive
         continue;
       }
-      await sleep(current.heartbeatIntervalMs, lifetime);
+      await clock.sleep(current.heartbeatIntervalMs, lifetime);
       const node = this.node;
       if (lifetime.aborted || !node) {
         continue;
@@ -126,9 +128,9 @@ export class NodeSession {
   }
 
   private async register(): Promise<RegisteredNodeView | null> {
-    const { http, log, region, capacity, labels, quit } = this.options;
+    const { http, log, region, capacity, labels, quit, clock } = this.options;
     for (let failures = 1; this.options.wanted(); failures++) {
-      const sentAt = Date.now();
+      const sentAt = clock.now();
       try {
         const node = await http.post<RegisteredNodeView>(
           "/v1/nodes",
@@ -152,14 +154,14 @@ export class NodeSession {
           return null;
         }
         log.warn(`cannot register yet: ${errorMessage(error)}`);
-        await sleep(backoffMs(failures, error, this.options.random), quit);
+        await clock.sleep(backoffMs(failures, error, this.options.random), quit);
       }
     }
     return null;
   }
 
   private async beat(node: RegisteredNodeView): Promise<void> {
-    const sentAt = Date.now();
+    const sentAt = this.options.clock.now();
     try {
       const { status } = await this.options.http.post<{ status: string }>(
         `/v1/nodes/${encodeURIComponent(node.id)}/heartbeat`,

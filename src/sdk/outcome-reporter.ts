@@ -1,6 +1,7 @@
+import type { Clock } from "./clock.ts";
 import { isConflict, isTransient, MeridianError } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
-import { backoffMs, sleep } from "./retry.ts";
+import { backoffMs } from "./retry.ts";
 import type { ReportItemInput, TaskStatusName } from "./types.ts";
 
 /** The most outcomes one `report` call may carry. */
@@ -23,7 +24,7 @@ export interface OutcomeReporterOptions {
   onNodeGone: (nodeId: string) => void;
   /** Aborted when the agent stops: pending retries end at once. */
   signal: AbortSignal;
-  now?: () => number;
+  clock: Clock;
   random?: () => number;
 }
 
@@ -37,11 +38,11 @@ export class OutcomeReporter {
   private flushing = false;
   private idleWaiters: (() => void)[] = [];
   private readonly options: OutcomeReporterOptions;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(options: OutcomeReporterOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock;
   }
 
   /** Queues an outcome; resolves once Meridian recorded or refused it. */
@@ -50,8 +51,8 @@ export class OutcomeReporter {
       this.queue.push({ nodeId, item, giveUpAt, resolve });
       if (!this.flushing) {
         this.flushing = true;
-        // A macrotask later: outcomes finishing in the same turn travel together.
-        setTimeout(() => void this.flush(), 0);
+        // A 0 ms timer, not a microtask: outcomes finishing in the same turn travel together.
+        this.clock.setTimer(() => void this.flush(), 0);
       }
     });
   }
@@ -82,7 +83,7 @@ export class OutcomeReporter {
         continue;
       }
       failures++;
-      const now = this.now();
+      const now = this.clock.now();
       const kept = retry.filter((p) => {
         if (this.options.signal.aborted || now >= p.giveUpAt()) {
           p.resolve({ recorded: false, reason: "Meridian could not be reached before the lease ran out" });
@@ -92,7 +93,7 @@ export class OutcomeReporter {
       });
       this.queue.unshift(...kept);
       if (kept.length > 0) {
-        await sleep(backoffMs(failures, null, this.options.random), this.options.signal);
+        await this.clock.sleep(backoffMs(failures, null, this.options.random), this.options.signal);
       }
     }
     this.flushing = false;

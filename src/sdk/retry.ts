@@ -1,4 +1,5 @@
 import { retryDelayMs } from "../core/backoff.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
 import { MeridianError } from "./errors.ts";
 
 /** Back-off after transport errors: from about 250 ms, doubling, capped at 10 s. */
@@ -16,47 +17,32 @@ export function backoffMs(failures: number, error: unknown, random: () => number
   return retryDelayMs(failures, random, TRANSPORT_BACKOFF);
 }
 
-/** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** What `withTimeout` rejects with. */
 export class TimeoutError extends Error {
   override readonly name = "TimeoutError";
 }
 
-/** `promise`, or a TimeoutError after `ms` (the promise itself keeps running). */
-export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+/** `promise`, or a TimeoutError after `ms` on `clock` (the promise itself keeps running). */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock): Promise<T> {
+  let timer: TimerHandle | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
+        timer = clock.setTimer(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
       }),
     ]);
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) {
+      clock.clearTimer(timer);
+    }
   }
 }
 
-/** Whether `promise` settles (either way) within `ms`. */
-export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/** Whether `promise` settles (either way) within `ms` on `clock`. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
   try {
-    await withTimeout(promise, ms);
+    await withTimeout(promise, ms, clock);
     return true;
   } catch (error) {
     return !(error instanceof TimeoutError);

@@ -1,3 +1,5 @@
+import type { Clock } from "./clock.ts";
+
 /** The slice of Node's `process` the agent uses; absent in Workers and browsers. */
 interface SignalTarget {
   on(signal: string, listener: () => void): unknown;
@@ -25,7 +27,11 @@ const SAME_SIGNAL_MS = 1000;
  * second is taken as the same signal, delivered twice). Returns a function that removes the
  * listeners (so a process whose agents have stopped exits by itself).
  */
-export function installSignalHandlers(first: () => void, again: () => void): () => void {
+export function installSignalHandlers(
+  clock: Pick<Clock, "now">,
+  first: () => void,
+  again: () => void,
+): () => void {
   const target = nodeProcess();
   if (!target) {
     return () => {};
@@ -33,9 +39,9 @@ export function installSignalHandlers(first: () => void, again: () => void): () 
   let firstAt: number | null = null;
   const listener = () => {
     if (firstAt === null) {
-      firstAt = Date.now();
+      firstAt = clock.now();
       first();
-    } else if (Date.now() - firstAt >= SAME_SIGNAL_MS) {
+    } else if (clock.now() - firstAt >= SAME_SIGNAL_MS) {
       again();
     }
   };

@@ -1,3 +1,4 @@
+import type { Clock } from "./clock.ts";
 import { errorMessage, isPermanent } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
 import { LeaseKeeper } from "./lease-keeper.ts";
@@ -45,6 +46,7 @@ export interface TaskRunnerOptions<A> {
   onNodeGone: (nodeId: string) => void;
   /** Aborted when the agent has stopped: outcome retries end. */
   signal: AbortSignal;
+  clock: Clock;
   random?: () => number;
 }
 
@@ -84,11 +86,13 @@ export class TaskRunner<A = unknown> {
           this.abandon(entry, reason);
         }
       },
+      clock: options.clock,
     });
     this.reporter = new OutcomeReporter({
       http: options.http,
       onNodeGone: options.onNodeGone,
       signal: options.signal,
+      clock: options.clock,
       random: options.random,
     });
   }
@@ -141,15 +145,16 @@ export class TaskRunner<A = unknown> {
 
   /** Resolves when no task is held, `timeoutMs` passes, or `cut` aborts. */
   async finished(timeoutMs: number, cut: AbortSignal): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.running.size > 0 && Date.now() < deadline && !cut.aborted) {
+    const { clock } = this.options;
+    const deadline = clock.now() + timeoutMs;
+    while (this.running.size > 0 && clock.now() < deadline && !cut.aborted) {
       await new Promise<void>((resolve) => {
         const done = () => {
-          clearTimeout(timer);
+          clock.clearTimer(timer);
           cut.removeEventListener("abort", done);
           resolve();
         };
-        const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+        const timer = clock.setTimer(done, deadline - clock.now());
         this.waiters.push(done);
         cut.addEventListener("abort", done, { once: true });
       });

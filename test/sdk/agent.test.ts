@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Agent, type AgentOptions, PermanentError } from "../../src/sdk/index.ts";
 import { FakeMeridian } from "./fake-meridian.ts";
 
-const agents: Agent[] = [];
+// Time is the fake's virtual clock throughout: handlers wait with `clock.sleep`, tests move time
+// with `fake.until` / `clock.advance` / `clock.run`, and nothing waits on the real clock.
+
+const agents: { agent: Agent; fake: FakeMeridian }[] = [];
 
 function start(fake: FakeMeridian, options: Partial<AgentOptions> = {}): Agent {
   const agent = new Agent({
@@ -12,25 +15,28 @@ function start(fake: FakeMeridian, options: Partial<AgentOptions> = {}): Agent {
     capacity: 2,
     handlers: {},
     fetch: fake.fetch,
+    clock: fake.clock,
     logger: false,
     handleSignals: false,
     random: () => 0.5,
     ...options,
   });
-  agents.push(agent);
+  agents.push({ agent, fake });
   void agent.start().catch(() => {});
   return agent;
 }
 
 afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop({ drain: false })));
+  for (const { agent, fake } of agents.splice(0)) {
+    await fake.clock.run(agent.stop({ drain: false }));
+  }
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("Agent", () => {
   it("registers, runs handlers concurrently up to its capacity, and records each result", async () => {
     const fake = new FakeMeridian();
+    const { clock } = fake;
+    const startedAt = clock.now();
     let running = 0;
     let peak = 0;
     start(fake, {
@@ -39,7 +45,7 @@ describe("Agent", () => {
         echo: async (payload: { n: number }, ctx) => {
           running++;
           peak = Math.max(peak, running);
-          await sleep(30);
+          await clock.sleep(30);
           running--;
           return { n: payload.n, region: ctx.region, attempt: ctx.attempt };
         },
@@ -50,6 +56,8 @@ describe("Agent", () => {
     }
     await fake.until("five outcomes", () => fake.outcomes.length === 5);
     expect(peak).toBe(2);
+    // Three rounds of 30 ms (2 + 2 + 1): a freed slot is filled at once.
+    expect(clock.now() - startedAt).toBe(90);
     expect(fake.outcomes.map((o) => o.outcome)).toEqual(Array(5).fill("succeeded"));
     expect(fake.outcomes.map((o) => (o.result as { n: number }).n).sort()).toEqual([0, 1, 2, 3, 4]);
     expect(fake.outcomes[0]!.result).toMatchObject({ region: "eu-west-1", attempt: 1 });
@@ -59,15 +67,17 @@ describe("Agent", () => {
 
   it("heartbeats on the interval Meridian gives, with its load", async () => {
     const fake = new FakeMeridian();
+    const { clock } = fake;
     fake.heartbeatIntervalMs = 30;
-    const agent = start(fake, { capacity: 2, handlers: { hold: () => sleep(400) } });
+    const agent = start(fake, { capacity: 2, handlers: { hold: () => clock.sleep(400) } });
     await fake.until("registration", () => agent.nodeId !== null);
+    const registeredAt = fake.callsTo("POST", "/v1/nodes")[0]!.at;
     fake.enqueue("hold");
-    await sleep(300);
+    await clock.advance(300);
     const beats = fake.callsTo("POST", "/v1/nodes/:id/heartbeat");
-    // About one per 30 ms (plus the answer's delay); none missing after registration.
-    expect(beats.length).toBeGreaterThanOrEqual(5);
-    expect(beats.length).toBeLessThanOrEqual(11);
+    // One per 30 ms after registration, none missing, none early, each with the load of 1 task in 2.
+    expect(beats.map((b) => b.at - registeredAt)).toEqual([30, 60, 90, 120, 150, 180, 210, 240, 270, 300]);
+    expect(beats.every((b) => b.body.load === 0.5)).toBe(true);
     expect(beats.at(-1)!.body).toEqual({ load: 0.5 });
   });
 
@@ -80,8 +90,9 @@ describe("Agent", () => {
     }
     await fake.until("four outcomes", () => fake.outcomes.length === 4);
     const reports = fake.callsTo("POST", "/v1/nodes/:id/report");
-    expect(reports.length).toBeGreaterThanOrEqual(1);
-    expect(reports[0]!.body.reports.length).toBeGreaterThan(1);
+    expect(reports.length).toBe(1);
+    expect(reports[0]!.body.reports.length).toBe(4);
+    expect(fake.callsTo("POST", "/v1/tasks/:id/complete")).toEqual([]);
   });
 
   it("fails a task with the error's message; a PermanentError is not retryable", async () => {
@@ -122,14 +133,18 @@ describe("Agent", () => {
 
   it("extends the lease of a task that outlives it", async () => {
     const fake = new FakeMeridian();
-    start(fake, { capacity: 1, handlers: { long: () => sleep(1700).then(() => "done") } });
-    fake.enqueue("long", null, 1000); // lease of 1 s, work of 1.7 s
+    const { clock } = fake;
+    start(fake, { capacity: 1, handlers: { long: () => clock.sleep(1700).then(() => "done") } });
+    const id = fake.enqueue("long", null, 1000); // lease of 1 s, work of 1.7 s
+    await fake.until("the task to be leased", () => fake.leases.has(id));
+    const leasedAt = clock.now();
     await fake.until("the outcome", () => fake.outcomes.length === 1, 5000);
     expect(fake.outcomes[0]).toMatchObject({ outcome: "succeeded", result: "done" });
+    expect(clock.now() - leasedAt).toBe(1700);
     const extends_ = fake.callsTo("POST", "/v1/tasks/:id/extend");
-    // Halfway through each lease: at about 0.5, 1.0 and 1.5 s.
-    expect(extends_.length).toBeGreaterThanOrEqual(2);
-    expect(extends_[0]!.body.extendMs).toBeGreaterThanOrEqual(900);
+    // Halfway through each lease: at 0.5, 1.0 and 1.5 s, each asking for the lease's length again.
+    expect(extends_.map((c) => c.at - leasedAt)).toEqual([500, 1000, 1500]);
+    expect(extends_.map((c) => c.body.extendMs)).toEqual([1000, 1000, 1000]);
   });
 
   it("aborts a task whose lease was lost and records nothing for it", async () => {
@@ -147,12 +162,17 @@ describe("Agent", () => {
           ),
       },
     });
+    const { clock } = fake;
     const id = fake.enqueue("long", null, 1000);
     await fake.until("the task to be leased", () => fake.leases.has(id));
+    const leasedAt = clock.now();
     fake.faults.set("POST /v1/tasks/:id/extend", [{ status: 409, code: "conflict", reason: "lease_lost" }]);
     await fake.until("the handler to be aborted", () => aborted, 3000);
-    await sleep(50);
+    // Aborted as soon as the first extension (halfway through the lease) was refused.
+    expect(clock.now() - leasedAt).toBe(500);
+    await clock.advance(1000); // past the end of the lost lease
     expect(fake.outcomes).toEqual([]);
+    expect(fake.callsTo("POST", "/v1/tasks/:id/extend").length).toBe(1);
   });
 
   it("backs off while Meridian cannot be reached, then registers", async () => {
@@ -162,11 +182,12 @@ describe("Agent", () => {
     await fake.until("registration", () => agent.nodeId !== null, 5000);
     const attempts = fake.callsTo("POST", "/v1/nodes");
     expect(attempts.length).toBe(4);
-    // Back-off grows: each gap at least as long as the one before (250, 500, 1000 ms nominal).
+    // Back-off grows: 250, 500, 1000 ms nominal, with equal jitter at random() = 0.5.
     const gaps = attempts.slice(1).map((c, i) => c.at - attempts[i]!.at);
     expect(gaps[0]!).toBeGreaterThanOrEqual(150);
     expect(gaps[1]!).toBeGreaterThan(gaps[0]!);
     expect(gaps[2]!).toBeGreaterThan(gaps[1]!);
+    expect(gaps).toEqual([188, 375, 750]);
   });
 
   it("registers again after node_dead and drops what the dead node held", async () => {
@@ -200,13 +221,17 @@ describe("Agent", () => {
 
   it("drains: asks Meridian to stop sending work, finishes what it holds, then deregisters", async () => {
     const fake = new FakeMeridian();
-    const agent = start(fake, { capacity: 2, handlers: { work: () => sleep(150).then(() => "finished") } });
+    const { clock } = fake;
+    const agent = start(fake, {
+      capacity: 2,
+      handlers: { work: () => clock.sleep(150).then(() => "finished") },
+    });
     fake.enqueue("work");
     fake.enqueue("work");
     await fake.until("two leases", () => fake.leases.size === 2);
     const stopping = agent.stop();
     fake.enqueue("work"); // arrives during the drain: must not be taken
-    await stopping;
+    await clock.run(stopping);
     expect(agent.state).toBe("stopped");
     expect(fake.outcomes.map((o) => o.result)).toEqual(["finished", "finished"]);
     expect(fake.queue.length).toBe(1);
@@ -238,7 +263,7 @@ describe("Agent", () => {
     expect(fake.elections.get("leader:eu")?.candidates).toEqual([first.nodeId, second.nodeId]);
     const firstTerm = first.leadership("leader:eu")!.term!;
 
-    await first.stop();
+    await fake.clock.run(first.stop());
     await fake.until("second leads", () => second.leadership("leader:eu")?.isLeader === true, 2000);
     expect(second.leadership("leader:eu")!.term).toBeGreaterThan(firstTerm);
     expect(changes).toContainEqual({ agent: "first", isLeader: true, term: firstTerm });

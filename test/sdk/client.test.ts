@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MeridianClient, MeridianError, TransportError, WaitTimeoutError } from "../../src/sdk/index.ts";
+import { ManualClock } from "./manual-clock.ts";
 
 interface Seen {
   method: string;
@@ -99,26 +100,47 @@ describe("MeridianClient", () => {
   });
 
   it("waits for a result by reading until the task has ended", async () => {
+    const clock = new ManualClock();
+    const startedAt = clock.now();
+    const readAt: number[] = [];
+    const read = (body: unknown) => () => {
+      readAt.push(clock.now() - startedAt);
+      return json(200, body)();
+    };
     const { fetch, seen } = scripted(
-      json(200, task({ status: "queued" })),
-      json(200, task({ status: "leased" })),
-      json(200, task({ status: "succeeded", result: { ok: 1 } })),
+      read(task({ status: "queued" })),
+      read(task({ status: "leased" })),
+      read(task({ status: "succeeded", result: { ok: 1 } })),
     );
-    const client = new MeridianClient({ url: "http://m.test", token: "t", fetch });
-    const done = await client.waitForResult("t_1", { intervalMs: 5 });
+    const client = new MeridianClient({ url: "http://m.test", token: "t", fetch, clock });
+    const done = await clock.run(client.waitForResult("t_1", { intervalMs: 5 }));
     expect(done.result).toEqual({ ok: 1 });
     expect(seen.length).toBe(3);
+    // The interval doubles after each read: 5 ms, then 10 ms.
+    expect(readAt).toEqual([0, 5, 15]);
   });
 
   it("gives up waiting with the last state it read", async () => {
+    const clock = new ManualClock();
+    const startedAt = clock.now();
+    const readAt: number[] = [];
     const client = new MeridianClient({
       url: "http://m.test",
       token: "t",
-      fetch: async () => json(200, task({ status: "leased" }))(),
+      clock,
+      fetch: async () => {
+        readAt.push(clock.now() - startedAt);
+        return json(200, task({ status: "leased" }))();
+      },
     });
-    const error = await client.waitForResult("t_1", { timeoutMs: 50, intervalMs: 10 }).catch((e) => e);
+    const error = await clock
+      .run(client.waitForResult("t_1", { timeoutMs: 50, intervalMs: 10 }))
+      .catch((e) => e);
     expect(error).toBeInstanceOf(WaitTimeoutError);
     expect(error.task.status).toBe("leased");
+    expect(error.message).toBe("task t_1 is still leased after 50 ms");
+    // Reads at 0, 10 and 30 ms, and a last one when the 50 ms are up (the wait is cut to fit).
+    expect(readAt).toEqual([0, 10, 30, 50]);
   });
 
   it("turns the contract's error shape into a MeridianError, and no answer into a TransportError", async () => {

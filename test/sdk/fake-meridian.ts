@@ -2,7 +2,9 @@
  * An in-memory stand-in for Meridian's node-facing API, served through a fake `fetch`, so the
  * agent can be tested without a network in milliseconds. It keeps just enough state (nodes, a
  * queue, leases, one election per name) and records every call; tests inject failures per route.
+ * Leases and long polls run on `clock`, the same virtual clock the tests give the agent.
  */
+import { ManualClock } from "./manual-clock.ts";
 
 export interface Call {
   method: string;
@@ -51,6 +53,8 @@ function error(status: number, code: string, reason?: string): Response {
 }
 
 export class FakeMeridian {
+  /** The time of the fake and of the agents that talk to it. */
+  readonly clock: ManualClock;
   heartbeatIntervalMs = 40;
   deadAfterMs = 1000;
   readonly calls: Call[] = [];
@@ -69,7 +73,10 @@ export class FakeMeridian {
   /** Faults to inject, consumed in order, by "METHOD /route" (e.g. "POST /v1/nodes"). */
   readonly faults = new Map<string, Fault[]>();
   private seq = 0;
-  private watchers: (() => void)[] = [];
+
+  constructor(clock = new ManualClock()) {
+    this.clock = clock;
+  }
 
   /** The fake `fetch` to give the SDK. */
   readonly fetch: typeof fetch = async (input, init) => {
@@ -77,8 +84,7 @@ export class FakeMeridian {
     const method = init?.method ?? "GET";
     const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
     const path = url.pathname;
-    this.calls.push({ method, path, body, at: Date.now() });
-    this.changed();
+    this.calls.push({ method, path, body, at: this.clock.now() });
     await Promise.resolve();
     const fault = this.faults.get(`${method} ${route(path)}`)?.shift();
     if (fault === "network") {
@@ -129,26 +135,9 @@ export class FakeMeridian {
     return this.calls.filter((c) => c.method === method && route(c.path) === routePattern);
   }
 
-  /** Resolves when `probe` holds (checked after every call and change), or rejects after `ms`. */
+  /** Moves the clock on until `probe` holds, or rejects after `ms` of virtual time. */
   until(what: string, probe: () => boolean, ms = 3000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-      const check = () => {
-        if (probe()) {
-          clearTimeout(timer);
-          resolve();
-        } else {
-          this.watchers.push(check);
-        }
-      };
-      check();
-    });
-  }
-
-  private changed(): void {
-    for (const check of this.watchers.splice(0)) {
-      check();
-    }
+    return this.clock.until(what, probe, ms);
   }
 
   private lease(node: FakeNode, max: number): unknown[] {
@@ -158,7 +147,12 @@ export class FakeMeridian {
     while (out.length < room && this.queue.length > 0) {
       const task = this.queue.shift()!;
       task.attempt++;
-      const lease = { task, nodeId: node.id, token: `l_${++this.seq}`, expiresAt: Date.now() + task.leaseMs };
+      const lease = {
+        task,
+        nodeId: node.id,
+        token: `l_${++this.seq}`,
+        expiresAt: this.clock.now() + task.leaseMs,
+      };
       this.leases.set(task.id, lease);
       out.push({
         id: task.id,
@@ -184,7 +178,7 @@ export class FakeMeridian {
   /** The lease a call presents, or the 409 to answer. */
   private checkLease(id: string, token: string): Lease | Response {
     const lease = this.leases.get(id);
-    if (lease?.token === token && lease.expiresAt > Date.now()) {
+    if (lease?.token === token && lease.expiresAt > this.clock.now()) {
       return lease;
     }
     if (this.outcomes.some((o) => o.id === id && o.outcome === "succeeded")) {
@@ -199,7 +193,6 @@ export class FakeMeridian {
   ): string {
     this.leases.delete(lease.task.id);
     this.outcomes.push({ id: lease.task.id, ...item });
-    this.changed();
     if (item.outcome === "failed" && item.retryable !== false) {
       return "scheduled";
     }
@@ -256,16 +249,16 @@ export class FakeMeridian {
           return json(200, { tasks });
         }
         const waited = await new Promise<unknown[]>((resolve) => {
-          const timer = setTimeout(() => {
+          const timer = this.clock.setTimer(() => {
             node.waiting = null;
             resolve([]);
           }, body.waitMs);
           node.waiting = (t) => {
-            clearTimeout(timer);
+            this.clock.clearTimer(timer);
             resolve(t);
           };
           signal?.addEventListener("abort", () => {
-            clearTimeout(timer);
+            this.clock.clearTimer(timer);
             node.waiting = null;
             resolve([]);
           });
@@ -301,7 +294,7 @@ export class FakeMeridian {
         return json(200, { status });
       }
       if (action === "extend") {
-        lease.expiresAt = Math.max(lease.expiresAt, Date.now() + body.extendMs);
+        lease.expiresAt = Math.max(lease.expiresAt, this.clock.now() + body.extendMs);
         return json(200, { leaseExpiresAt: lease.expiresAt });
       }
     }
@@ -318,7 +311,6 @@ export class FakeMeridian {
       if (election.candidates[0] !== before && election.candidates[0] !== undefined) {
         election.term++;
       }
-      this.changed();
       if (action === "resign") {
         return json(200, { resigned: true });
       }
@@ -328,7 +320,7 @@ export class FakeMeridian {
         isLeader: position === 0,
         position,
         leader: leader
-          ? { candidate: leader, term: election.term, since: 0, expiresAt: Date.now() + 10_000 }
+          ? { candidate: leader, term: election.term, since: 0, expiresAt: this.clock.now() + 10_000 }
           : null,
       });
     }

@@ -1,15 +1,23 @@
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/sdk/http.ts";
 import { OutcomeReporter } from "../../src/sdk/outcome-reporter.ts";
+import { ManualClock } from "./manual-clock.ts";
 
 type Answer = Response | "network";
 
-/** A fetch answering from a queue (by path prefix), recording what it was sent. */
+/** Virtual time of the reporter under test (each test gets a fresh one). */
+let clock: ManualClock;
+
+beforeEach(() => {
+  clock = new ManualClock();
+});
+
+/** A fetch answering from a queue (by path prefix), recording what it was sent and when. */
 function fakeFetch(answers: Record<string, Answer[]>) {
-  const sent: { path: string; body: any }[] = [];
+  const sent: { path: string; body: any; at: number }[] = [];
   const fetch: typeof globalThis.fetch = async (input, init) => {
     const path = new URL(String(input)).pathname;
-    sent.push({ path, body: JSON.parse(String(init?.body)) });
+    sent.push({ path, body: JSON.parse(String(init?.body)), at: clock.now() });
     const key = Object.keys(answers).find((k) => path.endsWith(k));
     const answer = key ? answers[key]!.shift() : undefined;
     if (answer === undefined) {
@@ -29,14 +37,15 @@ const conflict = (reason: string) =>
 
 function reporter(fetch: typeof globalThis.fetch, onNodeGone: (id: string) => void = () => {}) {
   return new OutcomeReporter({
-    http: new HttpClient({ url: "http://m.test", token: "t", fetch }),
+    http: new HttpClient({ url: "http://m.test", token: "t", fetch, clock }),
     onNodeGone,
     signal: new AbortController().signal,
+    clock,
     random: () => 0,
   });
 }
 
-const later = () => Date.now() + 10_000;
+const later = () => clock.now() + 10_000;
 
 describe("OutcomeReporter", () => {
   it("sends a lone outcome to complete, several at once in one report", async () => {
@@ -53,15 +62,17 @@ describe("OutcomeReporter", () => {
     });
     const r = reporter(fetch);
     expect(
-      await r.report("n1", { id: "a", leaseToken: "la", outcome: "succeeded", result: 1 }, later),
+      await clock.run(r.report("n1", { id: "a", leaseToken: "la", outcome: "succeeded", result: 1 }, later)),
     ).toEqual({
       recorded: true,
       status: "succeeded",
     });
-    const both = await Promise.all([
-      r.report("n1", { id: "b", leaseToken: "lb", outcome: "succeeded", result: 2 }, later),
-      r.report("n1", { id: "c", leaseToken: "lc", outcome: "failed", error: "x", retryable: true }, later),
-    ]);
+    const both = await clock.run(
+      Promise.all([
+        r.report("n1", { id: "b", leaseToken: "lb", outcome: "succeeded", result: 2 }, later),
+        r.report("n1", { id: "c", leaseToken: "lc", outcome: "failed", error: "x", retryable: true }, later),
+      ]),
+    );
     expect(both).toEqual([
       { recorded: true, status: "succeeded" },
       { recorded: true, status: "scheduled" },
@@ -73,32 +84,44 @@ describe("OutcomeReporter", () => {
   it("retries after transport errors, and gives up once the lease has run out", async () => {
     const { fetch, sent } = fakeFetch({ "/fail": ["network", "network", ok({ status: "failed" })] });
     const r = reporter(fetch);
-    const recorded = await r.report(
-      "n1",
-      { id: "a", leaseToken: "l", outcome: "failed", error: "e", retryable: false },
-      later,
+    const startedAt = clock.now();
+    const recorded = await clock.run(
+      r.report("n1", { id: "a", leaseToken: "l", outcome: "failed", error: "e", retryable: false }, later),
     );
     expect(recorded).toEqual({ recorded: true, status: "failed" });
     expect(sent.length).toBe(3);
+    // Back-off at random() = 0: 125 ms, then 250 ms.
+    expect(sent.map((s) => s.at - startedAt)).toEqual([0, 125, 375]);
 
-    const { fetch: down } = fakeFetch({ "/complete": ["network", "network", "network", "network"] });
-    const deadline = Date.now() + 300;
-    const lost = await reporter(down).report(
-      "n1",
-      { id: "b", leaseToken: "l", outcome: "succeeded" },
-      () => deadline,
+    const { fetch: down, sent: tries } = fakeFetch({
+      "/complete": ["network", "network", "network", "network"],
+    });
+    const downAt = clock.now();
+    const deadline = downAt + 300;
+    const lost = await clock.run(
+      reporter(down).report("n1", { id: "b", leaseToken: "l", outcome: "succeeded" }, () => deadline),
     );
     expect(lost.recorded).toBe(false);
+    expect(lost).toEqual({
+      recorded: false,
+      reason: "Meridian could not be reached before the lease ran out",
+    });
+    // Tries at +0, +125 and +375; by the third failure the lease has run out, so no fourth try.
+    expect(tries.map((s) => s.at - downAt)).toEqual([0, 125, 375]);
   });
 
   it("takes already_terminal for a success as recorded (an earlier try got through), lease_lost as not", async () => {
     const { fetch } = fakeFetch({ "/complete": [conflict("already_terminal"), conflict("lease_lost")] });
     const r = reporter(fetch);
-    expect(await r.report("n1", { id: "a", leaseToken: "l", outcome: "succeeded" }, later)).toEqual({
+    expect(
+      await clock.run(r.report("n1", { id: "a", leaseToken: "l", outcome: "succeeded" }, later)),
+    ).toEqual({
       recorded: true,
       status: "succeeded",
     });
-    expect(await r.report("n1", { id: "b", leaseToken: "l", outcome: "succeeded" }, later)).toEqual({
+    expect(
+      await clock.run(r.report("n1", { id: "b", leaseToken: "l", outcome: "succeeded" }, later)),
+    ).toEqual({
       recorded: false,
       reason: "lease_lost",
     });
@@ -109,13 +132,12 @@ describe("OutcomeReporter", () => {
       status: 413,
     });
     const { fetch, sent } = fakeFetch({ "/complete": [tooLarge], "/fail": [ok({ status: "failed" })] });
-    const recorded = await reporter(fetch).report(
-      "n1",
-      { id: "a", leaseToken: "l", outcome: "succeeded", result: "x" },
-      later,
+    const recorded = await clock.run(
+      reporter(fetch).report("n1", { id: "a", leaseToken: "l", outcome: "succeeded", result: "x" }, later),
     );
     expect(recorded).toEqual({ recorded: true, status: "failed" });
     expect(sent[1]).toEqual({
+      at: clock.now(),
       path: "/v1/tasks/a/fail",
       body: {
         leaseToken: "l",
@@ -129,10 +151,12 @@ describe("OutcomeReporter", () => {
     const { fetch } = fakeFetch({ "/report": [conflict("node_dead")] });
     const gone: string[] = [];
     const r = reporter(fetch, (id) => gone.push(id));
-    const results = await Promise.all([
-      r.report("n1", { id: "a", leaseToken: "l", outcome: "succeeded" }, later),
-      r.report("n1", { id: "b", leaseToken: "l", outcome: "succeeded" }, later),
-    ]);
+    const results = await clock.run(
+      Promise.all([
+        r.report("n1", { id: "a", leaseToken: "l", outcome: "succeeded" }, later),
+        r.report("n1", { id: "b", leaseToken: "l", outcome: "succeeded" }, later),
+      ]),
+    );
     expect(results.every((x) => !x.recorded)).toBe(true);
     expect(gone).toEqual(["n1"]);
   });
