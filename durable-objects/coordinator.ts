@@ -65,8 +65,9 @@ export class Coordinator extends DurableObject<Env> {
     return this.current;
   }
 
-  /** Runs a call through the commit gate, or refuses it while the storage is legacy. */
+  /** Runs a call through the commit gate (counted by method), or refuses it while the storage is legacy. */
   private run<T>(
+    method: string,
     principal: Principal | null,
     operation: Operation | null,
     body: (s: CoordinatorEngine, now: number) => T | Promise<T>,
@@ -75,6 +76,7 @@ export class Coordinator extends DurableObject<Env> {
     if (s === null) {
       return Promise.resolve(LEGACY);
     }
+    s.calls.set(method, (s.calls.get(method) ?? 0) + 1);
     return s.gate.run(principal, operation, (now) => body(s, now));
   }
 
@@ -82,7 +84,7 @@ export class Coordinator extends DurableObject<Env> {
 
   /** The principal behind a token hash, or null: the edge caches the answer (docs/ARCHITECTURE.md). Internal. */
   async authenticate(tokenHash: string) {
-    return this.run(null, null, (s): Principal | null => {
+    return this.run("authenticate", null, null, (s): Principal | null => {
       const token = s.tokens.lookup(tokenHash);
       return token ? { role: token.role, tokenId: token.id } : null;
     });
@@ -91,6 +93,7 @@ export class Coordinator extends DurableObject<Env> {
   /** Each region's health and load, which the edge caches to route tasks. Internal. */
   async routingTable() {
     return this.run(
+      "routingTable",
       null,
       null,
       (s): RoutingTable => ({ regions: s.regions.routingTable(), shards: s.regions.shards() }),
@@ -101,12 +104,12 @@ export class Coordinator extends DurableObject<Env> {
 
   /** A shard's load and health; the newest report wins. */
   async reportLoad(region: string, report: RegionReport) {
-    return this.run(null, null, (s) => s.regions.report(region, report));
+    return this.run("reportLoad", null, null, (s) => s.regions.report(region, report));
   }
 
   /** Nodes that died or left: they may not campaign again, and their candidacies end now. Idempotent. */
   async nodesGone(_region: string, nodeIds: string[]) {
-    return this.run(null, null, (s, now) => {
+    return this.run("nodesGone", null, null, (s, now) => {
       s.regions.nodesGone(nodeIds, now);
       s.leaveElections(nodeIds, now);
       return null;
@@ -119,7 +122,7 @@ export class Coordinator extends DurableObject<Env> {
   async createToken(principal: Principal, input: { role: Role; label?: string }) {
     const secret = mintSecret();
     const hash = await sha256Hex(secret);
-    return this.run(principal, "tokens.create", (s, now) => {
+    return this.run("createToken", principal, "tokens.create", (s, now) => {
       const token = { id: mintId("tok"), role: input.role, label: input.label ?? null, createdAt: now };
       s.tokens.create(token, hash);
       return { id: token.id, token: secret, role: token.role, label: token.label };
@@ -127,12 +130,12 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   async listTokens(principal: Principal) {
-    return this.run(principal, "tokens.list", (s) => ({ tokens: s.tokens.list() }));
+    return this.run("listTokens", principal, "tokens.list", (s) => ({ tokens: s.tokens.list() }));
   }
 
   /** Revokes: the next call with that token is 401 at this edge at once, at every edge within the auth cache's bound. */
   async revokeToken(principal: Principal, id: string) {
-    return this.run(principal, "tokens.revoke", (s) => {
+    return this.run("revokeToken", principal, "tokens.revoke", (s) => {
       if (!s.tokens.revoke(id)) {
         throw ApiError.of("not_found", `no token ${id}`);
       }
@@ -149,7 +152,7 @@ export class Coordinator extends DurableObject<Env> {
     id: string,
     input: { lat: number; lon: number; label?: string },
   ) {
-    return this.run(principal, "regions.put", async (s, now) => {
+    return this.run("putRegion", principal, "regions.put", async (s, now) => {
       const region = s.regions.put(id, input.lat, input.lon, input.label ?? null, now);
       const shard = shardStub(this.env, deployment, id, input);
       unwrapInternal(await shard.configure({ region: id, lat: input.lat, lon: input.lon, deployment }));
@@ -159,7 +162,7 @@ export class Coordinator extends DurableObject<Env> {
 
   /** Deletes a region once its shard agrees (no live node, no unfinished task). */
   async deleteRegion(principal: Principal, deployment: string, id: string) {
-    return this.run(principal, "regions.delete", async (s) => {
+    return this.run("deleteRegion", principal, "regions.delete", async (s) => {
       const region = s.regions.require(id);
       const retired = await shardStub(this.env, deployment, id, region).retire();
       if (!retired.ok) {
@@ -172,7 +175,7 @@ export class Coordinator extends DurableObject<Env> {
 
   /** Regions with their coordinates (the edge adds each shard's live numbers). */
   async listRegions(principal: Principal) {
-    return this.run(principal, "regions.read", (s) => ({
+    return this.run("listRegions", principal, "regions.read", (s) => ({
       regions: [...s.regions.regions.values()].map((r) => ({
         id: r.id,
         lat: r.lat,
@@ -195,7 +198,7 @@ export class Coordinator extends DurableObject<Env> {
     input: { candidate: string; ttlMs: number },
     nodeId: string | null,
   ) {
-    return this.run(principal, "elections.act", (s, now) => {
+    return this.run("campaign", principal, "elections.act", (s, now) => {
       const before = s.elections.load(name);
       const refusal = candidateRefusal(before, input.candidate, now, {
         maxCandidates: MAX_CANDIDATES_PER_ELECTION,
@@ -219,19 +222,19 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   async resign(principal: Principal, name: string, input: { candidate: string }) {
-    return this.run(principal, "elections.act", (s, now) => {
+    return this.run("resign", principal, "elections.act", (s, now) => {
       s.announce(s.elections.apply(name, { kind: "resign", candidate: input.candidate }, now));
       return { resigned: true };
     });
   }
 
   async getElection(principal: Principal, name: string) {
-    return this.run(principal, "elections.read", (s, now) => electionView(s, name, now));
+    return this.run("getElection", principal, "elections.read", (s, now) => electionView(s, name, now));
   }
 
   /** 200 while `term` is the current term of a live leadership, else 409 `stale_term`. */
   async fence(principal: Principal, name: string, input: { term: number }) {
-    return this.run(principal, "elections.act", (s, now) => {
+    return this.run("fence", principal, "elections.act", (s, now) => {
       const view = electionView(s, name, now);
       if (view.leader === null || view.term !== input.term) {
         throw ApiError.of("conflict", `term ${input.term} is not the current term of ${name}`, "stale_term");
@@ -240,9 +243,13 @@ export class Coordinator extends DurableObject<Env> {
     });
   }
 
-  /** Elections and their leaders (the edge adds regions, nodes and tasks from the shards). */
+  /** Elections and their leaders, and the calls this coordinator served (the edge adds regions, nodes and tasks from the shards). */
   async status(principal: Principal) {
-    return this.run(principal, "status.read", (s, now) => ({ now, elections: s.elections.all() }));
+    return this.run("status", principal, "status.read", (s, now) => ({
+      now,
+      elections: s.elections.all(),
+      coordinatorCalls: Object.fromEntries(s.calls),
+    }));
   }
 
   // ---- time and observers ----

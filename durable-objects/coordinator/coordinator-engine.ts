@@ -23,6 +23,8 @@ export class CoordinatorEngine {
   readonly tokens: TokenStore;
   readonly regions: RegionTable;
   readonly elections: ElectionStore;
+  /** Calls served since the object started, by method (what the bench counts per task). */
+  readonly calls = new Map<string, number>();
   private alarmAt: number | null = null;
   private pendingAlarm: number | null = null;
 

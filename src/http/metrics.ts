@@ -3,6 +3,7 @@ interface StatusSnapshot {
   nodes: Record<string, number>;
   tasks: Record<string, number>;
   elections: { name: string; term: number; leader: { candidate: string } | null }[];
+  coordinatorCalls: Record<string, number>;
 }
 
 function label(value: string): string {
@@ -56,6 +57,12 @@ export function prometheusText(status: StatusSnapshot): string {
       `{election="${label(e.name)}",leader="${label(e.leader?.candidate ?? "")}"}`,
       e.term,
     ]),
+  );
+  metric(
+    "meridian_coordinator_calls_total",
+    "Calls the coordinator served since it started, by method (none are on the task hot path).",
+    "counter",
+    Object.entries(status.coordinatorCalls).map(([m, n]) => [`{method="${label(m)}"}`, n]),
   );
   return `${lines.join("\n")}\n`;
 }

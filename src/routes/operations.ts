@@ -64,7 +64,7 @@ async function status(c: Context<AppEnv>) {
     coordinator.status(c.var.principal),
   ]);
   const { regions } = unwrap(listed);
-  const { now, elections } = unwrap(status);
+  const { now, elections, coordinatorCalls } = unwrap(status);
   const stats = await regionStats(c, regions);
   const nodes = { healthy: 0, suspect: 0, draining: 0, dead: 0 };
   const tasks = { scheduled: 0, queued: 0, leased: 0, succeeded: 0, failed: 0, canceled: 0 };
@@ -76,5 +76,12 @@ async function status(c: Context<AppEnv>) {
       tasks[key] += s.tasks[key];
     }
   }
-  return { now, regions: regions.map((r, i) => regionView(r, stats[i]!)), nodes, tasks, elections };
+  return {
+    now,
+    regions: regions.map((r, i) => regionView(r, stats[i]!)),
+    nodes,
+    tasks,
+    elections,
+    coordinatorCalls,
+  };
 }

@@ -65,6 +65,24 @@ describe("regions", () => {
     expect((await h.delete("/v1/regions/eu-west")).status).toBe(404);
   });
 
+  it("deleting a region whose node missed its deadline (not yet reaped) leaves no node behind (regression)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const nodeId = await h.node(node, "eu-west");
+    await h.post("/v1/elections/db/campaign", { candidate: nodeId, ttlMs: 300_000 }, node);
+    await h.advance(10_001); // dead by the clock; no alarm has declared it yet
+    expect((await h.delete("/v1/regions/eu-west")).status).toBe(204);
+    // v1 dropped the node from memory but kept its row (only rows already marked dead were deleted):
+    // it came back, pointing at a deleted region. Now it is reaped first, then every node goes.
+    expect(await h.shardSql("eu-west", "SELECT id FROM nodes")).toEqual([]);
+    await h.evictAll();
+    await h.region("eu-west", 53.35, -6.26);
+    expect((await h.get("/v1/nodes")).body.nodes).toEqual([]);
+    // Reaping it told the coordinator: its leadership ended.
+    expect((await h.get("/v1/elections/db")).body.leader).toBeNull();
+  });
+
   it("lets clients and readers read, but only admins write", async () => {
     const h = await harness();
     const client = await h.token("client");

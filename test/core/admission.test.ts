@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import {
+  candidateRefusal,
+  claimDecision,
+  missingTaskDecision,
+  regionDeletionRefusal,
+  shardRefusal,
+} from "../../src/core/admission";
+import { emptyElection } from "../../src/core/election";
+
+describe("admission decisions", () => {
+  it("a shard takes a task with a healthy node, and room when it was chosen for its room", () => {
+    const region = (healthy: boolean, used: number) => ({ healthy, capacity: 4, inFlight: used, queued: 0 });
+    expect(shardRefusal(region(false, 0), false)).toBe("unhealthy");
+    expect(shardRefusal(region(false, 0), true)).toBe("unhealthy");
+    expect(shardRefusal(region(true, 3), true)).toBeNull();
+    expect(shardRefusal(region(true, 4), true)).toBe("full");
+    expect(shardRefusal(region(true, 9), false)).toBeNull(); // the last resort: it waits in the queue
+  });
+
+  it("a region is deleted only without live nodes (checked first) and unfinished tasks", () => {
+    expect(regionDeletionRefusal({ liveNodes: 1, unfinishedTasks: 1 })).toBe("region_has_nodes");
+    expect(regionDeletionRefusal({ liveNodes: 0, unfinishedTasks: 2 })).toBe("region_has_tasks");
+    expect(regionDeletionRefusal({ liveNodes: 0, unfinishedTasks: 0 })).toBeNull();
+  });
+
+  it("a candidate is refused when its node is gone, or when the election is full and it is new", () => {
+    const now = 1000;
+    const full = {
+      ...emptyElection,
+      candidates: [
+        { candidate: "a", joinedAt: 1, expiresAt: now + 10 },
+        { candidate: "b", joinedAt: 2, expiresAt: now + 10 },
+        { candidate: "c", joinedAt: 3, expiresAt: now }, // lapsed: does not count
+      ],
+    };
+    const limits = { maxCandidates: 2, nodeGone: false };
+    expect(candidateRefusal(full, "new", now, limits)).toBe("too_many_candidates");
+    expect(candidateRefusal(full, "a", now, limits)).toBeNull(); // a renewal
+    expect(candidateRefusal(full, "c", now, { ...limits, maxCandidates: 3 })).toBeNull();
+    expect(candidateRefusal(emptyElection, "a", now, { maxCandidates: 2, nodeGone: true })).toBe("node_dead");
+  });
+
+  it("an idempotency key is new, the same body's task, or a mismatch; a missing task is taken over only late", () => {
+    expect(claimDecision(null, "h1")).toEqual({ kind: "new" });
+    const record = { requestHash: "h1", taskId: "t-x", claimedAt: 50 };
+    expect(claimDecision(record, "h1")).toEqual({ kind: "existing", taskId: "t-x", claimedAt: 50 });
+    expect(claimDecision(record, "h2")).toEqual({ kind: "mismatch" });
+    expect(missingTaskDecision(50, 50 + 29_999, 30_000)).toBe("in_progress");
+    expect(missingTaskDecision(50, 50 + 30_000, 30_000)).toBe("take_over");
+  });
+});
