@@ -3,23 +3,14 @@ import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
 import { ApiError, type ErrorBody } from "../src/core/errors";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
+import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
-import type { LeasedTask, SubmitCommand } from "./region-shard/scheduler";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import type { TaskFilter } from "./region-shard/task-queue";
 import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
-
-export interface ReportInput {
-  id: string;
-  leaseToken: string;
-  outcome: "succeeded" | "failed";
-  result?: unknown;
-  error?: string;
-  retryable?: boolean;
-}
 
 /** One submitted task's fate at a shard: stored, refused (the edge offers it elsewhere) or refused for good. */
 export type SubmitResult = { task: TaskView } | { refused: Refusal } | { error: ErrorBody };

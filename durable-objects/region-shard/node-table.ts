@@ -1,5 +1,5 @@
 import { BoundedHashRing } from "../../src/core/bounded-hash-ring";
-import { type HeartbeatConfig, nodeHealth } from "../../src/core/failure-detector";
+import { type HeartbeatConfig, type NodeStatus, nodeHealth } from "../../src/core/failure-detector";
 
 export interface NodeRecord {
   id: string;
@@ -17,8 +17,7 @@ export interface NodeRecord {
   persistedSeenAt: number;
 }
 
-export const NODE_STATUSES = ["healthy", "suspect", "draining", "dead"] as const;
-export type NodeStatus = (typeof NODE_STATUSES)[number];
+export type { NodeStatus };
 
 type NodeRow = {
   id: string;

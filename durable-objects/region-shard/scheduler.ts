@@ -1,5 +1,6 @@
 import { ApiError } from "../../src/core/errors";
 import { LeastLoadedIndex } from "../../src/core/least-loaded-index";
+import type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
 import {
   afterFailedAttempt,
   cancel,
@@ -10,36 +11,9 @@ import {
   waitingStatus,
 } from "../../src/core/task-lifecycle";
 import type { NodeRecord, NodeTable } from "./node-table";
-import { parseTask, type TaskQueue, type TaskRecord, type TaskRouting, type TaskRow } from "./task-queue";
+import { parseTask, type TaskQueue, type TaskRecord, type TaskRow } from "./task-queue";
 
-/** A task as handed to a node by poll (a type, not an interface: it crosses RPC). */
-export type LeasedTask = {
-  id: string;
-  type: string;
-  payload: unknown;
-  attempt: number;
-  leaseToken: string;
-  leaseExpiresAt: number;
-};
-
-/** What the edge sends a shard to store one task: the validated body, its id and where it was routed. */
-export interface SubmitCommand {
-  /** Minted by the edge; names this shard's region. */
-  id: string;
-  type: string;
-  payload: unknown;
-  priority: number;
-  runAt: number | null;
-  delayMs: number | null;
-  maxAttempts: number;
-  timeoutMs: number;
-  idempotencyKey: string | null;
-  requestHash: string | null;
-  affinityKey: string | null;
-  routing: TaskRouting;
-  /** Refuse when the region is full (the edge chose it for its room). */
-  requireRoom: boolean;
-}
+export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
 
 /** Told about a row that could not be handled (it is logged, and the loop goes on). */
 export type RowErrorHandler = (id: string, error: unknown) => void;

@@ -1,16 +1,5 @@
-import type { RoutingReason } from "../../src/core/geo-routing";
-import type { Considered } from "../../src/core/placement";
-import type { TaskState, TaskStatus } from "../../src/core/task-lifecycle";
-
-/** Where a task came from, where it went and why, with every region the edge looked at (API-v2 §2). */
-export type TaskRouting = {
-  reason: RoutingReason;
-  region: string;
-  distanceKm: number | null;
-  /** A type literal, not `LatLon` (an interface): what crosses RPC must be a serializable type. */
-  from: { lat: number; lon: number } | null;
-  considered: Considered[];
-};
+import type { TaskRouting } from "../../src/core/task-commands";
+import { TASK_STATUSES, type TaskState, type TaskStatus } from "../../src/core/task-lifecycle";
 
 /** A task as stored, with the fields the contract shows. */
 export interface TaskRecord extends TaskState {
@@ -86,7 +75,6 @@ export function parseTask(row: TaskRow): TaskRecord {
   };
 }
 
-const STATUSES: readonly TaskStatus[] = ["scheduled", "queued", "leased", "succeeded", "failed", "canceled"];
 type Counts = Record<TaskStatus, number>;
 const zeroCounts = (): Counts => ({
   scheduled: 0,
@@ -212,7 +200,7 @@ export class TaskQueue {
     }
     const total = zeroCounts();
     for (const counts of this.counts.values()) {
-      for (const status of STATUSES) {
+      for (const status of TASK_STATUSES) {
         total[status] += counts[status];
       }
     }

@@ -9,6 +9,10 @@ export interface HeartbeatConfig {
   deadAfterMs: number;
 }
 
+/** A node's statuses as the contract shows them (the one definition; the zod schema derives from it). */
+export const NODE_STATUSES = ["healthy", "suspect", "draining", "dead"] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
 /** A node's health as seen from its last heartbeat. */
 export type NodeHealth = "healthy" | "suspect" | "dead";
 

@@ -1,7 +1,8 @@
 import { type BackoffOptions, retryDelayMs } from "./backoff";
 
-/** A task's status as the contract shows it. */
-export type TaskStatus = "scheduled" | "queued" | "leased" | "succeeded" | "failed" | "canceled";
+/** A task's statuses as the contract shows them (the one definition; the zod schema derives from it). */
+export const TASK_STATUSES = ["scheduled", "queued", "leased", "succeeded", "failed", "canceled"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ["succeeded", "failed", "canceled"];
 

@@ -1,5 +1,4 @@
 import type { SubmitResult } from "../../durable-objects/region-shard";
-import type { SubmitCommand } from "../../durable-objects/region-shard/scheduler";
 import type { TaskView } from "../../durable-objects/region-shard/views";
 import { missingTaskDecision } from "../core/admission";
 import { canonicalJson } from "../core/canonical-json";
@@ -16,6 +15,7 @@ import {
   type Refusal,
 } from "../core/placement";
 import { sha256Hex } from "../core/sha256-hex";
+import type { SubmitCommand } from "../core/task-commands";
 import { mintTaskId } from "../ids";
 import type { SubmitTaskInput } from "../schemas/tasks";
 import type { Edge } from "./edge";

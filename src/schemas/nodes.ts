@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { NODE_STATUSES } from "../core/failure-detector";
 import { Identifier, JsonValue, MintedId, Timestamp } from "./common";
 
 export const MAX_NODE_CAPACITY = 10_000;
@@ -32,7 +33,7 @@ export const Heartbeat = z
   .strict()
   .openapi("Heartbeat");
 
-export const NodeStatus = z.enum(["healthy", "suspect", "draining", "dead"]);
+export const NodeStatus = z.enum(NODE_STATUSES);
 
 export const HeartbeatResponse = z.object({ status: NodeStatus }).openapi("HeartbeatResponse");
 

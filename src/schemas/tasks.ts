@@ -1,10 +1,13 @@
 import { z } from "@hono/zod-openapi";
+import { ROUTING_REASONS } from "../core/geo-routing";
 import { regionOfTaskId } from "../core/ids";
+import { CONSIDERED_OUTCOMES, MAX_PLACEMENT_TRIES } from "../core/placement";
+import { TASK_STATUSES } from "../core/task-lifecycle";
 import { ErrorResponse, Identifier, JsonValue, Location, MintedId, Timestamp } from "./common";
 
 export const MAX_BATCH = 100;
 
-export const TaskStatus = z.enum(["scheduled", "queued", "leased", "succeeded", "failed", "canceled"]);
+export const TaskStatus = z.enum(TASK_STATUSES);
 
 export const SubmitTask = z
   .object({
@@ -36,9 +39,23 @@ export type SubmitTaskInput = z.infer<typeof SubmitTask>;
 
 export const Routing = z
   .object({
-    reason: z.enum(["nearest", "spillover", "pinned", "no_location"]),
+    reason: z.enum(ROUTING_REASONS),
+    region: Identifier,
     distanceKm: z.number().nullable(),
     from: Location.nullable(),
+    considered: z
+      .array(
+        z.object({
+          region: Identifier,
+          distanceKm: z.number().nullable(),
+          outcome: z.enum(CONSIDERED_OUTCOMES),
+        }),
+      )
+      .max(MAX_PLACEMENT_TRIES)
+      .openapi({
+        description:
+          "every region the edge looked at, in order: why each was passed over, then the chosen one",
+      }),
   })
   .openapi("Routing");
 
