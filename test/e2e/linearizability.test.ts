@@ -44,15 +44,21 @@ describe("linearizability of recorded HTTP histories", () => {
   const server = new Server();
   let node: Api;
   let admin: Api;
-  const nodes: string[] = [];
+  /** Three nodes in each of two regions: each region's tasks live in its own shard. */
+  const nodes: Record<string, string[]> = { "eu-west": [], "us-east": [] };
 
   beforeAll(async () => {
     await server.start();
-    const tokens = await server.seed({ "eu-west": { lat: 53.35, lon: -6.26 } });
+    const tokens = await server.seed({
+      "eu-west": { lat: 53.35, lon: -6.26 },
+      "us-east": { lat: 38.9, lon: -77.04 },
+    });
     node = new Api(server.url, tokens.node);
     admin = server.api;
-    for (let i = 0; i < 3; i++) {
-      nodes.push((await node.ok("POST", "/v1/nodes", { region: "eu-west", capacity: 5 })).id);
+    for (const region of Object.keys(nodes)) {
+      for (let i = 0; i < 3; i++) {
+        nodes[region]!.push((await node.ok("POST", "/v1/nodes", { region, capacity: 5 })).id);
+      }
     }
   });
 
@@ -60,14 +66,15 @@ describe("linearizability of recorded HTTP histories", () => {
     await server.dispose();
   });
 
-  it("clients racing on poll / complete / fail / cancel of the same tasks: linearizable", async () => {
+  it("clients racing on poll / complete / fail / cancel of tasks in two region shards: linearizable", async () => {
     const rng = new Prng(SEED);
     const history: TaskOp[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
+    /** One task of `region`: its three nodes race to poll it, two racers reuse the winner's lease, a client may cancel. */
+    const race = async (region: string) => {
       const task = (
         await admin.ok("POST", "/v1/tasks", {
           type: "race",
-          region: "eu-west",
+          region,
           maxAttempts: 1,
           timeoutMs: 60_000,
         })
@@ -76,6 +83,7 @@ describe("linearizability of recorded HTTP histories", () => {
       const shared = new Promise<string>((resolve) => {
         share = resolve;
       });
+      const who = (name: string) => `${region}/${name}`;
       const act = async (client: string, token: string) => {
         const op = rng.bool() ? "complete" : "fail";
         const body =
@@ -86,26 +94,25 @@ describe("linearizability of recorded HTTP histories", () => {
           taskOutput(await node.call("POST", `/v1/tasks/${task}/${op}`, body)),
         );
       };
-      // Three nodes race to poll; whoever gets the task shares its token with two racers.
-      const pollers = nodes.map(async (nodeId, i) => {
-        const out = await record(history, `poller${i}`, { op: "poll", task }, async () => {
+      const pollers = nodes[region]!.map(async (nodeId, i) => {
+        const out = await record(history, who(`poller${i}`), { op: "poll", task }, async () => {
           const reply = await node.call("POST", `/v1/nodes/${nodeId}/poll`, { max: 1 });
           const got = reply.body.tasks?.find((t: { id: string }) => t.id === task);
           return { status: reply.status, token: got?.leaseToken };
         });
         if (out.token !== undefined) {
           share(out.token);
-          await act(`poller${i}`, out.token);
+          await act(who(`poller${i}`), out.token);
         }
       });
-      const racers = [0, 1].map(async (i) => act(`racer${i}`, await shared));
+      const racers = [0, 1].map(async (i) => act(who(`racer${i}`), await shared));
       const canceler = (async () => {
         if (rng.bool(0.4)) {
-          await record(history, "canceler", { op: "cancel", task }, async () =>
+          await record(history, who("canceler"), { op: "cancel", task }, async () =>
             taskOutput(await admin.call("POST", `/v1/tasks/${task}/cancel`, {})),
           );
         }
-        await record(history, "reader", { op: "get", task }, async () => {
+        await record(history, who("reader"), { op: "get", task }, async () => {
           const reply = await admin.call("GET", `/v1/tasks/${task}`);
           return { status: reply.status, taskStatus: reply.body.status };
         });
@@ -114,10 +121,17 @@ describe("linearizability of recorded HTTP histories", () => {
       await Promise.all([...pollers, canceler]);
       share("l-never-handed-out");
       await Promise.all(racers);
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      // Both shards at once: the history interleaves operations on the two regions' tasks.
+      await Promise.all(Object.keys(nodes).map((region) => race(region)));
     }
+    expect(new Set(history.map((op) => op.input.task.split("-").slice(-2).join("-")))).toEqual(
+      new Set(["eu-west", "us-east"]),
+    );
     const result = checkLinearizable(taskModel, history);
     console.log(
-      `task history: ${history.length} operations over ${ROUNDS} tasks, ${result.explored} states explored`,
+      `task history: ${history.length} operations over ${2 * ROUNDS} tasks in two shards, ${result.explored} states explored`,
     );
     expect(result.ok).toBe(true);
     // Planted bug: a refused lease call (a stale token) recorded as accepted must be caught.
