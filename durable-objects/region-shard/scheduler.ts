@@ -135,10 +135,10 @@ export class Scheduler {
   /** A long poll: resolves with work as soon as some is leased to this node, or [] when the wait ends. */
   waitForWork(node: NodeRecord, max: number, waitMs: number): Promise<LeasedTask[]> {
     return new Promise((resolve) => {
-      const region = this.waiters;
+      const waiters = this.waiters;
       // A newer poll replaces an older one of the same node; the older one's timer must go with it,
       // or when it fires it ends the newer poll's wait without answering it.
-      const replaced = region.byNode.get(node.id);
+      const replaced = waiters.byNode.get(node.id);
       if (replaced) {
         clearTimeout(replaced.timer);
         replaced.resolve([]);
@@ -147,22 +147,22 @@ export class Scheduler {
         this.stopWaiting(node.id);
         resolve([]);
       }, waitMs);
-      region.byNode.set(node.id, { node, max, resolve, timer });
-      region.order.set(node.id, node.inFlight, node.capacity);
+      waiters.byNode.set(node.id, { node, max, resolve, timer });
+      waiters.order.set(node.id, node.inFlight, node.capacity);
       this.nodes.waiting.add(node.id);
     });
   }
 
   /** Ends a node's long poll with no work (it died, drained or left). */
   stopWaiting(nodeId: string, answer = false): void {
-    const region = this.waiters;
-    const waiter = region.byNode.get(nodeId);
+    const waiters = this.waiters;
+    const waiter = waiters.byNode.get(nodeId);
     if (!waiter) {
       return;
     }
     clearTimeout(waiter.timer);
-    region.byNode.delete(nodeId);
-    region.order.delete(nodeId);
+    waiters.byNode.delete(nodeId);
+    waiters.order.delete(nodeId);
     this.nodes.waiting.delete(nodeId);
     if (answer) {
       waiter.resolve([]);

@@ -137,7 +137,7 @@ const INSERT_TASKS = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
  * New tasks are written in bulk: `insert` numbers a task and holds it, and `flush` stores every
  * held task in one statement. Each SQL statement costs the Durable Object about 20 µs whatever it
  * does (docs/BENCHMARKS.md), which made a 100-task batch pay for 100 inserts. Every other access
- * goes through `db`, which flushes first, so no query ever misses a held task; the coordinator
+ * goes through `db`, which flushes first, so no query ever misses a held task; the shard
  * flushes at the end of every call, before its answer leaves.
  */
 export class TaskQueue {
@@ -263,13 +263,6 @@ export class TaskQueue {
 
   get(id: string): TaskRecord | null {
     const row = this.db.exec<TaskRow>("SELECT * FROM tasks WHERE id = ?", id).toArray()[0];
-    return row ? parseTask(row) : null;
-  }
-
-  byIdempotencyKey(scope: string, key: string): TaskRecord | null {
-    const row = this.db
-      .exec<TaskRow>("SELECT * FROM tasks WHERE idempotency_scope = ? AND idempotency_key = ?", scope, key)
-      .toArray()[0];
     return row ? parseTask(row) : null;
   }
 
