@@ -376,15 +376,16 @@ function itemResult<T>(body: () => T, failed: (error: ErrorBody) => T): T {
   }
 }
 
-/** The coordinator of a deployment, as a shard's link to it. */
+/** The coordinator of a deployment, as a shard's link to it: a refusal counts as not delivered. */
 function coordinatorLink(env: Env, deployment: string): CoordinatorLink {
   const stub = () => env.COORDINATOR.get(env.COORDINATOR.idFromName(deployment));
+  const delivered = (result: { ok: boolean }) => {
+    if (!result.ok) {
+      throw new Error(`the coordinator refused: ${JSON.stringify(result)}`);
+    }
+  };
   return {
-    reportLoad: async (region, report) => {
-      await stub().reportLoad(region, report);
-    },
-    nodesGone: async (region, nodeIds) => {
-      await stub().nodesGone(region, nodeIds);
-    },
+    reportLoad: async (region, report) => delivered(await stub().reportLoad(region, report)),
+    nodesGone: async (region, nodeIds) => delivered(await stub().nodesGone(region, nodeIds)),
   };
 }

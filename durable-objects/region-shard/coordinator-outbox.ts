@@ -17,23 +17,28 @@ export class CoordinatorOutbox {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Set when a send failed: the alarm tries again. */
   failed = false;
+  /** Rows in the outbox (kept in memory: every call asks, and a query costs ~20 µs). */
+  private held: number;
 
   constructor(
     private readonly sql: SqlStorage,
     private readonly link: () => { region: string; link: CoordinatorLink } | null,
     /** Asks for the alarm to try again in OUTBOX_RETRY_MS. */
     private readonly retryLater: () => void,
-  ) {}
+  ) {
+    this.held = sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+  }
 
   /** Records nodes gone, to be delivered by `flush` (call it inside the write that ends them). */
   nodesGone(nodeIds: string[]): void {
     for (const id of nodeIds) {
       this.sql.exec("INSERT INTO outbox (kind, body) VALUES ('node_gone', ?)", id);
+      this.held++;
     }
   }
 
   pending(): boolean {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n > 0;
+    return this.held > 0;
   }
 
   /** Delivers the node deaths waiting in the outbox; they stay there if the coordinator cannot be reached. */
@@ -50,7 +55,7 @@ export class CoordinatorOutbox {
         target.region,
         rows.map((r) => r.body),
       );
-      this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
+      this.held -= this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq).rowsWritten;
     } catch (error) {
       this.failed = true;
       this.retryLater();
