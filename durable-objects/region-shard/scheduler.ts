@@ -1,3 +1,4 @@
+import { leftForOwner } from "../../src/core/admission";
 import { ApiError } from "../../src/core/errors";
 import { LeastLoadedIndex } from "../../src/core/least-loaded-index";
 import type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
@@ -95,7 +96,7 @@ export class Scheduler {
       const wanted = room - leased.length;
       const batch = this.tasks.runnable(wanted, skipped);
       for (const task of batch) {
-        if (this.leftForOwner(task, node, now)) {
+        if (this.isLeftForOwner(task, node, now)) {
           skipped++;
           continue;
         }
@@ -109,12 +110,11 @@ export class Scheduler {
   }
 
   /** Whether an affinity task belongs to another healthy node of the region that has room for it. */
-  private leftForOwner(task: TaskRecord, node: NodeRecord, now: number): boolean {
+  private isLeftForOwner(task: TaskRecord, node: NodeRecord, now: number): boolean {
     if (task.affinityKey === null) {
       return false;
     }
-    const owner = this.nodes.ownerOf(task.affinityKey, now);
-    return owner !== undefined && owner.id !== node.id && owner.inFlight < owner.capacity;
+    return leftForOwner(this.nodes.ownerOf(task.affinityKey, now), node.id);
   }
 
   private leaseTo(task: TaskRecord, node: NodeRecord, now: number): LeasedTask {

@@ -20,6 +20,17 @@ export function shardRefusal(
   return null;
 }
 
+/**
+ * Whether a polling node steps over a task with an affinity key: when the key's owner (consistent
+ * hashing with bounded loads among the region's healthy nodes) is another node that has room.
+ */
+export function leftForOwner(
+  owner: { id: string; inFlight: number; capacity: number } | undefined,
+  pollerId: string,
+): boolean {
+  return owner !== undefined && owner.id !== pollerId && owner.inFlight < owner.capacity;
+}
+
 /** Why a region may not be deleted yet (its live nodes first), or null. */
 export function regionDeletionRefusal(region: {
   liveNodes: number;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   candidateRefusal,
   claimDecision,
+  leftForOwner,
   missingTaskDecision,
   regionDeletionRefusal,
   shardRefusal,
@@ -16,6 +17,14 @@ describe("admission decisions", () => {
     expect(shardRefusal(region(true, 3), true)).toBeNull();
     expect(shardRefusal(region(true, 4), true)).toBe("full");
     expect(shardRefusal(region(true, 9), false)).toBeNull(); // the last resort: it waits in the queue
+  });
+
+  it("a poller steps over an affinity task only for its owner, and only while the owner has room", () => {
+    const owner = { id: "n1", inFlight: 1, capacity: 2 };
+    expect(leftForOwner(owner, "n2")).toBe(true);
+    expect(leftForOwner(owner, "n1")).toBe(false); // the owner takes its own
+    expect(leftForOwner({ ...owner, inFlight: 2 }, "n2")).toBe(false); // a full owner: anyone may
+    expect(leftForOwner(undefined, "n2")).toBe(false); // no healthy owner
   });
 
   it("a region is deleted only without live nodes (checked first) and unfinished tasks", () => {
