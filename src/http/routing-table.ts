@@ -11,6 +11,7 @@ export const ROUTING_TABLE_TTL_MS = 1000;
  */
 export class RoutingTableCache {
   private cached: { fetchedAt: number; table: Promise<RoutingTable> } | null = null;
+  private inFlight: Promise<RoutingTable> | null = null;
   /** Coordinator calls made, for the bench's count of calls per task. */
   fetches = 0;
 
@@ -27,9 +28,12 @@ export class RoutingTableCache {
     return this.refresh(now);
   }
 
-  /** A copy fetched after this call began (a change made through this isolate is in it). */
+  /**
+   * A copy fetched after this call began (a change made through this isolate is in it). Calls that
+   * ask while a fetch is under way share it: a burst of 503s does not become a burst of fetches.
+   */
   fresh(): Promise<RoutingTable> {
-    return this.refresh(this.clock());
+    return this.inFlight ?? this.refresh(this.clock());
   }
 
   /** The region's coordinates, from the copy or, when the copy does not have it, a fresh one. */
@@ -47,11 +51,16 @@ export class RoutingTableCache {
     const table = this.fetch();
     const entry = { fetchedAt: now, table };
     this.cached = entry;
-    table.catch(() => {
-      if (this.cached === entry) {
-        this.cached = null;
-      }
-    });
+    this.inFlight = table;
+    table.then(
+      () => {
+        this.inFlight = this.inFlight === table ? null : this.inFlight;
+      },
+      () => {
+        this.inFlight = this.inFlight === table ? null : this.inFlight;
+        this.cached = this.cached === entry ? null : this.cached;
+      },
+    );
     return table;
   }
 }
