@@ -1,5 +1,6 @@
 import { leadership } from "../../src/core/election";
 import { TokenBuckets } from "../../src/core/token-bucket";
+import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
 import { type ElectionChange, ElectionStore } from "./election-store";
 import { RegionTable } from "./region-table";
@@ -25,14 +26,14 @@ export class CoordinatorEngine {
   readonly elections: ElectionStore;
   /** Calls served since the object started, by method (what the bench counts per task). */
   readonly calls = new Map<string, number>();
-  private alarmAt: number | null = null;
-  private pendingAlarm: number | null = null;
+  private readonly alarms: AlarmSchedule;
 
   private constructor(
     private readonly ctx: DurableObjectState,
     readonly deps: CoordinatorDependencies,
   ) {
     const sql = ctx.storage.sql;
+    this.alarms = new AlarmSchedule(ctx.storage);
     this.gate = new CallGate({
       clock: deps.clock,
       limiter: deps.rateLimited ? new TokenBuckets(deps.config.rateLimit) : null,
@@ -56,7 +57,7 @@ export class CoordinatorEngine {
       return null;
     }
     const engine = new CoordinatorEngine(ctx, deps);
-    engine.alarmAt = await ctx.storage.getAlarm();
+    await engine.alarms.load();
     return engine;
   }
 
@@ -66,21 +67,11 @@ export class CoordinatorEngine {
 
   /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
   private dueAt(at: number): void {
-    if (
-      (this.alarmAt === null || at < this.alarmAt) &&
-      (this.pendingAlarm === null || at < this.pendingAlarm)
-    ) {
-      this.pendingAlarm = at;
-    }
+    this.alarms.dueAt(at);
   }
 
   private async settle(): Promise<void> {
-    const at = this.pendingAlarm;
-    this.pendingAlarm = null;
-    if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
-      this.alarmAt = at;
-      await this.ctx.storage.setAlarm(at);
-    }
+    await this.alarms.commit();
   }
 
   /** Nodes a shard reported gone: they leave every election (the next candidate leads, with a higher term). */
@@ -121,7 +112,7 @@ export class CoordinatorEngine {
   /** Candidates whose ttl ran out leave their elections. Each election alone; a failing one is logged. */
   async alarm(): Promise<void> {
     await this.gate.run(null, null, (now) => {
-      this.alarmAt = null;
+      this.alarms.fired();
       for (const name of this.elections.withExpiredCandidates(now)) {
         try {
           this.announce(this.elections.apply(name, { kind: "tick" }, now));

@@ -1,5 +1,6 @@
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { mintId } from "../../src/ids";
+import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
 import type { CoordinatorLink, RegionReport, ShardConfig } from "../messages";
 import { Access } from "./access";
@@ -37,14 +38,14 @@ export class ShardEngine {
   readonly reaper: Reaper;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
-  private alarmAt: number | null = null;
-  private pendingAlarm: number | null = null;
+  private readonly alarms: AlarmSchedule;
 
   private constructor(
     private readonly ctx: DurableObjectState,
     readonly deps: ShardDependencies,
   ) {
     const sql = ctx.storage.sql;
+    this.alarms = new AlarmSchedule(ctx.storage);
     migrateShard(ctx.storage);
     const stored = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'config'").toArray()[0];
     this.config = stored ? (JSON.parse(stored.value) as ShardConfig) : null;
@@ -78,7 +79,7 @@ export class ShardEngine {
   /** Loads (and migrates) the shard; called inside `blockConcurrencyWhile`. */
   static async load(ctx: DurableObjectState, deps: ShardDependencies): Promise<ShardEngine> {
     const engine = new ShardEngine(ctx, deps);
-    engine.alarmAt = await ctx.storage.getAlarm();
+    await engine.alarms.load();
     return engine;
   }
 
@@ -112,12 +113,7 @@ export class ShardEngine {
 
   /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
   dueAt(at: number): void {
-    if (
-      (this.alarmAt === null || at < this.alarmAt) &&
-      (this.pendingAlarm === null || at < this.pendingAlarm)
-    ) {
-      this.pendingAlarm = at;
-    }
+    this.alarms.dueAt(at);
   }
 
   /** A node is gone: its work back to the queue, no new work, the coordinator told (its leaderships end). */
@@ -151,12 +147,7 @@ export class ShardEngine {
     if (this.outbox.failed || this.outbox.pending()) {
       this.dueAt(now + OUTBOX_RETRY_MS);
     }
-    const at = this.pendingAlarm;
-    this.pendingAlarm = null;
-    if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
-      this.alarmAt = at;
-      await this.ctx.storage.setAlarm(at);
-    }
+    await this.alarms.commit();
     await this.outbox.flushGone();
     await this.outbox.offer(() => this.report(this.gate.now()));
   }
@@ -164,7 +155,7 @@ export class ShardEngine {
   /** The alarm: every deadline, and whatever the coordinator has not yet heard. */
   async alarm(): Promise<void> {
     await this.gate.run(null, null, (now) => {
-      this.alarmAt = null;
+      this.alarms.fired();
       this.reaper.run(now);
       const next = this.reaper.nextDue(now);
       if (next !== null) {

@@ -9,6 +9,7 @@ import {
   type RegionLoad,
   type RoutingDecision,
 } from "../../src/core/geo-routing";
+import { referenceKm } from "../lib/reference-km";
 
 const LONDON: LatLon = { lat: 51.5074, lon: -0.1278 };
 const NEW_YORK: LatLon = { lat: 40.7128, lon: -74.006 };
@@ -16,23 +17,6 @@ const FRANKFURT: LatLon = { lat: 50.1109, lon: 8.6821 };
 const PARIS: LatLon = { lat: 48.8566, lon: 2.3522 };
 const TOKYO: LatLon = { lat: 35.6762, lon: 139.6503 };
 const SYDNEY: LatLon = { lat: -33.8688, lon: 151.2093 };
-
-/**
- * Independent reference: the spherical Vincenty formula (atan2 of the cross and dot products),
- * well conditioned everywhere, including near antipodes where haversine loses precision.
- */
-function referenceKm(a: LatLon, b: LatLon): number {
-  const rad = Math.PI / 180;
-  const phi1 = a.lat * rad;
-  const phi2 = b.lat * rad;
-  const dLambda = (b.lon - a.lon) * rad;
-  const y = Math.hypot(
-    Math.cos(phi2) * Math.sin(dLambda),
-    Math.cos(phi1) * Math.sin(phi2) - Math.sin(phi1) * Math.cos(phi2) * Math.cos(dLambda),
-  );
-  const x = Math.sin(phi1) * Math.sin(phi2) + Math.cos(phi1) * Math.cos(phi2) * Math.cos(dLambda);
-  return EARTH_RADIUS_KM * Math.atan2(y, x);
-}
 
 /**
  * How far greatCircleKm may be from the reference: sub-millimetre almost everywhere, but near

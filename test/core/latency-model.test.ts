@@ -15,29 +15,13 @@ import {
 } from "../../bench/latency-model";
 import { CITIES, REGIONS } from "../../scripts/demo/world";
 import type { LatLon } from "../../src/core/geo-routing";
+import { referenceKm } from "../lib/reference-km";
 
 // The coordinator of v1, as the issue gives it (N. Virginia, us-east-1).
 const ASHBURN: LatLon = { lat: 39.0438, lon: -77.4874 };
 const SYDNEY = { name: "Sydney", lat: -33.8688, lon: 151.2093 };
 const RICHMOND_VA = { name: "Richmond", lat: 37.5407, lon: -77.436 };
 const LOS_ANGELES = { name: "Los Angeles", lat: 34.0522, lon: -118.2437 };
-
-/**
- * Independent distance: the spherical law of cosines in its atan2 form (not the haversine the code
- * uses), on the same mean Earth radius.
- */
-function referenceKm(a: LatLon, b: LatLon): number {
-  const rad = Math.PI / 180;
-  const phi1 = a.lat * rad;
-  const phi2 = b.lat * rad;
-  const dLambda = (b.lon - a.lon) * rad;
-  const y = Math.hypot(
-    Math.cos(phi2) * Math.sin(dLambda),
-    Math.cos(phi1) * Math.sin(phi2) - Math.sin(phi1) * Math.cos(phi2) * Math.cos(dLambda),
-  );
-  const x = Math.sin(phi1) * Math.sin(phi2) + Math.cos(phi1) * Math.cos(phi2) * Math.cos(dLambda);
-  return 6371.0088 * Math.atan2(y, x);
-}
 
 function region(id: string): Site {
   const found = REGIONS.find((r) => r.id === id);

@@ -186,3 +186,22 @@ export const REGIONS = {
   "us-east": { lat: 38.9072, lon: -77.0369 }, // Virginia
   "ap-northeast": { lat: 35.6762, lon: 139.6503 }, // Tokyo
 } as const;
+
+/**
+ * A harness with every region of REGIONS, a node token, a client token, and in each region named in
+ * `capacities` one node of that capacity (the others have no node: unhealthy).
+ */
+export async function world(capacities: Partial<Record<keyof typeof REGIONS, number>>) {
+  const h = await harness();
+  const node = await h.token("node");
+  const client = await h.token("client");
+  const nodes: Record<string, string> = {};
+  for (const [id, at] of Object.entries(REGIONS)) {
+    await h.region(id, at.lat, at.lon);
+    const capacity = capacities[id as keyof typeof REGIONS];
+    if (capacity !== undefined) {
+      nodes[id] = await h.node(node, id, capacity);
+    }
+  }
+  return { h, node, client, nodes };
+}

@@ -1,20 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CITIES, harness, REGIONS } from "./harness";
-
-async function world(capacities: Partial<Record<keyof typeof REGIONS, number>>) {
-  const h = await harness();
-  const node = await h.token("node");
-  const client = await h.token("client");
-  const nodes: Record<string, string> = {};
-  for (const [id, at] of Object.entries(REGIONS)) {
-    await h.region(id, at.lat, at.lon);
-    const capacity = capacities[id as keyof typeof REGIONS];
-    if (capacity !== undefined) {
-      nodes[id] = await h.node(node, id, capacity);
-    }
-  }
-  return { h, node, client, nodes };
-}
+import { CITIES, world } from "./harness";
 
 describe("geo routing", () => {
   it("routes each city to its nearest healthy region, with the great-circle distance", async () => {

@@ -1,23 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { CITIES, harness, REGIONS } from "./harness";
+import { CITIES, type Harness, world } from "./harness";
 
-/** Every region of the harness's table, each with one node of `capacity` (0: no node). */
-async function world(capacities: Partial<Record<keyof typeof REGIONS, number>>) {
-  const h = await harness();
-  const node = await h.token("node");
-  const client = await h.token("client");
-  const nodes: Record<string, string> = {};
-  for (const [id, at] of Object.entries(REGIONS)) {
-    await h.region(id, at.lat, at.lon);
-    const capacity = capacities[id as keyof typeof REGIONS];
-    if (capacity !== undefined) {
-      nodes[id] = await h.node(node, id, capacity);
-    }
-  }
-  return { h, node, client, nodes };
-}
-
-const taskRows = (h: Awaited<ReturnType<typeof world>>["h"], region: string) =>
+const taskRows = (h: Harness, region: string) =>
   h.shardSql<{ id: string }>(region, "SELECT id FROM tasks ORDER BY id");
 
 describe("region shards", () => {
