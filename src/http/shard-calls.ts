@@ -6,22 +6,30 @@ import { regionOfNodeId, regionOfTaskId } from "../core/ids";
 import type { AppEnv } from "./context";
 import { unwrap } from "./errors";
 
+/** The shard of a region named by a caller (an id, a filter), or null when it never existed. */
+export async function knownShard(
+  c: Context<AppEnv>,
+  region: string | null,
+): Promise<DurableObjectStub<RegionShard> | null> {
+  return region !== null && (await c.var.edge.table.knows(region)) ? c.var.edge.shard(region) : null;
+}
+
 /** The shard holding a task (its id names it), or 404. */
-export function taskShard(c: Context<AppEnv>, id: string): DurableObjectStub<RegionShard> {
-  const region = regionOfTaskId(id);
-  if (region === null) {
+export async function taskShard(c: Context<AppEnv>, id: string): Promise<DurableObjectStub<RegionShard>> {
+  const shard = await knownShard(c, regionOfTaskId(id));
+  if (shard === null) {
     throw ApiError.of("not_found", `no task ${id}`);
   }
-  return c.var.edge.shard(region);
+  return shard;
 }
 
 /** The shard holding a node (its id names it), or 404. */
-export function nodeShard(c: Context<AppEnv>, id: string): DurableObjectStub<RegionShard> {
-  const region = regionOfNodeId(id);
-  if (region === null) {
+export async function nodeShard(c: Context<AppEnv>, id: string): Promise<DurableObjectStub<RegionShard>> {
+  const shard = await knownShard(c, regionOfNodeId(id));
+  if (shard === null) {
     throw ApiError.of("not_found", `no node ${id}`);
   }
-  return c.var.edge.shard(region);
+  return shard;
 }
 
 /** A region that exists (looked up once more when this isolate's copy of the table lacks it), or 404. */

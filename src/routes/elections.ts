@@ -6,6 +6,7 @@ import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { observeElection } from "../http/observe";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
+import { knownShard } from "../http/shard-calls";
 import { errors, json, jsonBody } from "../schemas/common";
 import { Campaign, CampaignResponse, Election, ElectionParam, Fence, Resign } from "../schemas/elections";
 
@@ -20,11 +21,11 @@ async function candidateNode(
   candidate: string,
   mode: "act" | "own",
 ): Promise<string | null> {
-  const region = regionOfNodeId(candidate);
-  if (region === null) {
+  const shard = await knownShard(c, regionOfNodeId(candidate));
+  if (shard === null) {
     return null;
   }
-  const vouched = await c.var.edge.shard(region).authorizeNode(c.var.principal, candidate, mode);
+  const vouched = await shard.authorizeNode(c.var.principal, candidate, mode);
   if (!vouched.ok && vouched.error.code === "not_found") {
     return null; // shaped like a node id, but no node: a candidate like any other
   }

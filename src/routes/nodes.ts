@@ -58,7 +58,10 @@ nodes.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await nodeShard(c, id).heartbeat(c.var.principal, id, c.req.valid("json"))), 200);
+    return c.json(
+      unwrap(await (await nodeShard(c, id)).heartbeat(c.var.principal, id, c.req.valid("json"))),
+      200,
+    );
   },
 );
 
@@ -75,7 +78,7 @@ nodes.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await nodeShard(c, id).drainNode(c.var.principal, id)), 200);
+    return c.json(unwrap(await (await nodeShard(c, id)).drainNode(c.var.principal, id)), 200);
   },
 );
 
@@ -92,7 +95,7 @@ nodes.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    unwrap(await nodeShard(c, id).deregisterNode(c.var.principal, id));
+    unwrap(await (await nodeShard(c, id)).deregisterNode(c.var.principal, id));
     return c.body(null, 204);
   },
 );
@@ -111,7 +114,12 @@ nodes.openapi(
   async (c) => {
     const { region } = c.req.valid("query");
     const edge = c.var.edge;
-    const regions = region === undefined ? (await edge.table.get()).regions.map((r) => r.id) : [region];
+    const regions =
+      region === undefined
+        ? (await edge.table.get()).regions.map((r) => r.id)
+        : (await edge.table.knows(region))
+          ? [region]
+          : [];
     const lists = await Promise.all(
       regions.map(
         async (r): Promise<NodeView[]> => unwrap(await edge.shard(r).listNodes(c.var.principal)).nodes,
@@ -134,7 +142,7 @@ nodes.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await nodeShard(c, id).poll(c.var.principal, id, c.req.valid("json"))), 200);
+    return c.json(unwrap(await (await nodeShard(c, id)).poll(c.var.principal, id, c.req.valid("json"))), 200);
   },
 );
 
@@ -163,6 +171,6 @@ nodes.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { reports } = c.req.valid("json");
-    return c.json(unwrap(await nodeShard(c, id).report(c.var.principal, id, reports)), 200);
+    return c.json(unwrap(await (await nodeShard(c, id)).report(c.var.principal, id, reports)), 200);
   },
 );

@@ -114,7 +114,7 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await taskShard(c, id).getTask(c.var.principal, id)), 200);
+    return c.json(unwrap(await (await taskShard(c, id)).getTask(c.var.principal, id)), 200);
   },
 );
 
@@ -131,7 +131,9 @@ tasks.openapi(
   }),
   async (c) => {
     const { cursor, region, ...filter } = c.req.valid("query");
-    const shards = region === undefined ? (await c.var.edge.table.get()).shards : [region];
+    const table = await c.var.edge.table.get();
+    const shards =
+      region === undefined ? table.shards : (await c.var.edge.table.knows(region)) ? [region] : [];
     return c.json(await listAcrossShards(c, shards, { ...filter, before: cursor }), 200);
   },
 );
@@ -149,7 +151,7 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await taskShard(c, id).cancelTask(c.var.principal, id)), 200);
+    return c.json(unwrap(await (await taskShard(c, id)).cancelTask(c.var.principal, id)), 200);
   },
 );
 
@@ -166,7 +168,10 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await taskShard(c, id).completeTask(c.var.principal, id, c.req.valid("json"))), 200);
+    return c.json(
+      unwrap(await (await taskShard(c, id)).completeTask(c.var.principal, id, c.req.valid("json"))),
+      200,
+    );
   },
 );
 
@@ -183,7 +188,10 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await taskShard(c, id).failTask(c.var.principal, id, c.req.valid("json"))), 200);
+    return c.json(
+      unwrap(await (await taskShard(c, id)).failTask(c.var.principal, id, c.req.valid("json"))),
+      200,
+    );
   },
 );
 
@@ -200,6 +208,9 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(unwrap(await taskShard(c, id).extendLease(c.var.principal, id, c.req.valid("json"))), 200);
+    return c.json(
+      unwrap(await (await taskShard(c, id)).extendLease(c.var.principal, id, c.req.valid("json"))),
+      200,
+    );
   },
 );

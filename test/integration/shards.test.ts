@@ -21,6 +21,20 @@ describe("region shards", () => {
     expect((await h.get("/v1/tasks/t-not-minted-here", client)).status).toBe(404);
   });
 
+  it("answers an id or filter naming a region that never existed with 404 or nothing, looking it up at most every 100 ms", async () => {
+    const { h, client, node } = await world({ "eu-central": 5 });
+    const { id } = (await h.submit({ type: "x", location: CITIES.paris }, client)).body;
+    const lookups = () => h.inside((s) => s.calls.get("routingTable") ?? 0);
+    const before = await lookups();
+    const elsewhere = id.replace(/-eu-central$/, "-nowhere");
+    for (let i = 0; i < 5; i++) {
+      expect((await h.get(`/v1/tasks/${elsewhere}`, client)).status).toBe(404);
+      expect((await h.post("/v1/nodes/node-000000000000-nowhere/heartbeat", {}, node)).status).toBe(404);
+      expect((await h.get("/v1/tasks?region=nowhere", client)).body.tasks).toEqual([]);
+    }
+    expect(await lookups()).toBe(before + 1); // the clock stood still: one look-up for all fifteen
+  });
+
   it("offers a task to the next region when a shard refuses it, and says so in routing.considered", async () => {
     const { h, client, node, nodes } = await world({ "eu-central": 1, "eu-west": 5 });
     // The edge's table (cached) says eu-central has room; its one node then drains, so its shard refuses.
