@@ -145,3 +145,42 @@ export function startCpuReading(serverPid: number, port: number): () => PhaseCpu
     };
   };
 }
+
+/**
+ * The runtime's CPU per request split between the objects that served it, by difference. The edge
+ * Worker, every shard, the coordinator and the idempotency objects run in one workerd process, so
+ * its CPU cannot be read per object; instead each route's runtime CPU per request
+ * (`http.<route>.runtimeCpuMsPerRequest`, same run, routes taking turns) is set against a route
+ * that does less:
+ * - edge = `edgeOnly` (a submit refused by validation: auth from the cache, body read and checked,
+ *   a 400; no object is called);
+ * - shard.<op> = submit / poll / complete less the edge; the RPC (both sides), the placement and
+ *   the answer's serialization fall in it;
+ * - coordinator = `election` (GET /v1/elections/{name}, answered by the coordinator alone) less the edge;
+ * - idempotencyClaim = `submitKeyed` less `submit` (the claim RPC, the key's row, the body's hash).
+ * `noop` is what the runtime spends on any request before Meridian's code (part of the edge figure).
+ */
+export function cpuPerObject(http: Record<string, number>): Record<string, number> {
+  const cpu = (route: string) => http[`http.${route}.runtimeCpuMsPerRequest`];
+  const edge = cpu("edgeOnly");
+  if (edge === undefined) {
+    return {};
+  }
+  const out: Record<string, number> = { "cpu.msPerOp.edge": edge };
+  const less = (key: string, route: string, base: number) => {
+    const value = cpu(route);
+    if (value !== undefined) {
+      out[key] = value - base;
+    }
+  };
+  less("cpu.msPerOp.noop", "noop", 0);
+  less("cpu.msPerOp.shard.submit", "submit", edge);
+  less("cpu.msPerOp.shard.poll", "poll", edge);
+  less("cpu.msPerOp.shard.complete", "complete", edge);
+  less("cpu.msPerOp.coordinator", "election", edge);
+  const submit = cpu("submit");
+  if (submit !== undefined) {
+    less("cpu.msPerOp.idempotencyClaim", "submitKeyed", submit);
+  }
+  return out;
+}

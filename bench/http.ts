@@ -2,12 +2,18 @@
  * The HTTP benches: each route alone through the real `wrangler dev` stack, 32 connections, the same
  * measured time each, next to a no-op route (`GET /healthz`) through the same Worker as the limit.
  *
- * The routes take turns: `rounds` rounds of noop, submit, poll, complete, batch, each for
- * duration / rounds. Load generator and server share the machine's cores with whatever else runs
- * there, so a change in that other load would otherwise favour whichever route ran at a quiet
- * moment; taking turns spreads it over all routes, and the ratios to noop stay fair.
+ * The routes take turns: `rounds` rounds of every route in ROUTES, each for duration / rounds.
+ * Besides the task routes, three routes are there to split the runtime's CPU between the objects
+ * (all of them run in its one process): `edgeOnly` is a submit whose body fails validation (the
+ * edge alone: auth from its cache, body read and validated, a 400), `election` a read of an
+ * election (the edge and the coordinator), and `submitKeyed` a submit with an idempotency key (the
+ * edge, the token's IdempotencyKeys object, the shard), next to the plain submit.
+ *
+ * Load generator and server share the machine's cores with whatever else runs there, so a change
+ * in that other load would otherwise favour whichever route ran at a quiet moment; taking turns
+ * spreads it over all routes, and the ratios to noop stay fair.
  */
-import { type PhaseCpu, startCpuReading } from "./cpu.ts";
+import { cpuPerObject, type PhaseCpu, startCpuReading } from "./cpu.ts";
 import {
   benchTask,
   countItemErrors,
@@ -35,8 +41,20 @@ export interface HttpBenchOptions {
 type Numbers = Record<string, number>;
 type Workload = Omit<LoadOptions, "connections" | "durationMs">;
 
-const ROUTES = ["noop", "submit", "poll", "complete", "batch"] as const;
+const ROUTES = [
+  "noop",
+  "edgeOnly",
+  "submit",
+  "submitKeyed",
+  "poll",
+  "complete",
+  "batch",
+  "election",
+] as const;
 type Route = (typeof ROUTES)[number];
+
+/** The election `election` reads (one free candidate, so it has a leader). */
+const ELECTION = "bench-e";
 
 /** Cores of this machine, to turn CPU seconds into a share of it. */
 function cores(): number {
@@ -49,12 +67,20 @@ function supply<T>(items: T[], toCall: (item: T) => Call): () => Call | null {
   return () => (next < items.length ? toCall(items[next++] as T) : null);
 }
 
-/** The five workloads over one fleet; poll and complete draw on work prepared beforehand. */
+/** The workloads over one fleet; poll and complete draw on work prepared beforehand. */
 function workloads(fleet: Fleet, leases: Lease[], collected: Lease[]): Record<Route, Workload> {
   let n = 0;
   const batch = JSON.stringify({ tasks: Array.from({ length: 100 }, (_, i) => benchTask(fleet, i)) });
+  // A bench task but for a lease shorter than the minimum (1000 ms): refused once the whole body is read.
+  const invalid = JSON.stringify({ ...benchTask(fleet, 0), timeoutMs: 999 });
+  // Keys never used before, so every keyed submit claims a new key (the cost of a first submit).
+  const keyPrefix = `bench-${Date.now().toString(36)}-`;
   return {
     noop: { next: () => ({ method: "GET", path: "/healthz" }) },
+    edgeOnly: {
+      next: () => ({ method: "POST", path: "/v1/tasks", token: fleet.clientToken, raw: invalid }),
+      ok: (status) => status === 400,
+    },
     submit: {
       next: () => ({
         method: "POST",
@@ -62,6 +88,21 @@ function workloads(fleet: Fleet, leases: Lease[], collected: Lease[]): Record<Ro
         token: fleet.clientToken,
         raw: JSON.stringify(benchTask(fleet, n++)),
       }),
+    },
+    submitKeyed: {
+      next: () => {
+        const i = n++;
+        return {
+          method: "POST",
+          path: "/v1/tasks",
+          token: fleet.clientToken,
+          raw: JSON.stringify({ ...benchTask(fleet, i), idempotencyKey: `${keyPrefix}${i}` }),
+        };
+      },
+      ok: (status) => status === 201,
+    },
+    election: {
+      next: () => ({ method: "GET", path: `/v1/elections/${ELECTION}`, token: fleet.nodeToken }),
     },
     // Every connection is one registered node polling for one task at a time from a full queue.
     poll: {
@@ -101,7 +142,7 @@ function workloads(fleet: Fleet, leases: Lease[], collected: Lease[]): Record<Ro
   };
 }
 
-/** Runs noop, submit, poll, complete and batch on a fresh server; returns the `http.*` numbers. */
+/** Runs every route of ROUTES on a fresh server; returns the `http.*` and `cpu.msPerOp.*` numbers. */
 export async function benchHttp(
   server: BenchServer,
   client: HttpClient,
@@ -127,6 +168,12 @@ export async function benchHttp(
   const enough =
     Math.ceil(probe.rps * ((options.warmupMs + options.durationMs) / 1000) * 2) + 100 * connections;
   log(`  preparing ${enough} queued tasks for poll and ${enough} leases for complete ...`);
+  await client.json({
+    method: "POST",
+    path: `/v1/elections/${ELECTION}/campaign`,
+    token: fleet.nodeToken,
+    body: { candidate: "bench-c", ttlMs: 300_000 },
+  });
   await seedTasks(client, fleet, 2 * enough);
   const leases = await leaseTasks(client, fleet, enough);
 
@@ -165,12 +212,12 @@ export async function benchHttp(
     out[`http.${route}.requests`] = result.requests;
     Object.assign(out, cpuNumbers(route, cpu.get(route) ?? [], result));
     log(
-      `  ${route.padEnd(8)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50ms.toFixed(1)} ms  p99 ${result.p99ms.toFixed(1)} ms`,
+      `  ${route.padEnd(11)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50ms.toFixed(1)} ms  p99 ${result.p99ms.toFixed(1)} ms`,
     );
   }
   out["http.batch.tasksPerSec"] = (out["http.batch.rps"] ?? 0) * 100;
-  log(`  batch    ${out["http.batch.tasksPerSec"]?.toFixed(0).padStart(6)} tasks/s`);
-  return out;
+  log(`  batch       ${out["http.batch.tasksPerSec"]?.toFixed(0).padStart(6)} tasks/s`);
+  return { ...out, ...cpuPerObject(out) };
 }
 
 /** CPU per request of each process, and how busy the rest of the machine was. */

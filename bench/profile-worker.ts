@@ -5,7 +5,8 @@
  * Chrome DevTools or speedscope) and the Worker bundle its line numbers refer to
  * (<phase>.worker.js), and prints the functions with the most self and total time.
  *
- * Phases: noop, submit, poll, complete, batch (HTTP bench); queue.empty, queue.deep (queue bench).
+ * Phases: noop, edgeOnly, submit, submitKeyed, poll, complete, batch, election (HTTP bench);
+ * shards.1, shards.2, shards.4, shards.8 (lifecycle over k regions); queue.empty, queue.deep (queue bench).
  * Only the Worker's isolate is profiled (the Worker and the Durable Object run in it); wrangler's
  * proxy in front of it is a separate workerd process and shows as the no-op route's cost.
  */
@@ -16,6 +17,7 @@ import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
 import { benchQueueDepth, type Side } from "./queue-depth.ts";
 import { type BenchServer, freePort, startBenchServer } from "./server.ts";
+import { benchShards, REGION_COUNTS } from "./shards.ts";
 
 interface CallFrame {
   functionName: string;
@@ -165,7 +167,19 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const phase = args.find((a: string) => !a.startsWith("--"));
   const quick = args.includes("--quick");
-  const phases = ["noop", "submit", "poll", "complete", "batch", "queue.empty", "queue.deep"];
+  const phases = [
+    "noop",
+    "edgeOnly",
+    "submit",
+    "submitKeyed",
+    "poll",
+    "complete",
+    "batch",
+    "election",
+    ...REGION_COUNTS.map((k) => `shards.${k}`),
+    "queue.empty",
+    "queue.deep",
+  ];
   if (phase === undefined || !phases.includes(phase)) {
     throw new Error(`usage: npm run bench:profile -- <${phases.join("|")}> [--quick]`);
   }
@@ -217,7 +231,7 @@ async function main(): Promise<void> {
     const client = new HttpClient(server.url);
     try {
       inspector = await Inspector.connect(inspectorPort);
-      await benchHttp(server, client, options);
+      await (phase.startsWith("shards.") ? benchShards : benchHttp)(server, client, options);
     } finally {
       inspector?.close();
       client.close();

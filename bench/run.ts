@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,queue]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,shards,queue]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -12,10 +12,11 @@ import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
 import { benchQueueDepth } from "./queue-depth.ts";
 import { type BenchServer, startBenchServer } from "./server.ts";
+import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
 import { printTable } from "./table.ts";
 
-const PARTS = ["core", "balance", "http", "queue"] as const;
+const PARTS = ["core", "balance", "http", "shards", "queue"] as const;
 type Part = (typeof PARTS)[number];
 
 interface Settings {
@@ -103,6 +104,14 @@ async function main(): Promise<void> {
       `http: each route alone, ${http.connections} connections, ${http.durationMs / 1000} s each in ${http.rounds} turn(s) (wrangler dev)`,
     );
     Object.assign(results, await withServer((server, client) => benchHttp(server, client, http)));
+  }
+  if (settings.parts.has("shards")) {
+    // At least two turns even when quick: the order rotates, so no region count always goes first.
+    const shards = { ...http, durationMs: quick ? 6_000 : 12_000, rounds: Math.max(2, http.rounds) };
+    log(
+      `shards: submit 100 / poll 100 / report 100 over 1, 2, 4 and 8 regions, ${shards.connections} connections, ${shards.durationMs / 1000} s each in ${shards.rounds} turns`,
+    );
+    Object.assign(results, await withServer((server, client) => benchShards(server, client, shards)));
   }
   if (settings.parts.has("queue")) {
     log(

@@ -17,11 +17,18 @@ import { fileURLToPath } from "node:url";
 // scripts/dev.mjs is plain JS; scripts/dev.d.mts types it.
 import { startWrangler, stopWrangler } from "../scripts/dev.mjs";
 
-/** Timing config of the bench server: nodes are never suspected or declared dead during a run. */
+/**
+ * Config of the bench server: nodes are never suspected or declared dead during a run, and no
+ * token is rate-limited.
+ */
 export const BENCH_VARS = {
   // Nodes that only submit or sit idle for a whole phase must stay healthy (suspect after 2 intervals).
   HEARTBEAT_INTERVAL_MS: "300000",
   NODE_DEAD_AFTER_MS: "600000",
+  // The per-token limit (500/s per object) would refuse a route that serves one token faster than
+  // that (an election read can); the bench measures cost, not the limiter, which still runs.
+  RATE_LIMIT_PER_SEC: "1000000",
+  RATE_LIMIT_BURST: "1000000",
 } as const;
 
 export interface BenchServer {

@@ -1,14 +1,17 @@
-/** The targets of issue 5 and the printed table: each number next to its target and whether it is met. */
+/**
+ * The targets of issue 5 and of round 2 (shards), and the printed table: each number next to its
+ * target and whether it is met.
+ */
 
 type Numbers = Record<string, number>;
 
 /** One target: the measured value, what it must reach, and how it compares. */
 interface Target {
   key: string;
-  /** The bound, from the run's own numbers where the target is relative. */
+  /** The bound, from the run's own numbers where the target is relative; undefined: printed only. */
   bound: (r: Numbers) => number | undefined;
   atMost: boolean;
-  describe: string;
+  describe: string | ((r: Numbers) => string);
 }
 
 const TARGETS: Target[] = [
@@ -36,9 +39,28 @@ const TARGETS: Target[] = [
     describe: "<= 2/n",
   },
   { key: "queue.submit.100k.slowdown", bound: () => 1.5, atMost: true, describe: "<= 1.5" },
+  {
+    key: "shards.lifecycle.tasksPerSec.4",
+    bound: (r) => r["shards.lifecycle.tasksPerSec.1"],
+    atMost: false,
+    describe: (r) => `>= 1 region (CPU/task ${fmt(r["shards.lifecycle.cpuPerTaskVs1.4"])} x of 1 region)`,
+  },
+  {
+    key: "edge.coordinatorCallsPerTask.hotPath",
+    bound: () => 0,
+    atMost: true,
+    describe: "== 0 (calls of the task routes)",
+  },
+  {
+    key: "edge.coordinatorCallsPerTask",
+    bound: () => undefined,
+    atMost: true,
+    describe: (r) =>
+      `printed: table refresh ${fmt(r["edge.coordinatorCallsPerTask.refresh"])}/task, all ${fmt(r["coordinator.callsPerTask.total"])}/task`,
+  },
 ];
 
-/** The keys issue 5 requires in every results file. */
+/** The keys issues 5 and round 2 require in every results file. */
 export const REQUIRED_KEYS = [
   ...["noop", "submit", "poll", "complete"].flatMap((r) => [
     `http.${r}.rps`,
@@ -56,6 +78,27 @@ export const REQUIRED_KEYS = [
   "ring.maxOverAvg",
   "ring.movedFraction",
   "queue.submit.100k.slowdown",
+  ...[1, 2, 4, 8].map((k) => `shards.lifecycle.tasksPerSec.${k}`),
+  "edge.coordinatorCallsPerTask",
+  "edge.coordinatorCallsPerTask.hotPath",
+  "edge.coordinatorCallsPerTask.refresh",
+  "edge.coordinatorCalls.routingTable",
+  "edge.coordinatorCalls.authenticate",
+  "coordinator.callsPerTask.total",
+  "http.submitKeyed.rps",
+  "http.submitKeyed.p50ms",
+  "http.submitKeyed.p99ms",
+  // Read from /proc: Linux only (CI runs there).
+  ...(process.platform === "linux"
+    ? [
+        "cpu.msPerOp.edge",
+        "cpu.msPerOp.shard.submit",
+        "cpu.msPerOp.shard.poll",
+        "cpu.msPerOp.shard.complete",
+        "cpu.msPerOp.coordinator",
+        "cpu.msPerOp.idempotencyClaim",
+      ]
+    : []),
 ];
 
 function fmt(value: number | undefined): string {
@@ -79,9 +122,11 @@ export function printTable(results: Numbers): string[] {
     if (value !== undefined && bound !== undefined) {
       const ok = target.atMost ? value <= bound : value >= bound;
       // The margin as value ÷ bound: above 1 is better for a floor, below 1 for a ceiling.
-      met = `${ok ? "yes" : "NO"} (${(value / bound).toFixed(2)} of bound)`;
+      met =
+        bound === 0 ? (ok ? "yes" : "NO") : `${ok ? "yes" : "NO"} (${(value / bound).toFixed(2)} of bound)`;
     }
-    rows.push([target.key, fmt(value), target.describe, fmt(bound), met]);
+    const describe = typeof target.describe === "string" ? target.describe : target.describe(results);
+    rows.push([target.key, fmt(value), describe, fmt(bound), met]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => (row[c] ?? "").length)));
   console.log("\nTargets");
