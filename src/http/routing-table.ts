@@ -59,7 +59,7 @@ export class RoutingTableCache {
   }
 
   /** A fresh copy, unless one was looked up again less than FRESH_LOOKUP_MS ago (then null). */
-  private lookUpAgain(): Promise<RoutingTable> | null {
+  lookUpAgain(): Promise<RoutingTable> | null {
     const now = this.clock();
     if (this.lastLookup !== Number.NEGATIVE_INFINITY && now - this.lastLookup < FRESH_LOOKUP_MS) {
       return null;

@@ -109,9 +109,11 @@ export async function placeTasks(
 async function placeItems(edge: Edge, principal: Principal, items: Item[]): Promise<void> {
   let table = await edge.table.get();
   firstOffers(items, table.regions);
-  if (items.some((item) => item.offer === null)) {
-    // A region created or become healthy since this isolate's copy was made: look once more.
-    table = await edge.table.fresh();
+  const again = items.some((item) => item.offer === null) ? edge.table.lookUpAgain() : null;
+  if (again !== null) {
+    // A region created or become healthy since this isolate's copy was made: look once more (at
+    // most every FRESH_LOOKUP_MS, so tasks for an unknown region do not flood the coordinator).
+    table = await again;
     firstOffers(items, table.regions);
   }
   for (const item of items) {

@@ -31,8 +31,9 @@ describe("region shards", () => {
       expect((await h.get(`/v1/tasks/${elsewhere}`, client)).status).toBe(404);
       expect((await h.post("/v1/nodes/node-000000000000-nowhere/heartbeat", {}, node)).status).toBe(404);
       expect((await h.get("/v1/tasks?region=nowhere", client)).body.tasks).toEqual([]);
+      expect((await h.submit({ type: "x", region: "nowhere" }, client)).status).toBe(404);
     }
-    expect(await lookups()).toBe(before + 1); // the clock stood still: one look-up for all fifteen
+    expect(await lookups()).toBe(before + 1); // the clock stood still: one look-up for all twenty
   });
 
   it("offers a task to the next region when a shard refuses it, and says so in routing.considered", async () => {
