@@ -101,11 +101,15 @@ export interface ObjectConfig {
   heartbeatIntervalMs: number;
   deadAfterMs: number;
   rateLimit: { ratePerSec: number; burst: number };
+  /** How long a node whose channel closed (without a drain) may reconnect and keep its leases. */
+  channelGraceMs: number;
 }
 
 export function objectConfig(env: Env): ObjectConfig {
+  const heartbeatIntervalMs = positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000);
   return {
-    heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
+    heartbeatIntervalMs,
+    channelGraceMs: positiveInt(env.CHANNEL_GRACE_MS, heartbeatIntervalMs),
     deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
     rateLimit: {
       ratePerSec: positiveInt(env.RATE_LIMIT_PER_SEC, 500),

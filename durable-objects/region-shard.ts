@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
-import { ApiError, type ErrorBody } from "../src/core/errors";
+import { ApiError, ERROR_STATUS, type ErrorBody } from "../src/core/errors";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
@@ -145,6 +145,7 @@ export class RegionShard extends DurableObject<Env> {
         registeredAt: now,
         lastSeenAt: now,
         persistedSeenAt: now,
+        channelClosedAt: null,
       });
       s.dueAt(now + 2 * s.deps.config.heartbeatIntervalMs + 1);
       s.scheduler.dispatch(now);
@@ -162,13 +163,21 @@ export class RegionShard extends DurableObject<Env> {
    * missed its deadline (declared dead on the spot if the alarm has not done it yet).
    */
   private actingNode(principal: Principal, nodeId: string, now: number): NodeRecord {
+    return this.liveNode(this.s.access.ownedNode(principal, nodeId), now);
+  }
+
+  /** The node if it is alive, else 409 `node_dead` (declared dead on the spot if its deadline or grace has passed). */
+  private liveNode(node: NodeRecord, now: number): NodeRecord {
     const s = this.s;
-    const node = s.access.ownedNode(principal, nodeId);
     if (!node.dead && s.nodes.statusOf(node, now) === "dead") {
       s.nodeDied(node, "node missed its heartbeat deadline", now);
     }
+    const grace = s.deps.config.channelGraceMs;
+    if (!node.dead && node.channelClosedAt !== null && now - node.channelClosedAt >= grace) {
+      s.nodeDied(node, "node channel closed and did not come back within its grace period", now);
+    }
     if (node.dead) {
-      throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");
+      throw ApiError.of("conflict", `node ${node.id} was declared dead; register again`, "node_dead");
     }
     return node;
   }
@@ -208,6 +217,7 @@ export class RegionShard extends DurableObject<Env> {
       const s = this.s;
       const node = s.access.ownedNode(principal, id);
       s.scheduler.reclaim(node, "node deregistered", now, (row, e) => console.error(row, e));
+      s.channels.end(node.id, "node deregistered");
       s.nodes.remove(node);
       s.outbox.nodesGone([node.id]);
       return null;
@@ -361,6 +371,52 @@ export class RegionShard extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.s.alarm();
+  }
+
+  // ---- the node channel (WebSocket, hibernatable) ----
+
+  /**
+   * Opens a node's channel. The edge has authenticated the caller and passes who it is in
+   * `x-meridian-token-id` / `x-meridian-role` (a shard is reachable only through the edge).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const nodeId = request.headers.get("x-meridian-node") ?? "";
+    const principal = {
+      tokenId: request.headers.get("x-meridian-token-id") ?? "",
+      role: (request.headers.get("x-meridian-role") ?? "") as Principal["role"],
+    };
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !nodeId || !principal.tokenId) {
+      return Response.json(
+        { error: { code: "invalid_request", message: "expected a node channel upgrade" } },
+        { status: 400 },
+      );
+    }
+    const result = await this.s.gate.run(principal, "nodes.act", (now) =>
+      this.s.channels.accept(principal, this.actingNode(principal, nodeId, now), now),
+    );
+    return result.ok
+      ? result.value
+      : Response.json({ error: result.error }, { status: ERROR_STATUS[result.error.code] });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await this.s.gate.run(null, null, (now) =>
+      this.s.channels.message(ws, message, now, (node) => this.liveNode(node, now)),
+    );
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    await this.s.gate.run(null, null, (now) => this.s.channels.closed(ws, now));
+    // Completes the closing handshake. 1005 (no code) and 1006 (abnormal) may not be sent back.
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.s.gate.run(null, null, (now) => this.s.channels.closed(ws, now));
   }
 }
 

@@ -15,6 +15,8 @@ export interface NodeRecord {
   lastSeenAt: number;
   /** The last `lastSeenAt` written to SQLite (heartbeats are persisted at most every half interval). */
   persistedSeenAt: number;
+  /** When the node's channel closed without a drain (its grace period runs); null otherwise. */
+  channelClosedAt: number | null;
 }
 
 export type { NodeStatus };
@@ -30,6 +32,7 @@ type NodeRow = {
   labels: string;
   registered_at: number;
   last_seen_at: number;
+  channel_closed_at: number | null;
 };
 
 /**
@@ -64,6 +67,7 @@ export class NodeTable {
         registeredAt: n.registered_at,
         lastSeenAt: n.last_seen_at,
         persistedSeenAt: n.last_seen_at,
+        channelClosedAt: n.channel_closed_at,
       });
     }
   }
@@ -120,6 +124,19 @@ export class NodeTable {
     this.sql.exec("UPDATE nodes SET draining = 1 WHERE id = ?", node.id);
   }
 
+  /** Records when the node's channel closed (its grace period starts), or that it is open again (null). */
+  setChannelClosed(node: NodeRecord, at: number | null): void {
+    node.channelClosedAt = at;
+    this.sql.exec("UPDATE nodes SET channel_closed_at = ? WHERE id = ?", at, node.id);
+  }
+
+  /** Live nodes whose channel closed more than `graceMs` ago and was not opened again. */
+  channelsLapsed(now: number, graceMs: number): NodeRecord[] {
+    return [...this.nodes.values()].filter(
+      (n) => !n.dead && n.channelClosedAt !== null && now - n.channelClosedAt >= graceMs,
+    );
+  }
+
   markDead(node: NodeRecord): void {
     node.dead = true;
     this.waiting.delete(node.id);
@@ -153,11 +170,15 @@ export class NodeTable {
    * The earliest moment a live node's status changes unless it beats again (it turns suspect, then
    * dead): the alarm then declares deaths and tells the coordinator of a change of health.
    */
-  nextStatusChange(now: number): number | null {
+  nextStatusChange(now: number, graceMs = Number.POSITIVE_INFINITY): number | null {
     let earliest: number | null = null;
     for (const node of this.nodes.values()) {
       if (node.dead) {
         continue;
+      }
+      if (node.channelClosedAt !== null) {
+        const lapse = node.channelClosedAt + graceMs;
+        earliest = earliest === null ? lapse : Math.min(earliest, lapse);
       }
       const suspectAt = node.lastSeenAt + 2 * this.config.heartbeatIntervalMs + 1;
       const deadAt = node.lastSeenAt + this.config.deadAfterMs;

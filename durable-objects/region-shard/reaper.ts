@@ -12,6 +12,8 @@ export class Reaper {
     private readonly nodes: NodeTable,
     private readonly tasks: TaskQueue,
     private readonly scheduler: Scheduler,
+    /** How long a node whose channel closed may reconnect before it is dead. */
+    private readonly channelGraceMs: number,
     /** Ends a node: its work back to the queue, the coordinator told. */
     private readonly nodeDied: (node: NodeRecord, reason: string, now: number) => void,
   ) {}
@@ -24,13 +26,20 @@ export class Reaper {
         logRowError(node.id, error);
       }
     }
+    for (const node of this.nodes.channelsLapsed(now, this.channelGraceMs)) {
+      try {
+        this.nodeDied(node, "node channel closed and did not come back within its grace period", now);
+      } catch (error) {
+        logRowError(node.id, error);
+      }
+    }
     this.scheduler.expireLeases(now, logRowError);
     this.scheduler.promoteDue(now, logRowError);
   }
 
   /** The earliest time something is due: a lease's end, a delayed task, a node's change of status. */
   nextDue(now: number): number | null {
-    const next = [this.tasks.nextDeadline(), this.nodes.nextStatusChange(now)].filter(
+    const next = [this.tasks.nextDeadline(), this.nodes.nextStatusChange(now, this.channelGraceMs)].filter(
       (t): t is number => t !== null,
     );
     return next.length === 0 ? null : Math.max(Math.min(...next), now + 1);

@@ -19,12 +19,20 @@ export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
 /** Told about a row that could not be handled (it is logged, and the loop goes on). */
 export type RowErrorHandler = (id: string, error: unknown) => void;
 
+/**
+ * A node waiting for work: a long poll (answered once, then gone) or a channel (pushed to while it
+ * has credit; `max` is that credit). A node may have one of each.
+ */
 interface Waiter {
+  key: string;
   node: NodeRecord;
   max: number;
   resolve: (tasks: LeasedTask[]) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | null;
+  channel: boolean;
 }
+
+const channelKey = (nodeId: string) => `channel:${nodeId}`;
 
 /** How many affinity-owned tasks a poll steps over (left for their owners) before it stops looking. */
 const AFFINITY_SLACK = 32;
@@ -139,33 +147,67 @@ export class Scheduler {
       // A newer poll replaces an older one of the same node; the older one's timer must go with it,
       // or when it fires it ends the newer poll's wait without answering it.
       const replaced = waiters.byNode.get(node.id);
-      if (replaced) {
+      if (replaced?.timer) {
         clearTimeout(replaced.timer);
         replaced.resolve([]);
       }
       const timer = setTimeout(() => {
-        this.stopWaiting(node.id);
+        this.removeWaiter(node.id);
         resolve([]);
       }, waitMs);
-      waiters.byNode.set(node.id, { node, max, resolve, timer });
+      waiters.byNode.set(node.id, { key: node.id, node, max, resolve, timer, channel: false });
       waiters.order.set(node.id, node.inFlight, node.capacity);
       this.nodes.waiting.add(node.id);
     });
   }
 
-  /** Ends a node's long poll with no work (it died, drained or left). */
+  /**
+   * A node's channel has `credit` for more work: runnable tasks are pushed to it (through `push`) as
+   * they come, each lowering its credit, never past its free capacity. Credit 0 stops the pushes.
+   */
+  offerCredit(node: NodeRecord, credit: number, push: (tasks: LeasedTask[]) => void, now: number): void {
+    const key = channelKey(node.id);
+    this.removeWaiter(key);
+    if (credit > 0) {
+      this.waiters.byNode.set(key, { key, node, max: credit, resolve: push, timer: null, channel: true });
+      this.waiters.order.set(key, node.inFlight, node.capacity);
+      this.dispatch(now);
+    }
+  }
+
+  /** The credit a node's channel has left (0 without a channel). */
+  creditOf(nodeId: string): number {
+    return this.waiters.byNode.get(channelKey(nodeId))?.max ?? 0;
+  }
+
+  /** Ends a node's waiting, long poll (answered with no work when `answer`) and channel alike (it died, drained or left). */
   stopWaiting(nodeId: string, answer = false): void {
+    const poll = this.waiters.byNode.get(nodeId);
+    this.removeWaiter(nodeId);
+    this.removeWaiter(channelKey(nodeId));
+    if (answer) {
+      poll?.resolve([]);
+    }
+  }
+
+  /** Stops pushing to a node's channel (it closed). */
+  closeChannel(nodeId: string): void {
+    this.removeWaiter(channelKey(nodeId));
+  }
+
+  private removeWaiter(key: string): void {
     const waiters = this.waiters;
-    const waiter = waiters.byNode.get(nodeId);
+    const waiter = waiters.byNode.get(key);
     if (!waiter) {
       return;
     }
-    clearTimeout(waiter.timer);
-    waiters.byNode.delete(nodeId);
-    waiters.order.delete(nodeId);
-    this.nodes.waiting.delete(nodeId);
-    if (answer) {
-      waiter.resolve([]);
+    if (waiter.timer) {
+      clearTimeout(waiter.timer);
+    }
+    waiters.byNode.delete(key);
+    waiters.order.delete(key);
+    if (!waiter.channel) {
+      this.nodes.waiting.delete(waiter.node.id);
     }
   }
 
@@ -179,17 +221,26 @@ export class Scheduler {
       if (!waiter) {
         break;
       }
-      entry.order.delete(waiter.node.id);
+      entry.order.delete(waiter.key);
       const leased = this.leaseFor(waiter.node, waiter.max, now);
       if (leased.length === 0) {
         skipped.push(waiter);
         continue;
       }
-      this.stopWaiting(waiter.node.id);
+      if (waiter.channel) {
+        waiter.max -= leased.length;
+        if (waiter.max > 0) {
+          entry.order.set(waiter.key, waiter.node.inFlight, waiter.node.capacity);
+        } else {
+          this.removeWaiter(waiter.key);
+        }
+      } else {
+        this.removeWaiter(waiter.key);
+      }
       waiter.resolve(leased);
     }
     for (const waiter of skipped) {
-      entry.order.set(waiter.node.id, waiter.node.inFlight, waiter.node.capacity);
+      entry.order.set(waiter.key, waiter.node.inFlight, waiter.node.capacity);
     }
   }
 
@@ -309,9 +360,11 @@ export class Scheduler {
       const node = this.nodes.nodes.get(task.nodeId);
       if (node) {
         node.inFlight = Math.max(0, node.inFlight - 1);
-        // A node waiting in a long poll is ranked by its load: keep its rank current, or it looks full.
-        if (this.waiters.order.has(node.id)) {
-          this.waiters.order.set(node.id, node.inFlight, node.capacity);
+        // A waiting node is ranked by its load: keep its rank current, or it looks full.
+        for (const key of [node.id, channelKey(node.id)]) {
+          if (this.waiters.order.has(key)) {
+            this.waiters.order.set(key, node.inFlight, node.capacity);
+          }
         }
       }
     }

@@ -64,6 +64,11 @@ export const SHARD_MIGRATIONS: readonly string[] = [
     body TEXT NOT NULL
   );
   `,
+  // v2: node channels. When a node's channel closed (null while it is open, or for HTTP nodes): its
+  // grace period runs from there, and outlives an eviction of the object.
+  `
+  ALTER TABLE nodes ADD COLUMN channel_closed_at INTEGER;
+  `,
 ];
 
 export function migrateShard(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {

@@ -4,6 +4,7 @@ import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
 import type { CoordinatorLink, RegionReport, ShardConfig } from "../messages";
 import { Access } from "./access";
+import { Channels } from "./channels";
 import { CoordinatorOutbox, OUTBOX_RETRY_MS } from "./coordinator-outbox";
 import { type NodeRecord, NodeTable } from "./node-table";
 import { Reaper } from "./reaper";
@@ -36,6 +37,7 @@ export class ShardEngine {
   readonly access: Access;
   readonly outbox: CoordinatorOutbox;
   readonly reaper: Reaper;
+  readonly channels: Channels;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
@@ -71,9 +73,15 @@ export class ShardEngine {
         this.config === null ? null : { region: this.config.region, link: deps.link(this.config.deployment) },
       () => this.dueAt(this.gate.now() + OUTBOX_RETRY_MS),
     );
-    this.reaper = new Reaper(this.nodes, this.tasks, this.scheduler, (node, reason, now) =>
-      this.nodeDied(node, reason, now),
+    this.reaper = new Reaper(
+      this.nodes,
+      this.tasks,
+      this.scheduler,
+      deps.config.channelGraceMs,
+      (node, reason, now) => this.nodeDied(node, reason, now),
     );
+    this.channels = new Channels(ctx, this);
+    this.channels.restore(this.gate.now());
   }
 
   /** Loads (and migrates) the shard; called inside `blockConcurrencyWhile`. */
@@ -119,6 +127,7 @@ export class ShardEngine {
   /** A node is gone: its work back to the queue, no new work, the coordinator told (its leaderships end). */
   nodeDied(node: NodeRecord, reason: string, now: number): void {
     this.nodes.markDead(node);
+    this.channels.end(node.id, reason);
     this.scheduler.reclaim(node, reason, now, logRowError);
     this.outbox.nodesGone([node.id]);
   }

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { NodeView } from "../../durable-objects/region-shard/views";
+import { ApiError } from "../core/errors";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
@@ -172,5 +173,41 @@ nodes.openapi(
     const { id } = c.req.valid("param");
     const { reports } = c.req.valid("json");
     return c.json(unwrap(await (await nodeShard(c, id)).report(c.var.principal, id, reports)), 200);
+  },
+);
+
+nodes.openapi(
+  createRoute({
+    method: "get",
+    path: "/nodes/{id}/channel",
+    tags: ["nodes"],
+    summary:
+      "The node channel: one WebSocket to the node's region shard (pushed work, batched outcomes, heartbeats; API-v2 §4)",
+    security: bearerSecurity,
+    middleware: [operation("nodes.act")],
+    request: { params: NodeIdParam },
+    responses: {
+      101: { description: "switching to the node channel; the first frame is `welcome`" },
+      ...errors(404, 409),
+    },
+  }),
+  async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw ApiError.of("invalid_request", "the node channel is a WebSocket: send Upgrade: websocket");
+    }
+    const { id } = c.req.valid("param");
+    const shard = await nodeShard(c, id);
+    const principal = c.var.principal;
+    // The shard is reachable only through the edge: who is calling travels in headers it trusts.
+    const upgrade = new Request("https://shard/channel", {
+      headers: {
+        upgrade: "websocket",
+        "x-meridian-node": id,
+        "x-meridian-token-id": principal.tokenId,
+        "x-meridian-role": principal.role,
+      },
+    });
+    // A 101 carries no JSON: the route's typed responses describe its errors, the runtime passes the socket on.
+    return (await shard.fetch(upgrade)) as unknown as ReturnType<typeof c.json>;
   },
 );

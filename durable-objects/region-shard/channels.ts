@@ -1,0 +1,333 @@
+import { ApiError, type ErrorBody } from "../../src/core/errors";
+import type { Principal } from "../../src/core/permissions";
+import type { LeasedTask } from "../../src/core/task-commands";
+import { MAX_NODE_FRAME_BYTES, NodeFrame, type ShardFrame } from "../../src/schemas/channel";
+import type { NodeRecord } from "./node-table";
+import type { ShardEngine } from "./shard-engine";
+
+/** Frames a socket may send per second before they are refused (each refusal is a strike). */
+export const CHANNEL_FRAMES_PER_SEC = 500;
+/** Strikes (malformed, oversized or over-rate frames) after which the socket is closed with 1008. */
+export const CHANNEL_MAX_STRIKES = 5;
+/** Open channels per token in one shard. */
+export const CHANNELS_PER_TOKEN = 1000;
+
+/** What a socket remembers across hibernation (its attachment). */
+export interface SocketState {
+  nodeId: string;
+  tokenId: string;
+  /** Tasks the node said it can take more of; lowered by each push. */
+  credit: number;
+  /** The node sent `drain`: nothing more is pushed, the socket closes (1000) when it holds nothing. */
+  draining: boolean;
+  windowStart: number;
+  windowFrames: number;
+  strikes: number;
+}
+
+const nodeTag = (nodeId: string) => `node:${nodeId}`;
+const tokenTag = (tokenId: string) => `token:${tokenId}`;
+
+function send(ws: WebSocket, frame: ShardFrame): void {
+  try {
+    ws.send(JSON.stringify(frame));
+  } catch (error) {
+    console.warn("channel: send failed", error);
+  }
+}
+
+function errorFrame(error: ErrorBody, ref?: string): ShardFrame {
+  const detail = {
+    code: error.code,
+    message: error.message,
+    ...(error.reason ? { reason: error.reason } : {}),
+  };
+  return ref === undefined ? { op: "error", error: detail } : { op: "error", ref, error: detail };
+}
+
+/**
+ * A shard's node channels (API-v2 §4): one hibernatable WebSocket per node. The socket's state
+ * lives in its attachment, the node's in the node table, so an evicted shard serves the next frame
+ * from storage. Runnable work is pushed while the node has credit; a socket that closes without a
+ * drain starts the node's grace period, after which the node is dead.
+ */
+export class Channels {
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly s: ShardEngine,
+  ) {}
+
+  /** Re-offers the credit of every open socket (the object started again, e.g. after hibernation). */
+  restore(now: number): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      const node = state ? this.s.nodes.nodes.get(state.nodeId) : undefined;
+      if (state && node && !node.dead && !state.draining && state.credit > 0) {
+        this.s.scheduler.offerCredit(node, state.credit, this.pusher(ws), now);
+      }
+    }
+  }
+
+  /** The node's open socket, if any. */
+  socketOf(nodeId: string): WebSocket | undefined {
+    return this.ctx.getWebSockets(nodeTag(nodeId))[0];
+  }
+
+  /**
+   * Opens a node's channel (the caller has checked the node is the principal's and alive). A socket
+   * already open for the node is replaced. `resumed`: the node comes back within its grace period.
+   */
+  accept(principal: Principal, node: NodeRecord, now: number): Response {
+    if (this.ctx.getWebSockets(tokenTag(principal.tokenId)).length >= CHANNELS_PER_TOKEN) {
+      throw ApiError.of("rate_limited", `a token may hold ${CHANNELS_PER_TOKEN} channels in a region`);
+    }
+    const previous = this.socketOf(node.id);
+    if (previous) {
+      this.detach(previous);
+      previous.close(4000, "replaced by a newer channel of the node");
+    }
+    const resumed = node.channelClosedAt !== null || previous !== undefined;
+    if (node.channelClosedAt !== null) {
+      this.s.nodes.setChannelClosed(node, null);
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [nodeTag(node.id), tokenTag(principal.tokenId)]);
+    const state: SocketState = {
+      nodeId: node.id,
+      tokenId: principal.tokenId,
+      credit: 0,
+      draining: false,
+      windowStart: now,
+      windowFrames: 0,
+      strikes: 0,
+    };
+    server.serializeAttachment(state);
+    send(server, {
+      op: "welcome",
+      nodeId: node.id,
+      region: node.region,
+      heartbeatIntervalMs: this.s.deps.config.heartbeatIntervalMs,
+      resumed,
+    });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * One frame from a node. Oversized, malformed or over-rate frames get an `error` frame and a
+   * strike (the socket closes with 1008 at CHANNEL_MAX_STRIKES); a refused request gets an `error`
+   * frame with its ref. Every frame counts as contact.
+   */
+  message(
+    ws: WebSocket,
+    data: string | ArrayBuffer,
+    now: number,
+    act: (node: NodeRecord) => NodeRecord,
+  ): void {
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (state === null) {
+      ws.close(1011, "unknown socket");
+      return;
+    }
+    if (now - state.windowStart >= 1000) {
+      state.windowStart = now;
+      state.windowFrames = 0;
+    }
+    state.windowFrames++;
+    const size = typeof data === "string" ? data.length : data.byteLength;
+    let frame: NodeFrame | null = null;
+    let abuse: string | null = null;
+    if (state.windowFrames > CHANNEL_FRAMES_PER_SEC) {
+      abuse = `more than ${CHANNEL_FRAMES_PER_SEC} frames a second`;
+    } else if (typeof data !== "string" || size > MAX_NODE_FRAME_BYTES) {
+      abuse =
+        typeof data !== "string"
+          ? "frames are JSON text"
+          : `a frame is at most ${MAX_NODE_FRAME_BYTES} bytes`;
+    } else {
+      frame = parseFrame(data);
+      if (frame === null) {
+        abuse = "not a frame of the node channel (see API-v2 §4)";
+      }
+    }
+    if (abuse !== null || frame === null) {
+      state.strikes++;
+      ws.serializeAttachment(state);
+      send(ws, errorFrame(ApiError.of("invalid_request", abuse ?? "invalid frame").body, refOf(data)));
+      if (state.strikes >= CHANNEL_MAX_STRIKES) {
+        ws.close(1008, "too many refused frames");
+      }
+      return;
+    }
+    const node = this.s.nodes.nodes.get(state.nodeId);
+    try {
+      if (!node) {
+        throw ApiError.of("not_found", `no node ${state.nodeId}`);
+      }
+      act(node);
+      this.s.nodes.touch(node, now, frame.op === "heartbeat" ? frame.load : undefined);
+      this.handle(ws, state, node, frame, now);
+    } catch (error) {
+      if (!(error instanceof ApiError)) {
+        throw error;
+      }
+      send(ws, errorFrame(error.body, "ref" in frame ? frame.ref : undefined));
+      if (error.body.reason === "node_dead" || error.body.code === "not_found") {
+        this.detach(ws);
+        ws.close(4001, error.body.message.slice(0, 120));
+      }
+    } finally {
+      ws.serializeAttachment(state);
+    }
+  }
+
+  private handle(ws: WebSocket, state: SocketState, node: NodeRecord, frame: NodeFrame, now: number): void {
+    const s = this.s;
+    switch (frame.op) {
+      case "heartbeat":
+        return;
+      case "credit":
+        if (!state.draining) {
+          state.credit = Math.max(0, Math.min(frame.n, node.capacity - node.inFlight));
+          s.scheduler.offerCredit(node, state.credit, this.pusher(ws), now);
+        }
+        return;
+      case "report": {
+        const results = frame.reports.map((r) => {
+          try {
+            const task = s.access.leaseOwner(
+              { role: "node", tokenId: state.tokenId },
+              r.id,
+              r.leaseToken,
+              now,
+            );
+            const status =
+              r.outcome === "succeeded"
+                ? s.scheduler.complete(task, r.leaseToken, r.result, now)
+                : s.scheduler.fail(task, r.leaseToken, r.error ?? "failed", r.retryable ?? true, now).status;
+            return { id: r.id, ok: true as const, status };
+          } catch (error) {
+            if (error instanceof ApiError) {
+              const { code, message, reason } = error.body;
+              return {
+                id: r.id,
+                ok: false as const,
+                error: reason ? { code, message, reason } : { code, message },
+              };
+            }
+            throw error;
+          }
+        });
+        send(ws, { op: "reported", ref: frame.ref, results });
+        this.closeIfDrained(ws, state, node);
+        return;
+      }
+      case "extend": {
+        const task = s.access.leaseOwner(
+          { role: "node", tokenId: state.tokenId },
+          frame.id,
+          frame.leaseToken,
+          now,
+        );
+        const leaseExpiresAt = s.scheduler.extend(task, frame.leaseToken, frame.extendMs, now);
+        send(ws, { op: "extended", ref: frame.ref, leaseExpiresAt });
+        return;
+      }
+      case "drain":
+        state.draining = true;
+        state.credit = 0;
+        s.nodes.setDraining(node);
+        s.scheduler.stopWaiting(node.id, true);
+        this.closeIfDrained(ws, state, node);
+        return;
+      case "campaign":
+      case "resign":
+      case "observe":
+        throw ApiError.of(
+          "invalid_request",
+          `${frame.op} over the channel is not served yet: use POST /v1/elections/{name}/${frame.op === "observe" ? "observe (GET)" : frame.op}`,
+          "not_supported",
+        );
+    }
+  }
+
+  /** Pushes leased tasks to a socket; each push lowers its credit (kept in the attachment). */
+  private pusher(ws: WebSocket): (tasks: LeasedTask[]) => void {
+    return (tasks) => {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (state) {
+        state.credit = Math.max(0, state.credit - tasks.length);
+        ws.serializeAttachment(state);
+      }
+      send(ws, { op: "tasks", tasks });
+    };
+  }
+
+  /** A draining node that holds nothing more: its channel closes cleanly. */
+  private closeIfDrained(ws: WebSocket, state: SocketState, node: NodeRecord): void {
+    if (state.draining && node.inFlight === 0) {
+      this.detach(ws);
+      ws.close(1000, "drained");
+    }
+  }
+
+  /** Stops pushing to a socket the shard is about to close itself (no grace period follows). */
+  private detach(ws: WebSocket): void {
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (state) {
+      this.s.scheduler.closeChannel(state.nodeId);
+      ws.serializeAttachment(null);
+    }
+  }
+
+  /**
+   * A socket closed (or failed). Unless the shard closed it itself (drained, replaced, dead), the
+   * node's grace period starts: it may reconnect and resume until CHANNEL_GRACE_MS has passed; then
+   * the reaper declares it dead.
+   */
+  closed(ws: WebSocket, now: number): void {
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (state === null) {
+      return; // closed by the shard: nothing follows
+    }
+    ws.serializeAttachment(null);
+    const node = this.s.nodes.nodes.get(state.nodeId);
+    this.s.scheduler.closeChannel(state.nodeId);
+    if (!node || node.dead || (state.draining && node.inFlight === 0)) {
+      return;
+    }
+    this.s.nodes.setChannelClosed(node, now);
+    this.s.dueAt(now + this.s.deps.config.channelGraceMs);
+  }
+
+  /** Closes a node's socket because the node is gone (dead, deregistered). */
+  end(nodeId: string, reason: string): void {
+    const ws = this.socketOf(nodeId);
+    if (ws) {
+      this.detach(ws);
+      ws.close(4001, reason.slice(0, 120));
+    }
+  }
+}
+
+function parseFrame(text: string): NodeFrame | null {
+  try {
+    const parsed = NodeFrame.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The ref of a refused frame, when it has a usable one (so the node can match the error). */
+function refOf(data: string | ArrayBuffer): string | undefined {
+  if (typeof data !== "string" || data.length > MAX_NODE_FRAME_BYTES) {
+    return undefined;
+  }
+  try {
+    const ref = (JSON.parse(data) as { ref?: unknown }).ref;
+    return typeof ref === "string" && ref.length > 0 && ref.length <= 64 ? ref : undefined;
+  } catch {
+    return undefined;
+  }
+}
