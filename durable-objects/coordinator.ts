@@ -1,16 +1,27 @@
 import { DurableObject } from "cloudflare:workers";
 import { candidateRefusal } from "../src/core/admission";
-import { leadership, positionOf } from "../src/core/election";
+import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
 import type { Operation, Principal, Role } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { objectConfig } from "./call-gate";
-import { type CoordinatorDependencies, CoordinatorEngine } from "./coordinator/coordinator-engine";
+import {
+  type CoordinatorDependencies,
+  CoordinatorEngine,
+  electionPush,
+} from "./coordinator/coordinator-engine";
 import { RESET_COMMAND } from "./coordinator/schema";
-import type { RegionReport } from "./messages";
+import type { RegionReport, Watcher } from "./messages";
 import { shardStub } from "./stubs";
+
+/** The runtime's dependencies: the wall clock, the configuration, and pushes through shard stubs. */
+function defaultDependencies(env: Env): CoordinatorDependencies {
+  return CoordinatorEngine.defaults(objectConfig(env), async (watcher, change) => {
+    await shardStub(env, watcher.deployment, watcher.region).electionChanged(change);
+  });
+}
 
 /** Limits the coordinator enforces whatever the Worker checked. */
 export const MAX_CANDIDATES_PER_ELECTION = 1000;
@@ -50,13 +61,13 @@ export class Coordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
-      this.current = await CoordinatorEngine.load(ctx, CoordinatorEngine.defaults(objectConfig(env)));
+      this.current = await CoordinatorEngine.load(ctx, defaultDependencies(env));
     });
   }
 
   /** The object as it would restart with other dependencies (a test's clock): memory reloaded from storage. */
   async restartWith(deps: Partial<CoordinatorDependencies>): Promise<void> {
-    const current = this.current?.deps ?? CoordinatorEngine.defaults(objectConfig(this.env));
+    const current = this.current?.deps ?? defaultDependencies(this.env);
     this.current = await CoordinatorEngine.load(this.ctx, { ...current, ...deps });
   }
 
@@ -199,25 +210,29 @@ export class Coordinator extends DurableObject<Env> {
     nodeId: string | null,
   ) {
     return this.run("campaign", principal, "elections.act", (s, now) => {
-      const before = s.elections.load(name);
-      const refusal = candidateRefusal(before, input.candidate, now, {
-        maxCandidates: MAX_CANDIDATES_PER_ELECTION,
-        nodeGone: nodeId !== null && s.regions.isGone(nodeId),
-      });
-      if (refusal === "node_dead") {
-        throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");
-      }
-      if (refusal === "too_many_candidates") {
-        throw ApiError.of(
-          "conflict",
-          `election ${name} has ${MAX_CANDIDATES_PER_ELECTION} candidates`,
-          refusal,
-        );
-      }
-      const change = s.elections.apply(name, { kind: "campaign", ...input }, now, nodeId);
-      s.announce(change);
+      const change = join(s, now, name, input.candidate, input.ttlMs, nodeId);
       const position = positionOf(change.state, input.candidate);
       return { isLeader: position === 0, position, leader: leadership(change.state) };
+    });
+  }
+
+  /**
+   * A campaign over a node's channel (the node's shard vouched for it): bound to the node's session,
+   * no ttl to renew; every later change of leader is pushed to the shard. Internal.
+   */
+  async campaignForChannel(nodeId: string, tokenId: string, name: string, watcher: Watcher) {
+    return this.run("campaignForChannel", { role: "node", tokenId }, "elections.act", (s, now) => {
+      const change = join(s, now, name, nodeId, SESSION_TTL_MS, nodeId);
+      s.elections.watch(name, watcher.deployment, watcher.region);
+      return electionPush(name, change.state);
+    });
+  }
+
+  /** Subscribes a shard to an election's changes for its channel nodes; the current state. Internal. */
+  async observeForChannel(name: string, watcher: Watcher) {
+    return this.run("observeForChannel", null, null, (s) => {
+      s.elections.watch(name, watcher.deployment, watcher.region);
+      return electionPush(name, s.elections.load(name));
     });
   }
 
@@ -281,6 +296,34 @@ export class Coordinator extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     ws.close(code === 1005 ? 1000 : code, "closing");
   }
+}
+
+/**
+ * Joins or renews a candidacy: refused (409) for a node the coordinator heard is gone, or when the
+ * election is full; observers are told of a new leader.
+ */
+function join(
+  s: CoordinatorEngine,
+  now: number,
+  name: string,
+  candidate: string,
+  ttlMs: number,
+  nodeId: string | null,
+) {
+  const before = s.elections.load(name);
+  const refusal = candidateRefusal(before, candidate, now, {
+    maxCandidates: MAX_CANDIDATES_PER_ELECTION,
+    nodeGone: nodeId !== null && s.regions.isGone(nodeId),
+  });
+  if (refusal === "node_dead") {
+    throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");
+  }
+  if (refusal === "too_many_candidates") {
+    throw ApiError.of("conflict", `election ${name} has ${MAX_CANDIDATES_PER_ELECTION} candidates`, refusal);
+  }
+  const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId);
+  s.announce(change);
+  return change;
 }
 
 function electionView(s: CoordinatorEngine, name: string, now: number): ElectionView {

@@ -34,6 +34,28 @@ export interface CoordinatorLink {
   nodesGone(region: string, nodeIds: string[]): Promise<void>;
 }
 
+/** An election as pushed to the shards whose nodes campaign in it or observe it. */
+export type ElectionPush = {
+  election: string;
+  leader: string | null;
+  term: number;
+  /** Candidates in seniority order (position 0 leads). */
+  order: string[];
+};
+
+/** Where a shard can be reached for election pushes. */
+export type Watcher = { deployment: string; region: string };
+
+/**
+ * A shard's election calls on behalf of its channel nodes. A candidacy made over a channel is
+ * bound to the node's session: it has no ttl to renew and ends when the node does.
+ */
+export interface ElectionLink {
+  campaign(nodeId: string, tokenId: string, election: string, watcher: Watcher): Promise<ElectionPush>;
+  resign(nodeId: string, tokenId: string, election: string): Promise<void>;
+  observe(election: string, watcher: Watcher): Promise<ElectionPush>;
+}
+
 /** A region's shard configuration, given by the coordinator when the region is created or changed. */
 export interface ShardConfig {
   region: string;

@@ -1,12 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
-import { ApiError, ERROR_STATUS, type ErrorBody } from "../src/core/errors";
+import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import { objectConfig } from "./call-gate";
-import type { CoordinatorLink, ShardConfig } from "./messages";
+import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import type { TaskFilter } from "./region-shard/task-queue";
@@ -37,8 +37,10 @@ export class RegionShard extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const defaults = ShardEngine.defaults(objectConfig(env), (deployment) =>
-      coordinatorLink(env, deployment),
+    const defaults = ShardEngine.defaults(
+      objectConfig(env),
+      (deployment) => coordinatorLink(env, deployment),
+      (deployment) => electionLink(env, deployment),
     );
     ctx.blockConcurrencyWhile(async () => {
       this.current = await ShardEngine.load(ctx, defaults);
@@ -375,6 +377,14 @@ export class RegionShard extends DurableObject<Env> {
 
   // ---- the node channel (WebSocket, hibernatable) ----
 
+  /** An election that channel nodes of this shard campaign in or observe changed: pushed to them. Internal. */
+  async electionChanged(change: ElectionPush) {
+    return this.s.gate.run(null, null, () => {
+      this.s.channels.electionChanged(change);
+      return null;
+    });
+  }
+
   /**
    * Opens a node's channel. The edge has authenticated the caller and passes who it is in
    * `x-meridian-token-id` / `x-meridian-role` (a shard is reachable only through the edge).
@@ -430,6 +440,25 @@ function itemResult<T>(body: () => T, failed: (error: ErrorBody) => T): T {
     }
     throw error;
   }
+}
+
+/** The coordinator of a deployment, for its channel nodes' elections: a refusal is thrown as the ApiError it is. */
+function electionLink(env: Env, deployment: string): ElectionLink {
+  const stub = () => env.COORDINATOR.get(env.COORDINATOR.idFromName(deployment));
+  const value = <T>(result: Result<T>): T => {
+    if (!result.ok) {
+      throw new ApiError(result.error);
+    }
+    return result.value;
+  };
+  return {
+    campaign: async (nodeId, tokenId, election, watcher) =>
+      value(await stub().campaignForChannel(nodeId, tokenId, election, watcher)),
+    resign: async (nodeId, tokenId, election) => {
+      value(await stub().resign({ role: "node", tokenId }, election, { candidate: nodeId }));
+    },
+    observe: async (election, watcher) => value(await stub().observeForChannel(election, watcher)),
+  };
 }
 
 /** The coordinator of a deployment, as a shard's link to it: a refusal counts as not delivered. */

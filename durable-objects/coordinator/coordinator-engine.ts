@@ -1,7 +1,8 @@
-import { leadership } from "../../src/core/election";
+import { type ElectionState, leadership } from "../../src/core/election";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
+import type { ElectionPush, Watcher } from "../messages";
 import { type ElectionChange, ElectionStore } from "./election-store";
 import { RegionTable } from "./region-table";
 import { migrateCoordinator } from "./schema";
@@ -13,6 +14,8 @@ export interface CoordinatorDependencies {
   clock: () => number;
   groupWindowMs: number;
   rateLimited: boolean;
+  /** Pushes an election's change to a shard whose channel nodes watch it (best effort). */
+  push: (watcher: Watcher, change: ElectionPush) => Promise<void>;
 }
 
 /**
@@ -27,6 +30,8 @@ export class CoordinatorEngine {
   /** Calls served since the object started, by method (what the bench counts per task). */
   readonly calls = new Map<string, number>();
   private readonly alarms: AlarmSchedule;
+  /** Election pushes to shards made during the current call, awaited when it settles. */
+  private pushes: Promise<void>[] = [];
 
   private constructor(
     private readonly ctx: DurableObjectState,
@@ -61,8 +66,11 @@ export class CoordinatorEngine {
     return engine;
   }
 
-  static defaults(config: ObjectConfig): CoordinatorDependencies {
-    return { config, clock: () => Date.now(), groupWindowMs: GROUP_WINDOW_MS, rateLimited: true };
+  static defaults(
+    config: ObjectConfig,
+    push: (watcher: Watcher, change: ElectionPush) => Promise<void>,
+  ): CoordinatorDependencies {
+    return { config, clock: () => Date.now(), groupWindowMs: GROUP_WINDOW_MS, rateLimited: true, push };
   }
 
   /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
@@ -72,6 +80,9 @@ export class CoordinatorEngine {
 
   private async settle(): Promise<void> {
     await this.alarms.commit();
+    const pushes = this.pushes;
+    this.pushes = [];
+    await Promise.all(pushes);
   }
 
   /** Nodes a shard reported gone: they leave every election (the next candidate leads, with a higher term). */
@@ -94,6 +105,16 @@ export class CoordinatorEngine {
     }
     if (!change.leaderChanged) {
       return;
+    }
+    const pushed = electionPush(change.name, change.state);
+    for (const watcher of this.elections.watchers(change.name)) {
+      // Sent when the call settles, its writes done; a failed push is logged, not retried (a
+      // notification: the fencing term is what protects the work, and the node may ask again).
+      this.pushes.push(
+        this.deps
+          .push(watcher, pushed)
+          .catch((error) => console.warn("election push failed", watcher, error)),
+      );
     }
     const message = JSON.stringify({
       name: change.name,
@@ -126,4 +147,14 @@ export class CoordinatorEngine {
       }
     });
   }
+}
+
+/** An election's state as pushed to shards. */
+export function electionPush(election: string, state: ElectionState): ElectionPush {
+  return {
+    election,
+    leader: state.leader,
+    term: state.term,
+    order: state.candidates.map((c) => c.candidate),
+  };
 }

@@ -109,6 +109,25 @@ export class ElectionStore {
     return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM candidates").one().t;
   }
 
+  /** Records a shard to push this election's changes to. */
+  watch(name: string, deployment: string, region: string): void {
+    this.sql.exec(
+      "INSERT INTO election_watchers (election, deployment, region) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      name,
+      deployment,
+      region,
+    );
+  }
+
+  watchers(name: string): { deployment: string; region: string }[] {
+    return this.sql
+      .exec<{ deployment: string; region: string }>(
+        "SELECT deployment, region FROM election_watchers WHERE election = ?",
+        name,
+      )
+      .toArray();
+  }
+
   /** Every election with its current leadership. */
   all(): { name: string; term: number; leader: Leadership | null }[] {
     return this.sql

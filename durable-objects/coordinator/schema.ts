@@ -150,6 +150,16 @@ export const MIGRATIONS: readonly string[] = [
     at INTEGER NOT NULL
   );
   `,
+  // v4: node channels. The shards whose nodes campaign in or observe an election over a channel:
+  // each change of leader is pushed to them.
+  `
+  CREATE TABLE election_watchers (
+    election TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    region TEXT NOT NULL,
+    PRIMARY KEY (election, region)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

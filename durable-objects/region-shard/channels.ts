@@ -2,6 +2,7 @@ import { ApiError, type ErrorBody } from "../../src/core/errors";
 import type { Principal } from "../../src/core/permissions";
 import type { LeasedTask } from "../../src/core/task-commands";
 import { MAX_NODE_FRAME_BYTES, NodeFrame, type ShardFrame } from "../../src/schemas/channel";
+import type { ElectionPush } from "../messages";
 import type { NodeRecord } from "./node-table";
 import type { ShardEngine } from "./shard-engine";
 
@@ -23,7 +24,12 @@ export interface SocketState {
   windowStart: number;
   windowFrames: number;
   strikes: number;
+  /** Elections the node campaigns in or observes: their changes are pushed as `leader` frames. */
+  elections: string[];
 }
+
+/** Elections one socket may follow. */
+export const CHANNEL_MAX_ELECTIONS = 64;
 
 const nodeTag = (nodeId: string) => `node:${nodeId}`;
 const tokenTag = (tokenId: string) => `token:${tokenId}`;
@@ -101,6 +107,7 @@ export class Channels {
       windowStart: now,
       windowFrames: 0,
       strikes: 0,
+      elections: [],
     };
     server.serializeAttachment(state);
     send(server, {
@@ -118,12 +125,12 @@ export class Channels {
    * strike (the socket closes with 1008 at CHANNEL_MAX_STRIKES); a refused request gets an `error`
    * frame with its ref. Every frame counts as contact.
    */
-  message(
+  async message(
     ws: WebSocket,
     data: string | ArrayBuffer,
     now: number,
     act: (node: NodeRecord) => NodeRecord,
-  ): void {
+  ): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState | null;
     if (state === null) {
       ws.close(1011, "unknown socket");
@@ -134,6 +141,7 @@ export class Channels {
       state.windowFrames = 0;
     }
     state.windowFrames++;
+    ws.serializeAttachment(state);
     const size = typeof data === "string" ? data.length : data.byteLength;
     let frame: NodeFrame | null = null;
     let abuse: string | null = null;
@@ -166,7 +174,10 @@ export class Channels {
       }
       act(node);
       this.s.nodes.touch(node, now, frame.op === "heartbeat" ? frame.load : undefined);
-      this.handle(ws, state, node, frame, now);
+      const later = this.handle(ws, state, node, frame, now);
+      // Saved before any await, and not after it: a frame handled meanwhile saves its own changes.
+      ws.serializeAttachment(state);
+      await later;
     } catch (error) {
       if (!(error instanceof ApiError)) {
         throw error;
@@ -176,12 +187,17 @@ export class Channels {
         this.detach(ws);
         ws.close(4001, error.body.message.slice(0, 120));
       }
-    } finally {
-      ws.serializeAttachment(state);
     }
   }
 
-  private handle(ws: WebSocket, state: SocketState, node: NodeRecord, frame: NodeFrame, now: number): void {
+  /** Applies one valid frame; election frames return the promise of their round trip to the coordinator. */
+  private handle(
+    ws: WebSocket,
+    state: SocketState,
+    node: NodeRecord,
+    frame: NodeFrame,
+    now: number,
+  ): Promise<void> | undefined {
     const s = this.s;
     switch (frame.op) {
       case "heartbeat":
@@ -241,13 +257,51 @@ export class Channels {
         this.closeIfDrained(ws, state, node);
         return;
       case "campaign":
-      case "resign":
-      case "observe":
-        throw ApiError.of(
-          "invalid_request",
-          `${frame.op} over the channel is not served yet: use POST /v1/elections/{name}/${frame.op === "observe" ? "observe (GET)" : frame.op}`,
-          "not_supported",
-        );
+      case "observe": {
+        const config = s.config;
+        if (config === null) {
+          throw ApiError.of("not_found", "no such region");
+        }
+        this.follow(state, frame.election);
+        const watcher = { deployment: config.deployment, region: config.region };
+        const link = s.deps.elections(config.deployment);
+        const ref = frame.op === "campaign" ? frame.ref : undefined;
+        return (
+          frame.op === "campaign"
+            ? link.campaign(node.id, state.tokenId, frame.election, watcher)
+            : link.observe(frame.election, watcher)
+        ).then((change) => send(ws, leaderFrame(node.id, change, ref)));
+      }
+      case "resign": {
+        const config = s.config;
+        if (config === null) {
+          throw ApiError.of("not_found", "no such region");
+        }
+        return s.deps
+          .elections(config.deployment)
+          .resign(node.id, state.tokenId, frame.election)
+          .then(() => send(ws, { op: "resigned", ref: frame.ref }));
+      }
+    }
+  }
+
+  /** Follows an election's changes (at most CHANNEL_MAX_ELECTIONS per socket). */
+  private follow(state: SocketState, election: string): void {
+    if (!state.elections.includes(election)) {
+      if (state.elections.length >= CHANNEL_MAX_ELECTIONS) {
+        throw ApiError.of("invalid_request", `a channel follows at most ${CHANNEL_MAX_ELECTIONS} elections`);
+      }
+      state.elections.push(election);
+    }
+  }
+
+  /** A change of an election some of this shard's channel nodes follow: a `leader` frame to each. */
+  electionChanged(change: ElectionPush): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as SocketState | null;
+      if (state?.elections.includes(change.election)) {
+        send(ws, leaderFrame(state.nodeId, change, undefined));
+      }
     }
   }
 
@@ -308,6 +362,20 @@ export class Channels {
       ws.close(4001, reason.slice(0, 120));
     }
   }
+}
+
+/** A `leader` frame as one node sees the election (its place in line; null when it only observes). */
+function leaderFrame(nodeId: string, change: ElectionPush, ref: string | undefined): ShardFrame {
+  const index = change.order.indexOf(nodeId);
+  return {
+    op: "leader",
+    ...(ref === undefined ? {} : { ref }),
+    election: change.election,
+    leader: change.leader,
+    term: change.term,
+    isLeader: change.leader === nodeId,
+    position: index < 0 ? null : index,
+  };
 }
 
 function parseFrame(text: string): NodeFrame | null {

@@ -2,7 +2,7 @@ import { TokenBuckets } from "../../src/core/token-bucket";
 import { mintId } from "../../src/ids";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
-import type { CoordinatorLink, RegionReport, ShardConfig } from "../messages";
+import type { CoordinatorLink, ElectionLink, RegionReport, ShardConfig } from "../messages";
 import { Access } from "./access";
 import { Channels } from "./channels";
 import { CoordinatorOutbox, OUTBOX_RETRY_MS } from "./coordinator-outbox";
@@ -19,6 +19,8 @@ export interface ShardDependencies {
   random: () => number;
   /** The coordinator of a deployment (the simulation's goes through a faulty network). */
   link: (deployment: string) => CoordinatorLink;
+  /** Election calls for channel nodes, to the coordinator of a deployment. */
+  elections: (deployment: string) => ElectionLink;
   /** 0 turns group commit off (the simulation inspects state between back-to-back calls). */
   groupWindowMs: number;
   /** false: no per-token rate limit (the simulation's calls come by the thousand). */
@@ -91,12 +93,17 @@ export class ShardEngine {
     return engine;
   }
 
-  static defaults(config: ObjectConfig, link: (deployment: string) => CoordinatorLink): ShardDependencies {
+  static defaults(
+    config: ObjectConfig,
+    link: (deployment: string) => CoordinatorLink,
+    elections: (deployment: string) => ElectionLink,
+  ): ShardDependencies {
     return {
       config,
       clock: () => Date.now(),
       random: Math.random,
       link,
+      elections,
       groupWindowMs: GROUP_WINDOW_MS,
       rateLimited: true,
     };

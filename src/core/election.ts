@@ -48,6 +48,12 @@ export const emptyElection: ElectionState = Object.freeze({
   candidates: noCandidates,
 });
 
+/**
+ * The ttl of a candidacy bound to a node's channel session: a century, so it never lapses by time;
+ * it ends when the node's session does (the node dies or deregisters) or when it resigns.
+ */
+export const SESSION_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
+
 /** The term for a new leadership: max(previous + 1, now), so terms are unique and time-ordered. */
 export function nextTerm(previousTerm: number, now: number): number {
   return Math.max(previousTerm + 1, now);

@@ -41,8 +41,10 @@ class TestChannel {
     if (this.closed) {
       return Promise.resolve({ op: "closed", code: this.closed.code });
     }
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.waiting = resolve;
+      // A frame that never comes fails the test with a message, not a timeout of the whole test.
+      setTimeout(() => reject(new Error("no frame came within 2 s")), 2000);
     });
   }
 
@@ -248,4 +250,69 @@ describe("the node channel", () => {
     const next = (await h.submit({ type: "y" }, client)).body.id;
     expect((await ch.next()).tasks.map((t: { id: string }) => t.id)).toEqual([next]);
   });
+
+  it("campaigns over the channel for the node's session: leader frames on every change, and the next node leads when the session ends", async () => {
+    const { h, node, nodeId } = await setup();
+    const second = await h.node(node, "eu-west", 2);
+    const a = (await open(h, nodeId, node)).channel!;
+    const b = (await open(h, second, node)).channel!;
+    await a.next();
+    await b.next();
+    const first = await a.ask({ op: "campaign", ref: "c1", election: "db" });
+    expect(first).toMatchObject({
+      op: "leader",
+      ref: "c1",
+      election: "db",
+      leader: nodeId,
+      isLeader: true,
+      position: 0,
+    });
+    await h.advance(1);
+    expect(await b.ask({ op: "campaign", ref: "c2", election: "db" })).toMatchObject({
+      ref: "c2",
+      leader: nodeId,
+      isLeader: false,
+      position: 1,
+    });
+    // No ttl to renew: past the longest ttl a campaign may ask for (300 s), the leader still leads.
+    // (A report of an unknown task is a round trip: the heartbeat before it has been handled.)
+    const beat = async (ch: TestChannel) => {
+      ch.send({ op: "heartbeat" });
+      await ch.ask({
+        op: "report",
+        ref: "sync",
+        reports: [{ id: "t-sync", leaseToken: "l", outcome: "succeeded" }],
+      });
+    };
+    for (let t = 0; t < 306_000; t += 9_000) {
+      await h.advance(9_000); // within NODE_DEAD_AFTER_MS (10 s) of the last beat
+      await beat(a);
+      await beat(b);
+    }
+    expect((await h.get("/v1/elections/db")).body.leader).toMatchObject({
+      candidate: nodeId,
+      term: first.term,
+    });
+    // a's session ends (closed, grace over): b is pushed the new leadership, with a higher term.
+    a.ws.close(1001, "gone");
+    await a.next();
+    await h.advance(2_000);
+    await h.post(`/v1/nodes/${second}/heartbeat`, {}, node);
+    expect(await h.alarm("eu-west")).toBe(true);
+    const pushed = await b.next();
+    expect(pushed).toMatchObject({
+      op: "leader",
+      election: "db",
+      leader: second,
+      isLeader: true,
+      position: 0,
+    });
+    expect(pushed.ref).toBeUndefined();
+    expect(pushed.term).toBeGreaterThan(first.term);
+    // Resigning: the reply, and the change pushed to every follower (b too), in either order.
+    const frames = [await b.ask({ op: "resign", ref: "r", election: "db" }), await b.next()];
+    const byOp = Object.fromEntries(frames.map((f) => [f.op, f]));
+    expect(byOp.resigned).toEqual({ op: "resigned", ref: "r" });
+    expect(byOp.leader).toMatchObject({ election: "db", leader: null, isLeader: false, position: null });
+  }, 60_000);
 });
