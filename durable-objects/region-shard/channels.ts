@@ -74,6 +74,21 @@ export class Channels {
     }
   }
 
+  /**
+   * Pings the runtime answered without waking the shard still count as contact: each socket's last
+   * one moves its node's last sign of life forward (read before the reaper judges the nodes).
+   */
+  noteAutoResponses(): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      const at = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime();
+      const state = ws.deserializeAttachment() as SocketState | null;
+      const node = state ? this.s.nodes.nodes.get(state.nodeId) : undefined;
+      if (at !== undefined && node && !node.dead && at > node.lastSeenAt) {
+        this.s.nodes.touch(node, at);
+      }
+    }
+  }
+
   /** The node's open socket, if any. */
   socketOf(nodeId: string): WebSocket | undefined {
     return this.ctx.getWebSockets(nodeTag(nodeId))[0];
@@ -201,6 +216,9 @@ export class Channels {
     const s = this.s;
     switch (frame.op) {
       case "heartbeat":
+        return;
+      case "ping":
+        send(ws, { op: "pong" });
         return;
       case "credit":
         if (!state.draining) {

@@ -1,5 +1,6 @@
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { mintId } from "../../src/ids";
+import { PING, PONG } from "../../src/schemas/channel";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
 import type { CoordinatorLink, ElectionLink, RegionReport, ShardConfig } from "../messages";
@@ -84,6 +85,7 @@ export class ShardEngine {
     );
     this.channels = new Channels(ctx, this);
     this.channels.restore(this.gate.now());
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   }
 
   /** Loads (and migrates) the shard; called inside `blockConcurrencyWhile`. */
@@ -172,6 +174,7 @@ export class ShardEngine {
   async alarm(): Promise<void> {
     await this.gate.run(null, null, (now) => {
       this.alarms.fired();
+      this.channels.noteAutoResponses();
       this.reaper.run(now);
       const next = this.reaper.nextDue(now);
       if (next !== null) {

@@ -35,6 +35,14 @@ export const CampaignFrame = z.object({ op: z.literal("campaign"), ref: Ref, ele
 export const ResignFrame = z.object({ op: z.literal("resign"), ref: Ref, election: Identifier }).strict();
 export const ObserveFrame = z.object({ op: z.literal("observe"), election: Identifier }).strict();
 export const DrainFrame = z.object({ op: z.literal("drain") }).strict();
+/**
+ * `{"op":"ping"}` exactly (no other field, no spaces) is answered `{"op":"pong"}` by the runtime
+ * without waking the shard, and counts as contact (API-v2 §4's "a WebSocket ping"); the frame with
+ * other spacing reaches the shard and gets the same answer.
+ */
+export const PingFrame = z.object({ op: z.literal("ping") }).strict();
+export const PING = '{"op":"ping"}';
+export const PONG = '{"op":"pong"}';
 
 /** Every frame a node may send. */
 export const NodeFrame = z.discriminatedUnion("op", [
@@ -46,6 +54,7 @@ export const NodeFrame = z.discriminatedUnion("op", [
   ResignFrame,
   ObserveFrame,
   DrainFrame,
+  PingFrame,
 ]);
 export type NodeFrame = z.infer<typeof NodeFrame>;
 
@@ -84,5 +93,6 @@ export const ShardFrame = z.discriminatedUnion("op", [
   }),
   z.object({ op: z.literal("resigned"), ref: Ref }),
   z.object({ op: z.literal("error"), ref: Ref.optional(), error: ErrorDetail }),
+  z.object({ op: z.literal("pong") }),
 ]);
 export type ShardFrame = z.infer<typeof ShardFrame>;

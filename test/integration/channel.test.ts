@@ -125,6 +125,9 @@ describe("the node channel", () => {
     expect((await ch.ask({ op: "credit", n: 2 })).tasks.map((t: { id: string }) => t.id)).toEqual([ids[2]]);
     const late = (await h.submit({ type: "x" }, client)).body.id;
     expect((await ch.next()).tasks.map((t: { id: string }) => t.id)).toEqual([late]);
+    // A ping is answered (by the runtime itself where it can, without waking the shard).
+    expect(await ch.ask('{"op":"ping"}')).toEqual({ op: "pong" });
+    expect(await ch.ask({ op: "ping" })).toEqual({ op: "pong" });
     // A stale lease token is refused item by item.
     const refused = await ch.ask({
       op: "report",
