@@ -313,7 +313,8 @@ function join(
   const before = s.elections.load(name);
   const refusal = candidateRefusal(before, candidate, now, {
     maxCandidates: MAX_CANDIDATES_PER_ELECTION,
-    nodeGone: nodeId !== null && s.regions.isGone(nodeId),
+    // A node reported gone may not campaign again, bound or not: its id is never reused.
+    nodeGone: s.regions.isGone(nodeId ?? candidate),
   });
   if (refusal === "node_dead") {
     throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");

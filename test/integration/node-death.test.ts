@@ -63,5 +63,9 @@ describe("node death", () => {
       lastError: "node deregistered",
     });
     expect((await h.get("/v1/elections/jobs")).body).toMatchObject({ leader: null, candidates: [] });
+    // Its id may not campaign again, not even as a name of no node (ids are never reused).
+    const again = await h.post("/v1/elections/jobs/campaign", { candidate: a, ttlMs: 30_000 }, token);
+    expect(again.status).toBe(409);
+    expect(again.body.error.reason).toBe("node_dead");
   });
 });
