@@ -10,6 +10,12 @@ export interface AgentOptions extends ConnectionOptions {
   region: string;
   /** Tasks run at once (1..10000, default 1). */
   capacity?: number;
+  /**
+   * How work reaches the agent. `"channel"` (default): one WebSocket to the region's shard (pushed
+   * tasks, outcomes, heartbeats and elections over it), falling back to HTTP when Meridian has no
+   * channel to offer. `"http"`: long polls and HTTP calls only.
+   */
+  transport?: "channel" | "http";
   handlers: Handlers<Agent>;
   /** Free-form labels shown in `GET /v1/nodes`. */
   labels?: Record<string, string>;
@@ -18,7 +24,7 @@ export interface AgentOptions extends ConnectionOptions {
   /** Elections to campaign in from the start (see `Agent.campaign`). */
   campaign?: string[];
   /**
-   * Longest wait of one long poll. Default: the heartbeat interval Meridian gives, because the
+   * Longest wait of one long poll (HTTP transport). Default: the heartbeat interval Meridian gives, because the
    * coordinator counts a node waiting in a poll as alive until that poll ends, so a crashed agent
    * in a long poll would be declared dead that much later.
    */

@@ -1,5 +1,6 @@
 import type { AgentOptions, AgentState } from "./agent-options.ts";
 import type { Candidacy } from "./candidacy.ts";
+import { ChannelLink } from "./channel-link.ts";
 import type { Clock } from "./clock.ts";
 import { Elections } from "./elections.ts";
 import { errorMessage, isConflict, isTransient, MeridianError } from "./errors.ts";
@@ -14,11 +15,13 @@ import type { PollAnswer, RegisteredNodeView } from "./types.ts";
 export type { AgentOptions, AgentState } from "./agent-options.ts";
 
 /**
- * An executor node. It registers in its region, heartbeats on the interval Meridian gives,
- * long-polls for up to its free capacity, runs handlers concurrently, keeps their leases alive,
- * records outcomes (several in one call when they finish together), backs off while Meridian
- * cannot be reached, registers again when declared dead, and on `stop()` (or SIGTERM / SIGINT)
- * drains: no new work, finishes what it holds, deregisters.
+ * An executor node. It registers in its region, heartbeats on the interval Meridian gives, takes
+ * work up to its free capacity, runs handlers concurrently, keeps their leases alive, records
+ * outcomes (several in one call when they finish together), backs off while Meridian cannot be
+ * reached, registers again when declared dead, and on `stop()` (or SIGTERM / SIGINT) drains: no new
+ * work, finishes what it holds, deregisters. Work comes over the node channel (a WebSocket the
+ * shard pushes tasks down, see ChannelLink) or, with `transport: "http"` or when Meridian offers no
+ * channel, by long polls.
  *
  * ```ts
  * const agent = new Agent({ url, token, region: "eu-west-1", capacity: 4, handlers: {
@@ -42,6 +45,8 @@ export class Agent {
   /** Aborted once stopped: heartbeats and outcome retries end. */
   private readonly lifetime = new AbortController();
   private readonly session: NodeSession;
+  /** The node channel, unless the transport is HTTP. */
+  private readonly link: ChannelLink | null;
   private pollAbort: AbortController | null = null;
   private pollLoopDone: Promise<void> = Promise.resolve();
   private heartbeatLoopDone: Promise<void> = Promise.resolve();
@@ -68,8 +73,11 @@ export class Agent {
       const node = this.session?.node;
       return node ? `[agent ${who} ${node.id}]` : `[agent ${who}]`;
     });
+    this.link = (options.transport ?? "channel") === "channel" ? this.makeLink(options) : null;
     this.tasks = new TaskRunner<Agent>({
       http: this.http,
+      channels: this.link ?? undefined,
+      onSlotFreed: () => this.link?.grant(),
       handlers: options.handlers,
       capacity,
       log: this.log,
@@ -89,13 +97,22 @@ export class Agent {
       load: () => this.tasks.size / capacity,
       quit: this.quit.signal,
       lifetime: this.lifetime.signal,
-      onRegistered: (node) => this.renewAll(node),
+      onRegistered: (node) => {
+        if (this.elections.via(node) === "http") {
+          this.elections.renewAll(node); // over a channel: once it is open
+        }
+      },
       onGone: (nodeId) => {
+        this.link?.forget(nodeId);
         this.tasks.abandonNode(nodeId, "the node was declared dead");
         this.elections.forgetAll();
         this.tasks.wake();
       },
-      onBeat: (node) => (this._state === "running" ? this.renewAll(node) : this.elections.notifyAll()),
+      onBeat: (node) =>
+        this._state === "running" && this.elections.via(node) === "http"
+          ? this.elections.renewAll(node)
+          : this.elections.notifyAll(),
+      beatOverChannel: (node, load) => this.link?.connectedFor(node.id)?.heartbeat(load) ?? false,
       onDrainRequested: () => void this.stop(),
       onRefused: (error) => this.die(error),
       clock: this.clock,
@@ -106,6 +123,12 @@ export class Agent {
       log: this.log,
       ttlMs: () => Math.min(300_000, Math.max(1000, this.session.node?.deadAfterMs ?? 10_000)),
       aliveUntil: () => this.session.aliveUntil,
+      // Over the node's channel when the agent uses one (null while it reconnects), else HTTP.
+      via: (node, overChannel) =>
+        this.link && overChannel && !this.link.usesHttp(node.id)
+          ? this.link.campaignChannel(node.id)
+          : "http",
+      failed: (node, error, what) => this.session.failed(node, error, what),
       clock: this.clock,
       onLeadership: options.onLeadership,
     });
@@ -195,7 +218,7 @@ export class Agent {
     const { candidacy, created } = this.elections.join(election);
     const node = this.session.node;
     if (created && node && this._state === "running") {
-      void this.renew(candidacy, node);
+      void this.elections.renew(candidacy, node);
     }
     return candidacy;
   }
@@ -205,20 +228,37 @@ export class Agent {
     return this.elections.get(election);
   }
 
-  // ---- elections ----
-
-  private renewAll(node: RegisteredNodeView): void {
-    for (const candidacy of this.elections.all()) {
-      void this.renew(candidacy, node);
-    }
-  }
-
-  private async renew(candidacy: Candidacy, node: RegisteredNodeView): Promise<void> {
-    try {
-      await candidacy.renew(node.id);
-    } catch (error) {
-      this.session.failed(node, error, `campaign in ${candidacy.election}`);
-    }
+  private makeLink(options: AgentOptions): ChannelLink {
+    return new ChannelLink({
+      url: options.url,
+      token: options.token,
+      webSocket: options.webSocket,
+      clock: this.clock,
+      log: this.log,
+      random: options.random,
+      free: () => this.tasks.free,
+      granting: () => this._state === "running",
+      current: () => this.session.node,
+      probe: (node) => this.session.probe(node),
+      onTasks: (tasks, node, receivedAt) => {
+        for (const task of tasks) {
+          this.tasks.start(task, node, receivedAt);
+        }
+      },
+      onLeader: (frame) => this.elections.pushed(frame),
+      onConnected: (node) => this._state === "running" && this.elections.renewAll(node),
+      onProbe: (node) => {
+        const via = this.elections.via(node);
+        if (this._state === "running" && via !== "http" && via !== null) {
+          this.elections.renewAll(node);
+        } else {
+          this.elections.notifyAll();
+        }
+      },
+      onContact: (node, sentAt) => this.session.seen(node, sentAt),
+      onFallback: (node) => this._state === "running" && this.elections.renewAll(node),
+      onGone: (node, why) => this.session.gone(node.id, why),
+    });
   }
 
   // ---- polling ----
@@ -229,6 +269,11 @@ export class Agent {
       const node = await this.session.registered();
       if (!node || this._state !== "running") {
         break;
+      }
+      if (this.link && !this.link.usesHttp(node.id)) {
+        // Until the node is gone, falls back to HTTP, or the agent stops.
+        await this.link.serve(node);
+        continue;
       }
       const free = this.tasks.free;
       if (free <= 0) {
@@ -294,24 +339,30 @@ export class Agent {
     this.quit.abort();
     this.tasks.wake();
     const node = this.session.node;
+    const viaChannel = node !== null && this.link !== null && !this.link.usesHttp(node.id);
     // Leadership moves on now rather than when this node leaves.
     if (node) {
-      await this.elections.resignAll(2000);
+      const via = this.elections.via(node);
+      await this.elections.resignAll(2000, via === "http" || via === null ? undefined : via);
     } else {
       this.elections.forgetAll();
     }
     if (node && !this.hurry.signal.aborted) {
-      try {
-        // Ends the long poll server-side (answered empty): no lease goes to a poll nobody reads.
-        await this.http.post(`/v1/nodes/${encodeURIComponent(node.id)}/drain`, {}, { timeoutMs: 2000 });
-      } catch (error) {
-        this.log.warn(`drain call failed (${errorMessage(error)}); cutting the poll`);
-        this.pollAbort?.abort();
+      // Over the channel: the shard pushes nothing more and closes it once the node holds nothing.
+      if (!(viaChannel && this.link!.drain(node.id))) {
+        try {
+          // Ends the long poll server-side (answered empty): no lease goes to a poll nobody reads.
+          await this.http.post(`/v1/nodes/${encodeURIComponent(node.id)}/drain`, {}, { timeoutMs: 2000 });
+        } catch (error) {
+          this.log.warn(`drain call failed (${errorMessage(error)}); cutting the poll`);
+          this.pollAbort?.abort();
+        }
       }
     } else {
       this.pollAbort?.abort();
     }
-    if (!(await settlesWithin(this.pollLoopDone, 3000, this.clock))) {
+    // Over a channel the work loop runs until the channel is done with (below).
+    if (!viaChannel && !(await settlesWithin(this.pollLoopDone, 3000, this.clock))) {
       this.pollAbort?.abort();
       await this.pollLoopDone;
     }
@@ -324,6 +375,10 @@ export class Agent {
       this.tasks.abandonAll("the agent stopped before the task finished");
     }
     await settlesWithin(this.tasks.reported(), 2000, this.clock);
+    if (this.link) {
+      await this.link.finish(this.hurry.signal.aborted ? 0 : 1000);
+      await settlesWithin(this.pollLoopDone, 1000, this.clock);
+    }
     const last = this.session.node;
     if (last) {
       try {

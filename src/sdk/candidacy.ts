@@ -1,7 +1,25 @@
+import type { LeaderFrame } from "./channel-frames.ts";
 import type { Clock } from "./clock.ts";
 import { MeridianError } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
 import type { CampaignAnswer, LeaderView } from "./types.ts";
+
+/**
+ * Campaigning over a node channel: the candidacy is bound to the node's session (no ttl). A repeated
+ * campaign answers the standing as it is; the agent repeats it to prove contact (see `validForMs`).
+ */
+export interface CampaignChannel {
+  campaign(election: string): Promise<LeaderFrame>;
+  resign(election: string): Promise<void>;
+  /**
+   * How long an answer holds after its request was sent: the channel's grace period, since the shard
+   * may see the channel close any time after it answered, and declare the node dead that much later.
+   */
+  readonly validForMs: number;
+}
+
+/** The last standing heard: a campaign's answer, or a leader frame. */
+type Standing = Omit<CampaignAnswer, "position"> & { position: number | null };
 
 /** Leadership as one candidate sees it. */
 export interface LeadershipState {
@@ -37,7 +55,7 @@ export class Candidacy {
   private readonly clock: Clock;
   private readonly listeners = new Set<(state: LeadershipState) => void>();
   private candidate: string | null = null;
-  private answer: CampaignAnswer | null = null;
+  private answer: Standing | null = null;
   /** Local time until which the last answer holds (sent time + ttl). */
   private validUntil = 0;
   private last: LeadershipState;
@@ -84,14 +102,29 @@ export class Candidacy {
     return () => this.listeners.delete(listener);
   }
 
-  /** Joins or renews as `candidate`. A new candidate name (the node registered again) starts over. */
-  async renew(candidate: string): Promise<void> {
+  /**
+   * Joins or renews as `candidate`, over HTTP with a ttl or, given `via`, over the node's channel. A
+   * new candidate name (the node registered again) starts over.
+   */
+  async renew(candidate: string, via?: CampaignChannel): Promise<void> {
     if (this.candidate !== candidate) {
       this.candidate = candidate;
       this.answer = null;
     }
-    const ttlMs = this.options.ttlMs();
     const sentAt = this.clock.now();
+    if (via) {
+      try {
+        const frame = await via.campaign(this.election);
+        if (this.candidate === candidate) {
+          this.validUntil = sentAt + via.validForMs;
+          this.answer = this.standingOf(frame);
+        }
+      } finally {
+        this.notify();
+      }
+      return;
+    }
+    const ttlMs = this.options.ttlMs();
     try {
       const answer = await this.options.http.post<CampaignAnswer>(
         `/v1/elections/${encodeURIComponent(this.election)}/campaign`,
@@ -106,16 +139,51 @@ export class Candidacy {
     }
   }
 
-  /** Leaves the election; the next-oldest candidate leads at once. */
-  async resign(): Promise<void> {
+  /** A leader frame the shard pushed: the election changed. It does not extend the answer's validity. */
+  pushed(frame: LeaderFrame): void {
+    if (this.candidate !== null && this.answer !== null) {
+      this.answer = this.standingOf(frame);
+      this.notify();
+    }
+  }
+
+  /** Leaves the election (over the node's channel given `via`); the next-oldest candidate leads at once. */
+  async resign(via?: CampaignChannel): Promise<void> {
     const candidate = this.candidate;
     this.answer = null;
     this.notify();
-    if (candidate !== null) {
-      await this.options.http.post(`/v1/elections/${encodeURIComponent(this.election)}/resign`, {
-        candidate,
-      });
+    if (candidate === null) {
+      return;
     }
+    if (via) {
+      await via.resign(this.election);
+      return;
+    }
+    await this.options.http.post(`/v1/elections/${encodeURIComponent(this.election)}/resign`, {
+      candidate,
+    });
+  }
+
+  /**
+   * A leader frame as a standing. The channel has no ttl: the leader's `since` is when this node
+   * first saw that term, its `expiresAt` when this answer stops holding unless renewed.
+   */
+  private standingOf(frame: LeaderFrame): Standing {
+    const previous = this.answer?.leader;
+    const same = previous?.candidate === frame.leader && previous?.term === frame.term;
+    return {
+      isLeader: frame.isLeader,
+      position: frame.position,
+      leader:
+        frame.leader === null
+          ? null
+          : {
+              candidate: frame.leader,
+              term: frame.term,
+              since: same && previous ? previous.since : this.clock.now(),
+              expiresAt: this.validUntil,
+            },
+    };
   }
 
   /**

@@ -16,6 +16,8 @@ Options (each also read from the environment variable shown):
   --token TOKEN          a node token                        MERIDIAN_TOKEN
   --region REGION        region to register in               MERIDIAN_REGION
   --capacity N           tasks run at once (default 1)       MERIDIAN_CAPACITY
+  --transport T          channel (default: a WebSocket, HTTP  MERIDIAN_TRANSPORT
+                         if the server has none) or http
   --name NAME            name in logs and the node's labels
   --label KEY=VALUE      a node label (repeatable)
   --campaign ELECTION    campaign in this election (repeatable); the node id is the candidate
@@ -40,6 +42,7 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
       token: { type: "string" },
       region: { type: "string" },
       capacity: { type: "string" },
+      transport: { type: "string" },
       name: { type: "string" },
       label: { type: "string", multiple: true },
       campaign: { type: "string", multiple: true },
@@ -62,6 +65,10 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
   if (positionals.length !== 1) {
     throw new Error("give exactly one handlers module");
   }
+  const transport = values.transport ?? env.MERIDIAN_TRANSPORT ?? "channel";
+  if (transport !== "channel" && transport !== "http") {
+    throw new Error(`--transport ${transport}: expected channel or http`);
+  }
   const labels: Record<string, string> = {};
   for (const label of values.label ?? []) {
     const eq = label.indexOf("=");
@@ -75,6 +82,7 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
     token: token!,
     region: region!,
     capacity: integer("--capacity", values.capacity ?? env.MERIDIAN_CAPACITY) ?? 1,
+    transport,
     labels,
     campaign: values.campaign ?? [],
     handleSignals: true,

@@ -1,3 +1,4 @@
+import { NodeChannel, type NodeChannelOptions } from "./channel.ts";
 import { type ConnectionOptions, HttpClient } from "./http.ts";
 import {
   type BatchItem,
@@ -55,9 +56,24 @@ export class TaskFailedError extends Error {
  */
 export class MeridianClient {
   private readonly http: HttpClient;
+  private readonly options: ConnectionOptions;
 
   constructor(options: ConnectionOptions) {
+    this.options = options;
     this.http = new HttpClient(options);
+  }
+
+  /**
+   * The node channel of a registered node (the client's token must be that node's `node` token), for
+   * writing an executor of your own: `await channel.connect()`, then `credit`, `report`, `extend`,
+   * `heartbeat`, `campaign`; pushed work comes to `channel.on("tasks", ...)`. Not connected yet.
+   */
+  channel(
+    nodeId: string,
+    options: Pick<NodeChannelOptions, "requestTimeoutMs" | "logger"> = {},
+  ): NodeChannel {
+    const { url, token, webSocket } = this.options;
+    return new NodeChannel({ url, token, nodeId, webSocket, clock: this.http.clock, ...options });
   }
 
   /** Submits one task (201; an idempotent repeat answers the first task). */

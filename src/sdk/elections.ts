@@ -1,8 +1,11 @@
-import { Candidacy, type LeadershipState } from "./candidacy.ts";
+import { type CampaignChannel, Candidacy, type LeadershipState } from "./candidacy.ts";
+import type { LeaderFrame } from "./channel-frames.ts";
 import type { Clock } from "./clock.ts";
+import { MeridianError } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
 import type { AgentLogger } from "./logger.ts";
 import { withTimeout } from "./retry.ts";
+import type { RegisteredNodeView } from "./types.ts";
 
 export interface ElectionsOptions {
   http: HttpClient;
@@ -11,14 +14,26 @@ export interface ElectionsOptions {
   ttlMs: () => number;
   /** Local time until which Meridian cannot have declared the node dead. */
   aliveUntil: () => number;
+  /**
+   * How `node`'s candidacies are kept now: over its open channel, over HTTP, or not now (null: the
+   * channel is opening or reconnecting). Consulted on every renewal.
+   */
+  via: (node: RegisteredNodeView, overChannel: boolean) => CampaignChannel | "http" | null;
+  /** A renewal failed (the node may be gone). */
+  failed: (node: RegisteredNodeView, error: unknown, what: string) => void;
   clock: Clock;
   onLeadership?: (state: LeadershipState) => void;
 }
 
-/** The elections an agent campaigns in, each renewed with the current node id on every heartbeat. */
+/**
+ * The elections an agent campaigns in, with the current node id as the candidate: over HTTP each
+ * is renewed on every heartbeat; over the node's channel each is bound to the channel's session.
+ */
 export class Elections {
   private readonly options: ElectionsOptions;
   private readonly candidacies = new Map<string, Candidacy>();
+  /** False once a shard refused a campaign over the channel as `not_supported`: HTTP from then on. */
+  private overChannel = true;
 
   constructor(options: ElectionsOptions) {
     this.options = options;
@@ -55,6 +70,43 @@ export class Elections {
     return [...this.candidacies.values()];
   }
 
+  /** How `node`'s candidacies are kept now (see ElectionsOptions.via). */
+  via(node: RegisteredNodeView): CampaignChannel | "http" | null {
+    return this.options.via(node, this.overChannel);
+  }
+
+  /** Campaigns (again) in every election as `node`. */
+  renewAll(node: RegisteredNodeView): void {
+    for (const candidacy of this.candidacies.values()) {
+      void this.renew(candidacy, node);
+    }
+  }
+
+  /** Campaigns (again) in one election as `node`, over the channel or HTTP as `via` says. */
+  async renew(candidacy: Candidacy, node: RegisteredNodeView): Promise<void> {
+    const via = this.via(node);
+    if (via === null) {
+      candidacy.notify(); // renewed once the channel is back; until then it may lapse
+      return;
+    }
+    try {
+      await candidacy.renew(node.id, via === "http" ? undefined : via);
+    } catch (error) {
+      if (via !== "http" && error instanceof MeridianError && error.reason === "not_supported") {
+        this.options.log.warn("the shard does not run elections over the channel: campaigning over HTTP");
+        this.overChannel = false;
+        await this.renew(candidacy, node);
+        return;
+      }
+      this.options.failed(node, error, `campaign in ${candidacy.election}`);
+    }
+  }
+
+  /** A leader frame pushed over the node's channel. */
+  pushed(frame: LeaderFrame): void {
+    this.candidacies.get(frame.election)?.pushed(frame);
+  }
+
   /** The node is gone: no candidacy of it stands any more. */
   forgetAll(): void {
     for (const candidacy of this.candidacies.values()) {
@@ -69,8 +121,10 @@ export class Elections {
     }
   }
 
-  /** Leaves every election (bounded), so leadership moves on at once. */
-  async resignAll(timeoutMs: number): Promise<void> {
-    await Promise.allSettled(this.all().map((c) => withTimeout(c.resign(), timeoutMs, this.options.clock)));
+  /** Leaves every election (bounded; over the node's channel given `via`), so leadership moves on at once. */
+  async resignAll(timeoutMs: number, via?: CampaignChannel): Promise<void> {
+    await Promise.allSettled(
+      this.all().map((c) => withTimeout(c.resign(via), timeoutMs, this.options.clock)),
+    );
   }
 }

@@ -44,6 +44,17 @@ export class TransportError extends Error {
   }
 }
 
+/** A node channel could not be opened, or closed before the shard's welcome. */
+export class ChannelError extends TransportError {
+  /** The close code, when the socket closed with one (1008: refused as abuse; 4001: the node is gone). */
+  readonly closeCode: number | null;
+
+  constructor(message: string, closeCode: number | null, options?: { cause?: unknown }) {
+    super(message, options);
+    this.closeCode = closeCode;
+  }
+}
+
 /**
  * Thrown by a handler for a failure that retrying cannot fix (bad input, a missing resource): the
  * task fails at once with `retryable: false` instead of being tried again.

@@ -1,3 +1,4 @@
+import type { WebSocketFactory } from "./channel-socket.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type ApiErrorBody, MeridianError, TransportError } from "./errors.ts";
 
@@ -11,6 +12,8 @@ export interface ConnectionOptions {
   fetch?: typeof fetch;
   /** Where time is read and waited on (request timeouts, back-offs, leases); default: the system clock. */
   clock?: Clock;
+  /** Opens node channels instead of the global `WebSocket` (tests, proxies). */
+  webSocket?: WebSocketFactory;
 }
 
 /** Per-request options. */

@@ -1,5 +1,6 @@
 /**
- * Meridian's SDK: the executor `Agent` and the submitter's `MeridianClient`. Needs only `fetch`.
+ * Meridian's SDK: the executor `Agent`, the submitter's `MeridianClient`, and the `NodeChannel` for
+ * executors of your own. Needs `fetch` (and a `WebSocket` for the node channel: Node 22+ has one).
  * On Node 22.18+ it runs straight from these TypeScript sources; bundlers take it as is.
  */
 import type { Agent } from "./agent.ts";
@@ -7,9 +8,18 @@ import type { TaskContext as RunnerContext, Handler as RunnerHandler } from "./t
 
 export { Agent, type AgentOptions, type AgentState } from "./agent.ts";
 export { Candidacy, type LeadershipState } from "./candidacy.ts";
+export {
+  type ChannelClose,
+  type ChannelEvents,
+  type ChannelState,
+  NodeChannel,
+  type NodeChannelOptions,
+} from "./channel.ts";
+export type { LeaderFrame, ReportResult, WelcomeFrame } from "./channel-frames.ts";
+export type { ChannelSocket, WebSocketFactory } from "./channel-socket.ts";
 export { MeridianClient, TaskFailedError, type WaitOptions, WaitTimeoutError } from "./client.ts";
 export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-export { MeridianError, PermanentError, TransportError } from "./errors.ts";
+export { ChannelError, MeridianError, PermanentError, TransportError } from "./errors.ts";
 export type { ConnectionOptions } from "./http.ts";
 export type { AgentLogger } from "./logger.ts";
 export type {

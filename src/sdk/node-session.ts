@@ -5,6 +5,9 @@ import type { AgentLogger } from "./logger.ts";
 import { backoffMs } from "./retry.ts";
 import type { RegisteredNodeView } from "./types.ts";
 
+/** What an HTTP heartbeat says of a node: Meridian answered, the node is gone, or no answer came. */
+export type Liveness = "answered" | "gone" | "unreachable";
+
 export interface NodeSessionOptions {
   http: HttpClient;
   log: AgentLogger;
@@ -29,6 +32,8 @@ export interface NodeSessionOptions {
   onDrainRequested: () => void;
   /** Meridian refused the registration (unknown region, bad token): the agent cannot go on. */
   onRefused: (error: unknown) => void;
+  /** Sends a heartbeat over the node's channel if it is open (false: send it over HTTP). */
+  beatOverChannel?: (node: RegisteredNodeView, load: number) => boolean;
   clock: Clock;
   random?: () => number;
 }
@@ -121,8 +126,11 @@ export class NodeSession {
       if (lifetime.aborted || !node) {
         continue;
       }
-      // Not awaited: a slow answer must not delay the next beat (each call has its own timeout).
-      void this.beat(node);
+      const load = Math.min(1, Math.max(0, this.options.load()));
+      if (!this.options.beatOverChannel?.(node, load)) {
+        // Not awaited: a slow answer must not delay the next beat (each call has its own timeout).
+        void this.beat(node, load);
+      }
       this.options.onBeat(node);
     }
   }
@@ -160,12 +168,17 @@ export class NodeSession {
     return null;
   }
 
-  private async beat(node: RegisteredNodeView): Promise<void> {
+  /** Asks Meridian whether the node is alive with one HTTP heartbeat (a gone node is handled as such). */
+  probe(node: RegisteredNodeView): Promise<Liveness> {
+    return this.beat(node, Math.min(1, Math.max(0, this.options.load())));
+  }
+
+  private async beat(node: RegisteredNodeView, load: number): Promise<Liveness> {
     const sentAt = this.options.clock.now();
     try {
       const { status } = await this.options.http.post<{ status: string }>(
         `/v1/nodes/${encodeURIComponent(node.id)}/heartbeat`,
-        { load: Math.min(1, Math.max(0, this.options.load())) },
+        { load },
         { signal: this.options.lifetime, timeoutMs: node.deadAfterMs },
       );
       this.seen(node, sentAt);
@@ -173,8 +186,12 @@ export class NodeSession {
         this.options.log.info("Meridian marked this node draining: finishing its tasks and leaving");
         this.options.onDrainRequested();
       }
+      return "answered";
     } catch (error) {
-      this.failed(node, error, "heartbeat");
+      if (this.failed(node, error, "heartbeat")) {
+        return "gone";
+      }
+      return isTransient(error) || this.options.lifetime.aborted ? "unreachable" : "answered";
     }
   }
 }

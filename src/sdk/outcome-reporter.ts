@@ -1,3 +1,4 @@
+import { MAX_FRAME_BYTES, type ReportResult, utf8Bytes } from "./channel-frames.ts";
 import type { Clock } from "./clock.ts";
 import { isConflict, isTransient, MeridianError } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
@@ -18,8 +19,21 @@ interface Pending {
   resolve: (recorded: Recorded) => void;
 }
 
+/** What the reporter needs of a node channel. */
+export interface ReportChannel {
+  report(reports: ReportItemInput[]): Promise<ReportResult[]>;
+}
+
+/** Room kept in a frame for `{"op":"report","ref":…,"reports":[…]}` around the outcomes. */
+const FRAME_ENVELOPE_BYTES = 200;
+
 export interface OutcomeReporterOptions {
   http: HttpClient;
+  /**
+   * The channel to send `nodeId`'s outcomes over, waiting (until local time `until`) while it
+   * reconnects; null to use HTTP. Throws like a call would (TransportError, 409 node_dead).
+   */
+  channelFor?: (nodeId: string, until: number) => Promise<ReportChannel | null>;
   /** Told when Meridian says the node is dead or unknown (its leases were taken back). */
   onNodeGone: (nodeId: string) => void;
   /** Aborted when the agent stops: pending retries end at once. */
@@ -31,7 +45,9 @@ export interface OutcomeReporterOptions {
 /**
  * Records task outcomes. Outcomes that finish while a call is in flight are sent together in one
  * `POST /v1/nodes/{id}/report`; a lone outcome goes to `complete` / `fail`. Transport errors are
- * retried with back-off until the lease would have run out anyway.
+ * retried with back-off until the lease would have run out anyway. Over a node channel every batch
+ * is a `report` frame; while the channel reconnects, outcomes wait for it (no back-off) and go
+ * right after the welcome.
  */
 export class OutcomeReporter {
   private readonly queue: Pending[] = [];
@@ -77,7 +93,7 @@ export class OutcomeReporter {
           i++;
         }
       }
-      const retry = await this.send(nodeId, batch);
+      const { retry, backoff } = await this.send(nodeId, batch);
       if (retry.length === 0) {
         failures = 0;
         continue;
@@ -92,7 +108,7 @@ export class OutcomeReporter {
         return true;
       });
       this.queue.unshift(...kept);
-      if (kept.length > 0) {
+      if (kept.length > 0 && backoff) {
         await this.clock.sleep(backoffMs(failures, null, this.options.random), this.options.signal);
       }
     }
@@ -102,8 +118,67 @@ export class OutcomeReporter {
     }
   }
 
-  /** Sends one batch; returns the items to try again (after a transport error). */
-  private async send(nodeId: string, batch: Pending[]): Promise<Pending[]> {
+  /** Sends one batch; returns the items to try again (after a transport error), and whether to back off first. */
+  private async send(nodeId: string, batch: Pending[]): Promise<{ retry: Pending[]; backoff: boolean }> {
+    const { channelFor } = this.options;
+    if (channelFor) {
+      let channel: ReportChannel | null;
+      try {
+        channel = await channelFor(nodeId, Math.max(...batch.map((p) => p.giveUpAt())));
+      } catch (error) {
+        // Not back in time (the items are then past their leases), the agent stopped, or the node is gone.
+        return { retry: this.settle(nodeId, batch, error), backoff: true };
+      }
+      if (channel) {
+        // The next try waits for the channel to be back, so no back-off on top.
+        return { retry: await this.sendOverChannel(nodeId, channel, batch), backoff: false };
+      }
+    }
+    return { retry: await this.sendOverHttp(nodeId, batch), backoff: true };
+  }
+
+  /** Over a channel: frames of up to 100 outcomes within the frame limit, one after the other. */
+  private async sendOverChannel(
+    nodeId: string,
+    channel: ReportChannel,
+    batch: Pending[],
+  ): Promise<Pending[]> {
+    const retry: Pending[] = [];
+    for (const frame of packFrames(batch)) {
+      try {
+        const results = await channel.report(frame.map((p) => p.item));
+        frame.forEach((p, i) => {
+          const result = results[i];
+          if (result?.id !== p.item.id) {
+            p.resolve({ recorded: false, reason: "no result for this report" });
+          } else if (result.ok) {
+            p.resolve({ recorded: true, status: result.status as TaskStatusName });
+          } else {
+            p.resolve(refusal(p.item, result.error.code, result.error.reason));
+          }
+        });
+      } catch (error) {
+        retry.push(...this.settle(nodeId, frame, error));
+      }
+    }
+    return retry;
+  }
+
+  /** Resolves the items a failed call refused; returns those to try again (a transient failure). */
+  private settle(nodeId: string, batch: Pending[], error: unknown): Pending[] {
+    if (isTransient(error)) {
+      return batch;
+    }
+    if (isConflict(error, "node_dead") || (error instanceof MeridianError && error.status === 404)) {
+      this.options.onNodeGone(nodeId);
+    }
+    for (const p of batch) {
+      p.resolve({ recorded: false, reason: describe(error) });
+    }
+    return [];
+  }
+
+  private async sendOverHttp(nodeId: string, batch: Pending[]): Promise<Pending[]> {
     if (batch.length === 1) {
       return this.sendOne(batch[0]!);
     }
@@ -186,6 +261,42 @@ function refusal(item: ReportItemInput, code: string, reason: string | undefined
     return { recorded: true, status: "succeeded" };
   }
   return { recorded: false, reason: reason ?? code };
+}
+
+/**
+ * Splits a batch (at most 100 outcomes) into frames within the frame limit. A success whose result
+ * alone is over it is recorded as a failure that says why (as over HTTP, where such a body is 413).
+ */
+function packFrames(batch: Pending[]): Pending[][] {
+  const room = MAX_FRAME_BYTES - FRAME_ENVELOPE_BYTES;
+  const frames: Pending[][] = [];
+  let frame: Pending[] = [];
+  let bytes = 0;
+  for (const p of batch) {
+    let size = utf8Bytes(JSON.stringify(p.item)) + 1;
+    if (size > room && p.item.outcome === "succeeded") {
+      const { id, leaseToken } = p.item;
+      p.item = {
+        id,
+        leaseToken,
+        outcome: "failed",
+        error: "the handler's result is over Meridian's frame limit",
+        retryable: false,
+      };
+      size = utf8Bytes(JSON.stringify(p.item)) + 1;
+    }
+    if (frame.length > 0 && bytes + size > room) {
+      frames.push(frame);
+      frame = [];
+      bytes = 0;
+    }
+    frame.push(p);
+    bytes += size;
+  }
+  if (frame.length > 0) {
+    frames.push(frame);
+  }
+  return frames;
 }
 
 function describe(error: unknown): string {

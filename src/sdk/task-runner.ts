@@ -1,3 +1,4 @@
+import type { NodeChannel } from "./channel.ts";
 import type { Clock } from "./clock.ts";
 import { errorMessage, isPermanent } from "./errors.ts";
 import type { HttpClient } from "./http.ts";
@@ -35,8 +36,17 @@ export type Handler<P = any, R = unknown, A = unknown> = (payload: P, ctx: TaskC
 /** Handlers by task type; `"*"` catches types without their own handler. */
 export type Handlers<A = unknown> = Record<string, Handler<never, unknown, A>>;
 
+/** Where a node's work goes when it runs over a node channel (see ChannelLink.forNode). */
+export interface TaskChannels {
+  forNode(nodeId: string, until: number, signal?: AbortSignal): Promise<NodeChannel | null>;
+}
+
 export interface TaskRunnerOptions<A> {
   http: HttpClient;
+  /** The agent's node channels, when it uses them: outcomes and extensions go over them. */
+  channels?: TaskChannels;
+  /** A slot freed (an outcome was recorded or given up). */
+  onSlotFreed?: () => void;
   handlers: Handlers<A>;
   capacity: number;
   log: AgentLogger;
@@ -72,13 +82,21 @@ export class TaskRunner<A = unknown> {
 
   constructor(options: TaskRunnerOptions<A>) {
     this.options = options;
+    const { channels } = options;
     this.leases = new LeaseKeeper({
-      extend: (id, leaseToken, extendMs) =>
-        options.http.post(
+      extend: async (id, leaseToken, extendMs) => {
+        const nodeId = this.running.get(id)?.nodeId;
+        // No wait for a channel that is reconnecting: the keeper tries again before the lease ends.
+        const channel = channels && nodeId ? await channels.forNode(nodeId, options.clock.now()) : null;
+        if (channel) {
+          return channel.extend(id, leaseToken, extendMs);
+        }
+        return options.http.post(
           `/v1/tasks/${encodeURIComponent(id)}/extend`,
           { leaseToken, extendMs },
           { timeoutMs: 10_000 },
-        ),
+        );
+      },
       onLost: (id, reason) => {
         const entry = this.running.get(id);
         if (entry && entry.lost === null) {
@@ -90,6 +108,7 @@ export class TaskRunner<A = unknown> {
     });
     this.reporter = new OutcomeReporter({
       http: options.http,
+      channelFor: channels && ((nodeId, until) => channels.forNode(nodeId, until, options.signal)),
       onNodeGone: options.onNodeGone,
       signal: options.signal,
       clock: options.clock,
@@ -218,6 +237,7 @@ export class TaskRunner<A = unknown> {
     this.leases.release(task.id);
     this.running.delete(task.id);
     this.wake();
+    this.options.onSlotFreed?.();
   }
 
   private abandon(entry: Running, reason: string): void {

@@ -19,6 +19,7 @@ function start(fake: FakeMeridian, options: Partial<AgentOptions> = {}): Agent {
     logger: false,
     handleSignals: false,
     random: () => 0.5,
+    transport: "http", // these tests drive the HTTP path; agent-channel.test.ts drives the channel
     ...options,
   });
   agents.push({ agent, fake });

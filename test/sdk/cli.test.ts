@@ -16,9 +16,23 @@ describe("meridian-agent command line", () => {
         capacity: 4,
         labels: { zone: "b" },
         campaign: ["leader:eu"],
+        transport: "channel",
         handleSignals: true,
       },
     });
+  });
+
+  it("takes the transport: the node channel by default, or HTTP", () => {
+    const base = ["--url", "u", "--token", "t", "--region", "r"];
+    expect(parseCli([...base, "--transport", "http", "h.js"], {})).toMatchObject({
+      options: { transport: "http" },
+    });
+    expect(parseCli([...base, "h.js"], { MERIDIAN_TRANSPORT: "http" })).toMatchObject({
+      options: { transport: "http" },
+    });
+    expect(() => parseCli([...base, "--transport", "carrier-pigeon", "h.js"], {})).toThrow(
+      /--transport carrier-pigeon: expected channel or http/,
+    );
   });
 
   it("refuses what it cannot run", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MeridianClient, MeridianError, TransportError, WaitTimeoutError } from "../../src/sdk/index.ts";
+import { FakeMeridian } from "./fake-meridian.ts";
 import { ManualClock } from "./manual-clock.ts";
 
 interface Seen {
@@ -179,3 +180,56 @@ describe("MeridianClient", () => {
     await expect(client.run({ type: "answer" })).rejects.toThrow(/t_2 failed: boom/);
   });
 });
+
+describe("MeridianClient.channel: an executor of one's own", () => {
+  it("opens a node's channel with the client's token, takes pushed work on credit, and reports it", async () => {
+    const fake = new FakeMeridian();
+    const { clock } = fake;
+    const client = new MeridianClient({
+      url: "http://meridian.test",
+      token: "node-token",
+      fetch: fake.fetch,
+      webSocket: fake.webSocket,
+      clock,
+    });
+    const register = await fetchJson(fake, "/v1/nodes", { region: "eu-west-1", capacity: 2 });
+    const channel = client.channel(register.id, { logger: false });
+    const pushed: { id: string; leaseToken: string }[] = [];
+    channel.on("tasks", (tasks) => pushed.push(...tasks));
+    const welcome = await clock.run(channel.connect());
+    expect(welcome).toMatchObject({
+      op: "welcome",
+      nodeId: register.id,
+      region: "eu-west-1",
+      resumed: false,
+    });
+    expect(fake.channels.upgrades[0]).toMatchObject({
+      url: `ws://meridian.test/v1/nodes/${register.id}/channel`,
+      authorization: "Bearer node-token",
+    });
+    channel.credit(1);
+    fake.enqueue("resize");
+    fake.enqueue("resize");
+    await fake.until("a task pushed", () => pushed.length === 1);
+    await clock.advance(10);
+    expect(pushed.length).toBe(1); // credit for one
+    const [task] = pushed;
+    const results = await clock.run(
+      channel.report([{ id: task!.id, leaseToken: task!.leaseToken, outcome: "succeeded", result: "ok" }]),
+    );
+    expect(results).toEqual([{ id: task!.id, ok: true, status: "succeeded" }]);
+    expect(fake.outcomes).toMatchObject([{ id: task!.id, outcome: "succeeded", result: "ok" }]);
+    channel.close();
+    expect(await clock.run(channel.closed)).toMatchObject({ code: 1000, byNode: true });
+  });
+});
+
+/** A POST to the fake with the node token, as JSON. */
+async function fetchJson(fake: FakeMeridian, path: string, body: unknown): Promise<any> {
+  const response = await fake.fetch(`http://meridian.test${path}`, {
+    method: "POST",
+    headers: { authorization: "Bearer node-token" },
+    body: JSON.stringify(body),
+  });
+  return response.json();
+}

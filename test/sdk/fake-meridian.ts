@@ -2,8 +2,10 @@
  * An in-memory stand-in for Meridian's node-facing API, served through a fake `fetch`, so the
  * agent can be tested without a network in milliseconds. It keeps just enough state (nodes, a
  * queue, leases, one election per name) and records every call; tests inject failures per route.
- * Leases and long polls run on `clock`, the same virtual clock the tests give the agent.
+ * Leases and long polls run on `clock`, the same virtual clock the tests give the agent. Its node
+ * channel (`channels`, `webSocket`) is in fake-channel.ts.
  */
+import { FakeChannels } from "./fake-channel.ts";
 import { ManualClock } from "./manual-clock.ts";
 
 export interface Call {
@@ -22,20 +24,22 @@ interface FakeTask {
   leaseMs: number;
 }
 
-interface Lease {
+export interface Lease {
   task: FakeTask;
   nodeId: string;
   token: string;
   expiresAt: number;
 }
 
-interface FakeNode {
+export interface FakeNode {
   id: string;
   region: string;
   capacity: number;
   draining: boolean;
   dead: boolean;
   waiting: ((tasks: unknown[]) => void) | null;
+  /** When its channel closed without a drain (its grace period runs), or null. */
+  channelClosedAt: number | null;
 }
 
 /** An injected failure: a transport error (`"network"`) or an HTTP error with the contract's body. */
@@ -72,6 +76,10 @@ export class FakeMeridian {
   readonly elections = new Map<string, { term: number; candidates: string[] }>();
   /** Faults to inject, consumed in order, by "METHOD /route" (e.g. "POST /v1/nodes"). */
   readonly faults = new Map<string, Fault[]>();
+  /** The node channel's fake shard. */
+  readonly channels: FakeChannels = new FakeChannels(this);
+  /** The WebSocket factory to give the SDK. */
+  readonly webSocket = this.channels.webSocket;
   private seq = 0;
 
   constructor(clock = new ManualClock()) {
@@ -110,6 +118,7 @@ export class FakeMeridian {
         }
       }
     }
+    this.channels.pushAll();
     return task.id;
   }
 
@@ -121,13 +130,39 @@ export class FakeMeridian {
       node.waiting?.([]);
       node.waiting = null;
       this.reclaim(nodeId);
-      for (const election of this.elections.values()) {
-        const before = election.candidates[0];
-        election.candidates = election.candidates.filter((c) => c !== nodeId);
-        if (election.candidates[0] !== before && election.candidates[0] !== undefined) {
-          election.term++;
-        }
+      this.channels.end(nodeId, 4001, "the node is dead");
+      for (const name of this.elections.keys()) {
+        this.leaveElection(name, nodeId);
       }
+    }
+  }
+
+  /** Tasks leased to a node now. */
+  heldBy(nodeId: string): number {
+    return [...this.leases.values()].filter((l) => l.nodeId === nodeId).length;
+  }
+
+  /** A candidate joins (or stays in) an election; the term grows when the leader changes. */
+  joinElection(name: string, candidate: string): void {
+    this.changeElection(name, (candidates) =>
+      candidates.includes(candidate) ? candidates : [...candidates, candidate],
+    );
+  }
+
+  leaveElection(name: string, candidate: string): void {
+    this.changeElection(name, (candidates) => candidates.filter((c) => c !== candidate));
+  }
+
+  private changeElection(name: string, change: (candidates: string[]) => string[]): void {
+    const election = this.elections.get(name) ?? { term: 0, candidates: [] };
+    this.elections.set(name, election);
+    const before = election.candidates;
+    election.candidates = change(before);
+    if (election.candidates[0] !== before[0] && election.candidates[0] !== undefined) {
+      election.term++;
+    }
+    if (election.candidates.join() !== before.join()) {
+      this.channels.electionChanged(name);
     }
   }
 
@@ -140,10 +175,10 @@ export class FakeMeridian {
     return this.clock.until(what, probe, ms);
   }
 
-  private lease(node: FakeNode, max: number): unknown[] {
-    const held = [...this.leases.values()].filter((l) => l.nodeId === node.id).length;
-    const room = Math.min(max, node.capacity - held);
-    const out: unknown[] = [];
+  /** Leases up to `max` queued tasks to a node with room. */
+  lease(node: FakeNode, max: number): any[] {
+    const room = Math.min(max, node.capacity - this.heldBy(node.id));
+    const out: any[] = [];
     while (out.length < room && this.queue.length > 0) {
       const task = this.queue.shift()!;
       task.attempt++;
@@ -176,7 +211,7 @@ export class FakeMeridian {
   }
 
   /** The lease a call presents, or the 409 to answer. */
-  private checkLease(id: string, token: string): Lease | Response {
+  checkLease(id: string, token: string): Lease | Response {
     const lease = this.leases.get(id);
     if (lease?.token === token && lease.expiresAt > this.clock.now()) {
       return lease;
@@ -187,7 +222,8 @@ export class FakeMeridian {
     return error(409, "conflict", "lease_lost");
   }
 
-  private record(
+  /** Records an outcome; returns the task's new status. */
+  record(
     lease: Lease,
     item: { outcome: "succeeded" | "failed"; result?: unknown; error?: string; retryable?: boolean },
   ): string {
@@ -212,6 +248,7 @@ export class FakeMeridian {
         draining: false,
         dead: false,
         waiting: null,
+        channelClosedAt: null,
       };
       this.nodes.set(created.id, created);
       return json(201, {
@@ -228,6 +265,7 @@ export class FakeMeridian {
       if (method === "DELETE") {
         node.waiting?.([]);
         this.reclaim(node.id);
+        this.channels.end(node.id, 4001, "deregistered");
         this.nodes.delete(node.id);
         return new Response(null, { status: 204 });
       }
@@ -299,21 +337,14 @@ export class FakeMeridian {
       }
     }
     if (resource === "elections" && id !== undefined) {
-      const election = this.elections.get(id) ?? { term: 0, candidates: [] };
-      this.elections.set(id, election);
-      const before = election.candidates[0];
-      if (action === "campaign" && !election.candidates.includes(body.candidate)) {
-        election.candidates.push(body.candidate);
-      }
       if (action === "resign") {
-        election.candidates = election.candidates.filter((c) => c !== body.candidate);
-      }
-      if (election.candidates[0] !== before && election.candidates[0] !== undefined) {
-        election.term++;
-      }
-      if (action === "resign") {
+        this.leaveElection(id, body.candidate);
         return json(200, { resigned: true });
       }
+      if (action === "campaign") {
+        this.joinElection(id, body.candidate);
+      }
+      const election = this.elections.get(id) ?? { term: 0, candidates: [] };
       const leader = election.candidates[0];
       const position = election.candidates.indexOf(body.candidate);
       return json(200, {

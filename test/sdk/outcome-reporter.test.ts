@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/sdk/http.ts";
-import { OutcomeReporter } from "../../src/sdk/outcome-reporter.ts";
+import { OutcomeReporter, type ReportChannel } from "../../src/sdk/outcome-reporter.ts";
+import type { ReportItemInput } from "../../src/sdk/types.ts";
 import { ManualClock } from "./manual-clock.ts";
 
 type Answer = Response | "network";
@@ -159,5 +160,67 @@ describe("OutcomeReporter", () => {
     );
     expect(results.every((x) => !x.recorded)).toBe(true);
     expect(gone).toEqual(["n1"]);
+  });
+});
+
+describe("OutcomeReporter over a node channel", () => {
+  /** A channel that records the report frames it is given and records every outcome. */
+  function channel() {
+    const frames: ReportItemInput[][] = [];
+    const open: ReportChannel = {
+      report: async (reports) => {
+        frames.push(reports);
+        return reports.map((r) => ({ id: r.id, ok: true as const, status: r.outcome }));
+      },
+    };
+    const r = new OutcomeReporter({
+      http: new HttpClient({
+        url: "http://m.test",
+        token: "t",
+        fetch: () => Promise.reject(new Error("no HTTP")),
+        clock,
+      }),
+      channelFor: async () => open,
+      onNodeGone: () => {},
+      signal: new AbortController().signal,
+      clock,
+    });
+    return { r, frames };
+  }
+
+  it("packs outcomes that finish together into frames of at most 100, within the frame limit", async () => {
+    const { r, frames } = channel();
+    const many = Array.from({ length: 150 }, (_, i) =>
+      r.report("n1", { id: `t${i}`, leaseToken: "l", outcome: "succeeded", result: i }, later),
+    );
+    await clock.run(Promise.all(many));
+    expect(frames.map((f) => f.length)).toEqual([100, 50]);
+    // 100 kB of two-byte characters each: two fit in a 256 kB frame, three would not.
+    const wide = "é".repeat(50_000);
+    const big = [1, 2, 3].map((i) =>
+      r.report("n1", { id: `w${i}`, leaseToken: "l", outcome: "succeeded", result: wide }, later),
+    );
+    expect(await clock.run(Promise.all(big))).toEqual(Array(3).fill({ recorded: true, status: "succeeded" }));
+    expect(frames.slice(2).map((f) => f.map((x) => x.id))).toEqual([["w1", "w2"], ["w3"]]);
+  });
+
+  it("records a failure for a result that no frame can carry", async () => {
+    const { r, frames } = channel();
+    const huge = "x".repeat(300 * 1024);
+    const recorded = await clock.run(
+      r.report("n1", { id: "a", leaseToken: "l", outcome: "succeeded", result: huge }, later),
+    );
+    expect(recorded).toEqual({ recorded: true, status: "failed" });
+    expect(frames).toEqual([
+      [
+        {
+          id: "a",
+          leaseToken: "l",
+          outcome: "failed",
+          error: "the handler's result is over Meridian's frame limit",
+          retryable: false,
+        },
+      ],
+    ]);
   });
 });
