@@ -39,6 +39,9 @@ export class ShardEngine {
   config: ShardConfig | null;
   private alarmAt: number | null = null;
   private pendingAlarm: number | null = null;
+  /** This incarnation of the shard, and the number of its last report (they order its reports). */
+  private readonly epoch: number;
+  private reportSeq = 0;
 
   private constructor(
     private readonly ctx: DurableObjectState,
@@ -48,6 +51,12 @@ export class ShardEngine {
     migrateShard(ctx.storage);
     const stored = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'config'").toArray()[0];
     this.config = stored ? (JSON.parse(stored.value) as ShardConfig) : null;
+    const epoch = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'epoch'").toArray()[0];
+    this.epoch = Number(epoch?.value ?? 0) + 1;
+    sql.exec(
+      "INSERT INTO shard (key, value) VALUES ('epoch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      String(this.epoch),
+    );
     this.gate = new CallGate({
       clock: deps.clock,
       limiter: deps.rateLimited ? new TokenBuckets(deps.config.rateLimit) : null,
@@ -68,7 +77,7 @@ export class ShardEngine {
       sql,
       () =>
         this.config === null ? null : { region: this.config.region, link: deps.link(this.config.deployment) },
-      () => this.dueAt(this.gate.now() + OUTBOX_RETRY_MS),
+      () => this.retryLater(),
     );
     this.reaper = new Reaper(this.nodes, this.tasks, this.scheduler, (node, reason, now) =>
       this.nodeDied(node, reason, now),
@@ -133,6 +142,8 @@ export class ShardEngine {
     const depth = this.tasks.depth();
     return {
       at: now,
+      epoch: this.epoch,
+      seq: ++this.reportSeq,
       healthy: health.healthy,
       capacity: health.capacity,
       inFlight: depth.leased,
@@ -151,14 +162,30 @@ export class ShardEngine {
     if (this.outbox.failed || this.outbox.pending()) {
       this.dueAt(now + OUTBOX_RETRY_MS);
     }
+    await this.writeAlarm();
+    await this.outbox.flushGone();
+    await this.outbox.offer(() => this.report(this.gate.now()));
+  }
+
+  /** Moves the alarm earlier when a due time recorded since asks for it. */
+  private writeAlarm(): Promise<void> | undefined {
     const at = this.pendingAlarm;
     this.pendingAlarm = null;
     if (at !== null && (this.alarmAt === null || at < this.alarmAt)) {
       this.alarmAt = at;
-      await this.ctx.storage.setAlarm(at);
+      return this.ctx.storage.setAlarm(at);
     }
-    await this.outbox.flushGone();
-    await this.outbox.offer(() => this.report(this.gate.now()));
+    return undefined;
+  }
+
+  /**
+   * The coordinator did not take a message: the alarm tries again within OUTBOX_RETRY_MS. The alarm
+   * is written here, not left to the end of the call: the send may have failed after the call wrote
+   * its alarm, or outside any call (a delayed load report).
+   */
+  private retryLater(): void {
+    this.dueAt(this.gate.now() + OUTBOX_RETRY_MS);
+    this.writeAlarm()?.catch((error: unknown) => console.error("shard: could not set the alarm", error));
   }
 
   /** The alarm: every deadline, and whatever the coordinator has not yet heard. */
