@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CoordinatorLink, RegionReport } from "../../durable-objects/messages";
 import type { RegionShard } from "../../durable-objects/region-shard";
 import { coordinatorStub } from "../../durable-objects/stubs";
+import { emptyStats, simulate } from "../lib/sim-driver";
+import { Sut } from "../lib/sim-sut";
 import { type Harness, harness } from "./harness";
 
 /** Until the node's long poll has reached its shard (a bounded number of round trips, no sleeping). */
@@ -173,5 +175,14 @@ describe("bugs found by the simulation", () => {
     expect(await h.alarm("eu-west")).toBe(true);
     const table = (await h.stub.routingTable()) as { ok: true; value: { regions: { healthy: boolean }[] } };
     expect(table.value.regions.map((r) => r.healthy)).toEqual([true]);
+  });
+
+  it("replays the seeds that found them", async () => {
+    const stats = emptyStats();
+    const sut = await Sut.create(env, `sim-${crypto.randomUUID()}`);
+    for (const seed of [1, 3]) {
+      await simulate(sut, seed, 30, stats);
+    }
+    expect(stats.runs).toBe(2);
   });
 });
