@@ -6,8 +6,15 @@
 
 /** A region's load and health as its shard reports it (what the edge routes by). */
 export interface RegionReport {
-  /** The shard's clock when it made the report: the coordinator keeps the newest. */
+  /** The shard's clock when it made the report. */
   at: number;
+  /**
+   * The order the shard made its reports in, which the coordinator keeps the latest of: the
+   * shard's incarnation (one more at every start), then the report's number within it. `at` cannot
+   * order them: a shard makes several reports within one millisecond, and they may arrive in any order.
+   */
+  epoch: number;
+  seq: number;
   healthy: boolean;
   /** Capacity of the healthy nodes. */
   capacity: number;
@@ -19,6 +26,8 @@ export interface RegionReport {
 
 export const EMPTY_REPORT: RegionReport = {
   at: 0,
+  epoch: 0,
+  seq: 0,
   healthy: false,
   capacity: 0,
   inFlight: 0,
@@ -26,9 +35,14 @@ export const EMPTY_REPORT: RegionReport = {
   nodes: { healthy: 0, total: 0 },
 };
 
+/** Whether report `a` was made after report `b` (both of one shard). */
+export function madeAfter(a: RegionReport, b: RegionReport): boolean {
+  return a.epoch !== b.epoch ? a.epoch > b.epoch : a.seq > b.seq;
+}
+
 /** A shard's way to the coordinator; the simulation puts a lossy, reordering network in between. */
 export interface CoordinatorLink {
-  /** The region's current load and health; the newest report (by `at`) wins. */
+  /** The region's current load and health; the latest report the shard made (by `epoch`, `seq`) wins. */
   reportLoad(region: string, report: RegionReport): Promise<void>;
   /** Nodes that died or left: their candidacies end. Idempotent; resent until it succeeds. */
   nodesGone(region: string, nodeIds: string[]): Promise<void>;

@@ -1,6 +1,6 @@
 import { ApiError } from "../../src/core/errors";
 import type { RegionLoad } from "../../src/core/geo-routing";
-import { EMPTY_REPORT, type RegionReport } from "../messages";
+import { EMPTY_REPORT, madeAfter, type RegionReport } from "../messages";
 
 export interface RegionRecord {
   id: string;
@@ -24,7 +24,8 @@ export class RegionTable {
       sql
         .exec<{ region: string; load: string }>("SELECT region, load FROM region_loads")
         .toArray()
-        .map((r) => [r.region, JSON.parse(r.load) as RegionReport]),
+        // A report stored before reports carried their order counts as the oldest.
+        .map((r) => [r.region, { ...EMPTY_REPORT, ...(JSON.parse(r.load) as Partial<RegionReport>) }]),
     );
     for (const r of sql.exec<{ id: string; lat: number; lon: number; label: string | null }>(
       "SELECT id, lat, lon, label FROM regions",
@@ -64,10 +65,10 @@ export class RegionTable {
     return region;
   }
 
-  /** A shard's report; an older one than the last (reordered, repeated) is ignored. */
+  /** A shard's report; one it made before the last one taken (reordered, repeated) is ignored. */
   report(id: string, report: RegionReport): boolean {
     const region = this.regions.get(id);
-    if (!region || report.at < region.load.at) {
+    if (!region || !madeAfter(report, region.load)) {
       return false;
     }
     region.load = report;

@@ -1,4 +1,4 @@
-import type { CoordinatorLink, RegionReport } from "../messages";
+import { type CoordinatorLink, madeAfter, type RegionReport } from "../messages";
 
 /** How long a shard waits before it tries the coordinator again after a failed message. */
 export const OUTBOX_RETRY_MS = 1000;
@@ -96,7 +96,7 @@ export class CoordinatorOutbox {
     }
     try {
       await target.link.reportLoad(target.region, report);
-      if (this.sent === null || report.at >= this.sent.at) {
+      if (this.sent === null || madeAfter(report, this.sent)) {
         this.sent = report;
       }
       this.failed = false;

@@ -44,6 +44,9 @@ export class ShardEngine {
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
+  /** This incarnation of the shard, and the number of its last report (they order its reports). */
+  private readonly epoch: number;
+  private reportSeq = 0;
 
   private constructor(
     private readonly ctx: DurableObjectState,
@@ -54,6 +57,12 @@ export class ShardEngine {
     migrateShard(ctx.storage);
     const stored = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'config'").toArray()[0];
     this.config = stored ? (JSON.parse(stored.value) as ShardConfig) : null;
+    const epoch = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'epoch'").toArray()[0];
+    this.epoch = Number(epoch?.value ?? 0) + 1;
+    sql.exec(
+      "INSERT INTO shard (key, value) VALUES ('epoch', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      String(this.epoch),
+    );
     this.gate = new CallGate({
       clock: deps.clock,
       limiter: deps.rateLimited ? new TokenBuckets(deps.config.rateLimit) : null,
@@ -74,7 +83,7 @@ export class ShardEngine {
       sql,
       () =>
         this.config === null ? null : { region: this.config.region, link: deps.link(this.config.deployment) },
-      () => this.dueAt(this.gate.now() + OUTBOX_RETRY_MS),
+      () => this.retryLater(),
     );
     this.reaper = new Reaper(
       this.nodes,
@@ -147,6 +156,8 @@ export class ShardEngine {
     const depth = this.tasks.depth();
     return {
       at: now,
+      epoch: this.epoch,
+      seq: ++this.reportSeq,
       healthy: health.healthy,
       capacity: health.capacity,
       inFlight: depth.leased,
@@ -168,6 +179,16 @@ export class ShardEngine {
     await this.alarms.commit();
     await this.outbox.flushGone();
     await this.outbox.offer(() => this.report(this.gate.now()));
+  }
+
+  /**
+   * The coordinator did not take a message: the alarm tries again within OUTBOX_RETRY_MS. The alarm
+   * is written here, not left to the end of the call: the send may have failed after the call wrote
+   * its alarm, or outside any call (a delayed load report).
+   */
+  private retryLater(): void {
+    this.dueAt(this.gate.now() + OUTBOX_RETRY_MS);
+    this.alarms.commit().catch((error: unknown) => console.error("shard: could not set the alarm", error));
   }
 
   /** The alarm: every deadline, and whatever the coordinator has not yet heard. */

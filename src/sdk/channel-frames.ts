@@ -119,6 +119,8 @@ function arrayOf(check: Check): Check {
 
 function checkFrame(frame: Record_): string | null {
   switch (frame.op) {
+    case "pong":
+      return null;
     case "welcome":
       return fields(frame, {
         nodeId: isMintedId,

@@ -288,6 +288,8 @@ export class NodeChannel {
           this.emit("leader", frame);
         }
         return;
+      case "pong":
+        return; // an answer to a ping: contact, nothing to do
       case "error":
         if (!this.answer(frame.ref, frame)) {
           const error = channelError(frame.error);

@@ -1,25 +1,14 @@
 /**
- * The invariants checked after every step of a simulated run: the coordinator's stored and
- * in-memory state against the reference model, plus the rules that hold whatever the model says.
+ * The invariants checked after every step of a simulated run: each shard's and the coordinator's
+ * stored and in-memory state (their latest snapshots) against the reference model, plus the rules
+ * that hold whatever the model says: no task lost, one outcome per task, one leader per term, terms
+ * only grow, a dead node's leaderships end.
  */
+import { OUTBOX_RETRY_MS } from "../../durable-objects/region-shard/coordinator-outbox";
 import type { Model, ModelTask } from "./sim-model";
-import { TERMINAL } from "./sim-model";
-import type { Sut } from "./sim-sut";
-
-type TaskRow = {
-  id: string;
-  status: string;
-  region: string;
-  priority: number;
-  node_id: string | null;
-  attempts: number;
-  run_at: number;
-  lease_token: string | null;
-  lease_expires_at: number | null;
-  result: string | null;
-  last_error: string | null;
-  updated_at: number;
-};
+import { EMPTY_LOAD, TERMINAL } from "./sim-model";
+import { loadContent, type Network, type Send } from "./sim-network";
+import { REGION_IDS, type Region, type ShardSnapshot, type Sut } from "./sim-sut";
 
 /** A broken invariant: the message names it; the driver adds the seed and the step log. */
 export class InvariantError extends Error {}
@@ -30,7 +19,7 @@ function fail(message: string): never {
 
 function same(what: string, actual: unknown, expected: unknown): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
-    fail(`${what}: coordinator has ${JSON.stringify(actual)}, model expects ${JSON.stringify(expected)}`);
+    fail(`${what}: the system has ${JSON.stringify(actual)}, the model expects ${JSON.stringify(expected)}`);
   }
 }
 
@@ -41,15 +30,17 @@ export class CheckMemory {
   /** Which candidate each term of each election was given to: a term is never shared. */
   readonly termOwners = new Map<string, string>();
   readonly lastTerm = new Map<string, number>();
+  /** The order of the last report each shard made. */
+  readonly lastReport = new Map<string, { epoch: number; seq: number }>();
 }
 
-/** Adopts the coordinator's jittered runAt for retried tasks, after checking it is within the back-off bounds. */
+/** Adopts a shard's jittered runAt for retried tasks, after checking it is within the back-off bounds. */
 export function adoptRunAts(model: Model, sut: Sut): void {
   for (const task of model.tasks.values()) {
     if (task.runAtBounds === null) {
       continue;
     }
-    const row = sut.sql<{ run_at: number }>("SELECT run_at FROM tasks WHERE id = ?", task.id)[0];
+    const row = sut.shardState.get(task.region as Region)?.tasks.find((r) => r.id === task.id);
     const [low, high] = task.runAtBounds;
     if (!row || row.run_at < low || row.run_at > high) {
       fail(`task ${task.id}: retry runAt ${row?.run_at} outside the back-off bounds [${low}, ${high}]`);
@@ -60,17 +51,22 @@ export function adoptRunAts(model: Model, sut: Sut): void {
 }
 
 /** Everything compared after a step. */
-export async function checkAll(model: Model, sut: Sut, memory: CheckMemory): Promise<void> {
-  const now = model.now;
-  const rows = sut.sql<TaskRow>(
-    "SELECT id, status, region, priority, node_id, attempts, run_at, lease_token, lease_expires_at, result, last_error, updated_at FROM tasks",
-  );
-  // Every acknowledged task is stored; nothing else is.
-  same("task count", rows.length, model.tasks.size);
+export function checkAll(model: Model, sut: Sut, memory: CheckMemory, network: Network): void {
+  for (const region of REGION_IDS) {
+    checkShard(model, region, sut.shardState.get(region)!, memory);
+  }
+  checkCoordinator(model, sut, memory, network);
+}
+
+function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: CheckMemory): void {
+  const rows = state.tasks;
+  const mine = [...model.tasks.values()].filter((t) => t.region === region);
+  // Every acknowledged task is stored, in the shard its id names; nothing else is.
+  same(`${region} task count`, rows.length, mine.length);
   for (const row of rows) {
     const task: ModelTask | undefined = model.tasks.get(row.id);
-    if (!task) {
-      fail(`task ${row.id} is stored but was never acknowledged`);
+    if (!task || task.region !== region || !row.id.endsWith(`-${region}`)) {
+      fail(`task ${row.id} is stored in ${region} but was never acknowledged there`);
     }
     same(
       `task ${row.id}`,
@@ -109,31 +105,15 @@ export async function checkAll(model: Model, sut: Sut, memory: CheckMemory): Pro
   }
 
   // Derived in-memory counts agree with the table.
-  const counted = new Map<string, Record<string, number>>();
-  for (const row of rows) {
-    const c = counted.get(row.region) ?? {};
-    c[row.status] = (c[row.status] ?? 0) + 1;
-    counted.set(row.region, c);
-  }
-  for (const region of model.regions.keys()) {
-    const depth = sut.state.tasks.depth(region);
-    const c = counted.get(region) ?? {};
-    for (const status of ["scheduled", "queued", "leased", "succeeded", "failed", "canceled"] as const) {
-      same(`${region} ${status} count`, depth[status], c[status] ?? 0);
-    }
+  for (const status of ["scheduled", "queued", "leased", "succeeded", "failed", "canceled"] as const) {
+    same(`${region} ${status} count`, state.depth[status], rows.filter((r) => r.status === status).length);
   }
 
   // Nodes: membership, flags (in memory and stored), heartbeat, load within capacity.
-  same("nodes", [...sut.state.fleet.nodes.keys()].sort(), [...model.nodes.keys()].sort());
-  const stored = new Map(
-    sut
-      .sql<{ id: string; dead: number; draining: number; last_seen_at: number }>(
-        "SELECT id, dead, draining, last_seen_at FROM nodes",
-      )
-      .map((r) => [r.id, r]),
-  );
-  for (const node of model.nodes.values()) {
-    const live = sut.state.fleet.nodes.get(node.id)!;
+  const nodes = [...model.nodes.values()].filter((n) => n.region === region);
+  same(`${region} nodes`, state.nodes.map((n) => n.id).sort(), nodes.map((n) => n.id).sort());
+  for (const node of nodes) {
+    const live = state.nodes.find((n) => n.id === node.id)!;
     const leased = rows.filter((r) => r.status === "leased" && r.node_id === node.id).length;
     same(
       `node ${node.id}`,
@@ -150,7 +130,7 @@ export async function checkAll(model: Model, sut: Sut, memory: CheckMemory): Pro
     if (leased > node.capacity) {
       fail(`node ${node.id} holds ${leased} tasks over its capacity ${node.capacity}`);
     }
-    const row = stored.get(node.id);
+    const row = state.storedNodes.get(node.id);
     if (!row || row.dead !== Number(live.dead) || row.draining !== Number(live.draining)) {
       fail(`node ${node.id}: stored flags ${JSON.stringify(row)} differ from memory`);
     }
@@ -160,68 +140,60 @@ export async function checkAll(model: Model, sut: Sut, memory: CheckMemory): Pro
     }
   }
   same(
-    "nodes in a long poll",
-    [...sut.state.fleet.waiting].sort(),
-    [...model.nodes.values()]
+    `${region} nodes in a long poll`,
+    [...state.waiting].sort(),
+    nodes
       .filter((n) => n.waiting !== null)
       .map((n) => n.id)
       .sort(),
   );
 
   // Liveness: a live node waiting in a long poll with room is never left idle while its region has runnable work.
-  for (const node of model.nodes.values()) {
+  for (const node of nodes) {
     if (
       node.waiting !== null &&
       model.available(node) &&
       model.inFlight(node.id) < node.capacity &&
-      model.queue(node.region).length > 0
+      model.queue(region).length > 0
     ) {
-      fail(`node ${node.id} waits with room while ${node.region} has queued tasks`);
+      fail(`node ${node.id} waits with room while ${region} has queued tasks`);
     }
   }
 
-  checkElections(model, sut, memory, now);
+  // What the coordinator must still hear, kept until it acknowledges.
+  same(`${region} outbox`, state.outbox, model.outboxOf(region));
 
-  // The alarm is never later than the earliest due work (else a lease, retry or death could hang).
-  const due = model.earliestDue();
-  if (due !== null) {
-    const alarm = await sut.ctx.storage.getAlarm();
-    if (alarm === null || alarm > Math.max(due, now + 1)) {
-      fail(`alarm at ${alarm} is later than the earliest due work at ${due}`);
-    }
+  // The alarm is never later than the earliest due work (else a lease, retry or death could hang),
+  // and comes back within the retry interval while the outbox holds something.
+  const due = model.earliestShardDue(region);
+  if (due !== null && (state.alarm === null || state.alarm > Math.max(due, model.now + 1))) {
+    fail(`${region}: alarm at ${state.alarm} is later than the earliest due work at ${due}`);
+  }
+  if (state.outbox.length > 0 && (state.alarm === null || state.alarm > state.at + OUTBOX_RETRY_MS)) {
+    fail(`${region}: the outbox holds ${state.outbox.join(",")} but the alarm is at ${state.alarm}`);
+  }
+  if (state.failed && (state.alarm === null || state.alarm > state.at + OUTBOX_RETRY_MS)) {
+    fail(`${region}: a message to the coordinator went unacknowledged but the alarm is at ${state.alarm}`);
   }
 }
 
-function checkElections(model: Model, sut: Sut, memory: CheckMemory, now: number): void {
-  const rows = new Map(
-    sut
-      .sql<{ name: string; term: number; leader: string | null; since: number | null }>(
-        "SELECT name, term, leader, since FROM elections",
-      )
-      .map((r) => [r.name, r]),
-  );
+function checkCoordinator(model: Model, sut: Sut, memory: CheckMemory, network: Network): void {
+  const state = sut.coordinatorState;
   for (const [name, e] of model.elections) {
-    const row = rows.get(name);
+    const row = state.elections.get(name);
     same(`election ${name} exists`, row !== undefined, e.exists);
     if (row) {
       same(`election ${name}`, [row.term, row.leader, row.since], [e.term, e.leader, e.since]);
     }
-    const candidates = sut.sql<{
-      candidate: string;
-      joined_at: number;
-      expires_at: number;
-      node_id: string | null;
-    }>(
-      "SELECT candidate, joined_at, expires_at, node_id FROM candidates WHERE election = ? ORDER BY joined_at, candidate",
-      name,
-    );
     same(
       `election ${name} candidates`,
-      candidates.map((c) => [c.candidate, c.joined_at, c.expires_at, c.node_id]),
+      state.candidates
+        .filter((c) => c.election === name)
+        .map((c) => [c.candidate, c.joined_at, c.expires_at, c.node_id]),
       e.candidates.map((c) => [c.candidate, c.joinedAt, c.expiresAt, c.nodeId]),
     );
     if (row && row.leader !== null) {
-      // Never two leaders: a term belongs to one leadership; terms only grow.
+      // One leader per term: a term belongs to one leadership.
       const key = `${name}#${row.term}`;
       const owner = memory.termOwners.get(key);
       if (owner !== undefined && owner !== `${row.leader}@${row.since}`) {
@@ -230,6 +202,7 @@ function checkElections(model: Model, sut: Sut, memory: CheckMemory, now: number
       memory.termOwners.set(key, `${row.leader}@${row.since}`);
     }
     if (row) {
+      // Terms only grow.
       const last = memory.lastTerm.get(name) ?? 0;
       if (row.term < last) {
         fail(`election ${name}: term went back from ${last} to ${row.term}`);
@@ -237,10 +210,104 @@ function checkElections(model: Model, sut: Sut, memory: CheckMemory, now: number
       memory.lastTerm.set(name, row.term);
     }
   }
-  void now;
+  same(
+    "elections",
+    [...state.elections.keys()].sort(),
+    [...model.elections]
+      .filter(([, e]) => e.exists)
+      .map(([name]) => name)
+      .sort(),
+  );
+
+  // A dead node's leaderships end: once the coordinator has heard a node is gone, no candidacy is
+  // bound to it, and none is named after it if it died (a departed node's id may campaign as a name).
+  same("nodes the coordinator heard are gone", [...state.gone].sort(), [...model.coordinatorGone].sort());
+  for (const c of state.candidates) {
+    const dead = model.nodes.get(c.candidate)?.dead === true;
+    if ((c.node_id !== null && state.gone.has(c.node_id)) || (dead && state.gone.has(c.candidate))) {
+      fail(`election ${c.election}: ${c.candidate} is a candidate although its node is gone`);
+    }
+  }
+  for (const [name, row] of state.elections) {
+    if (row.leader !== null && state.gone.has(row.leader) && model.nodes.get(row.leader)?.dead === true) {
+      fail(`election ${name}: dead node ${row.leader} still leads`);
+    }
+  }
+
+  // The load table: in memory as stored, the latest report of each region; and once the last report
+  // a shard sent was acknowledged and nothing of that shard is in flight, what that report says.
+  for (const region of REGION_IDS) {
+    const load = state.loads.get(region);
+    same(`${region} load in memory and stored`, load, state.storedLoads.get(region) ?? EMPTY_LOAD);
+    same(`${region} load`, load, model.loads.get(region) ?? EMPTY_LOAD);
+    const last = network.lastLoad.get(region);
+    if (last?.acked && !network.inFlight(region, "load") && last.payload.kind === "load") {
+      same(
+        `${region} load after its last report was acknowledged`,
+        loadContent(load),
+        loadContent(last.payload.report),
+      );
+    }
+  }
+
+  const due = model.earliestCoordinatorDue();
+  if (due !== null && (state.alarm === null || state.alarm > Math.max(due, model.now + 1))) {
+    fail(`coordinator: alarm at ${state.alarm} is later than the earliest candidate expiry at ${due}`);
+  }
 }
 
-/** What an observer is told about a leadership must name the oldest live candidate. */
+/**
+ * What a shard sent says what it held at that instant: a load report is the region's load and
+ * health (health judged by the contract's rules from the nodes' last contact), and only nodes that
+ * died or left are reported gone.
+ */
+export function checkSends(model: Model, region: Region, sends: Send[], memory: CheckMemory): void {
+  const hb = model.config.heartbeatIntervalMs;
+  for (const { payload: p, probe } of sends) {
+    if (probe === null) {
+      fail(`${region} sent ${JSON.stringify(p)} before the simulation visited it`);
+    }
+    if (p.kind === "load") {
+      // Reports are made in an order the coordinator can tell (whatever order they arrive in).
+      const { at, epoch, seq, ...load } = p.report;
+      const last = memory.lastReport.get(region) ?? { epoch: 0, seq: 0 };
+      if (epoch < last.epoch || (epoch === last.epoch && seq <= last.seq)) {
+        fail(`${region} made report ${epoch}.${seq} after report ${last.epoch}.${last.seq}`);
+      }
+      memory.lastReport.set(region, { epoch, seq });
+      let healthy = 0;
+      let capacity = 0;
+      for (const n of probe.nodes) {
+        const silence = probe.at - n.lastSeenAt;
+        if (!n.dead && !n.draining && silence < model.config.deadAfterMs && silence <= 2 * hb) {
+          healthy++;
+          capacity += n.capacity;
+        }
+      }
+      same(
+        `${region} load report`,
+        { at, ...load },
+        {
+          at: probe.at,
+          healthy: healthy > 0,
+          capacity,
+          inFlight: probe.leased,
+          queued: probe.queued,
+          nodes: { healthy, total: probe.nodes.filter((n) => !n.dead).length },
+        },
+      );
+    } else {
+      for (const id of p.nodeIds) {
+        const node = probe.nodes.find((n) => n.id === id);
+        if (node ? !node.dead : !model.departed.has(id)) {
+          fail(`${region} reported node ${id} gone, but it is alive`);
+        }
+      }
+    }
+  }
+}
+
+/** What a reader is told about a leadership must name the oldest live candidate. */
 export function checkLeaderView(
   name: string,
   now: number,

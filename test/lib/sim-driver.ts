@@ -1,110 +1,95 @@
 /**
  * One simulated run: a seeded random sequence of operations and faults applied to the real
- * coordinator (see sim-sut.ts) and to the reference model (sim-model.ts), with every invariant
- * checked after every step (sim-check.ts). The seed alone replays the run.
+ * coordinator and region shards (see sim-sut.ts), through a faulty network (sim-network.ts), and to
+ * the reference model (sim-model.ts), with every invariant checked after every step
+ * (sim-check.ts). The seed alone replays the run.
  */
-import { vi } from "vitest";
-import type { LeasedTask, SubmitCommand } from "../../durable-objects/coordinator/scheduler";
-import type { Result } from "../../src/core/errors";
-import { Prng } from "./prng";
-import { adoptRunAts, CheckMemory, checkAll, InvariantError } from "./sim-check";
-import {
-  advance,
-  alarm,
-  endWait,
-  nodeDeath,
-  poll,
-  promote,
-  queueSnapshot,
-  reconcileLeases,
-  restart,
-  settlePolls,
-} from "./sim-leases";
-import { type Expect, err, Model, type ModelNode, type ModelTask, ok } from "./sim-model";
-import { election, expectResult, expectSame, leaseCall, report, submit } from "./sim-ops";
-import { Sut } from "./sim-sut";
 
-/** The credential every simulated call uses (authorization is the auth matrix's job). */
-export const ADMIN = { admin: true } as const;
-/** Simulated time starts far in the future so the runtime's real alarm never fires during a run. */
+import { objectConfig } from "../../durable-objects/call-gate";
+import type { Coordinator } from "../../durable-objects/coordinator";
+import type { RegionShard } from "../../durable-objects/region-shard";
+import type { LatLon } from "../../src/core/geo-routing";
+import { Edge } from "../../src/http/edge";
+import type { SubmitTaskInput } from "../../src/schemas/tasks";
+import { Prng } from "./prng";
+import { adoptRunAts, CheckMemory, checkAll, checkSends, InvariantError } from "./sim-check";
+import { converge } from "./sim-delivery";
+import { answer, queueSnapshot, reconcileLeases, settlePolls } from "./sim-leases";
+import { type Expect, err, Model, type ModelNode, type ModelTask, ok } from "./sim-model";
+import { emptyNetworkStats, Network, type NetworkStats } from "./sim-network";
+import type { SimBody } from "./sim-placement";
+import { type Planned, plan } from "./sim-plan";
+import { prelude, quiesce } from "./sim-quiesce";
+import { type PollReply, REGION_IDS, REGIONS, type Region, type Sut } from "./sim-sut";
+import { SimTimers } from "./sim-timers";
+
+const realWarn = console.warn;
+
+/** Simulated time starts far in the future so the runtime's real alarms never fire during a run. */
 export const EPOCH = Date.UTC(2200, 0, 1);
-export const REGIONS = { r1: { lat: 48.85, lon: 2.35 }, r2: { lat: 40.71, lon: -74.0 } } as const;
 export const ELECTIONS = ["e1", "e2"] as const;
+/** How likely a step is the next of a burst to the object of the step before. */
+const STAY = 0.75;
 
 /** Counts of what a run did, summed into the report. */
 export interface SimStats {
   runs: number;
   ops: number;
-  restarts: number;
+  restarts: { coordinator: number; r1: number; r2: number };
   nodeDeaths: number;
   clockJumps: number;
   alarms: number;
   staleTokenCalls: number;
   submitted: number;
   outcomes: number;
+  /** Candidacies the coordinator ended when it heard their node was gone. */
+  candidaciesEnded: number;
+  /** Campaigns of a node the coordinator had heard was gone, refused. */
+  deadCampaignsRefused: number;
+  /** Requests into the objects: what a run costs. */
+  visits: number;
+  network: NetworkStats;
 }
 
 export const emptyStats = (): SimStats => ({
   runs: 0,
   ops: 0,
-  restarts: 0,
+  restarts: { coordinator: 0, r1: 0, r2: 0 },
   nodeDeaths: 0,
   clockJumps: 0,
   alarms: 0,
   staleTokenCalls: 0,
   submitted: 0,
   outcomes: 0,
+  candidaciesEnded: 0,
+  deadCampaignsRefused: 0,
+  visits: 0,
+  network: emptyNetworkStats(),
 });
 
-/** A long poll the coordinator holds; `expect` is the work dispatched to it, once it is. */
+/** A long poll a shard holds; `expect` is the work dispatched to it, once it is. */
 export interface PendingPoll {
   nodeId: string;
-  promise: Promise<Result<{ tasks: LeasedTask[] }>>;
+  promise: Promise<PollReply>;
   expect: string[] | null;
   /** The lease token of each task dispatched to it. */
   tokens: Map<string, string>;
+  /** Whether its request has ended (its answer has left the shard). */
+  settled: boolean;
 }
 
-type Op =
-  | "register"
-  | "heartbeat"
-  | "poll"
-  | "longPoll"
-  | "submit"
-  | "batch"
-  | "complete"
-  | "fail"
-  | "extend"
-  | "report"
-  | "cancel"
-  | "drain"
-  | "deregister"
-  | "campaign"
-  | "resign"
-  | "fence"
-  | "getElection"
-  | "tick"
-  | "jump"
-  | "alarm"
-  | "nodeDeath"
-  | "restart";
-
-/** Runs one seeded simulation against the coordinator whose storage is `ctx`; throws with the seed on a violation. */
-export async function simulate(
-  ctx: DurableObjectState,
-  env: Env,
-  seed: number,
-  steps: number,
-  stats: SimStats,
-): Promise<void> {
-  const run = new SimulationRun(ctx, env, seed, stats);
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+/** Runs one seeded simulation on `sut`; throws with the seed on a violation. */
+export async function simulate(sut: Sut, seed: number, steps: number, stats: SimStats): Promise<void> {
+  const run = new SimulationRun(sut, seed, stats);
+  run.timers.install();
+  const visits = sut.visits;
   try {
-    await run.start();
-    for (let step = 0; step < steps; step++) {
-      await run.step(step);
-    }
-    await run.quiesce();
+    run.start();
+    await prelude(run);
+    await run.steps(steps);
+    await quiesce(run);
+    await converge(run);
+    await run.check();
     stats.runs++;
     stats.outcomes += [...run.model.tasks.values()].filter((t) => t.outcome !== null).length;
   } catch (error) {
@@ -112,202 +97,211 @@ export async function simulate(
     const why = error instanceof InvariantError ? "invariant broken" : "unexpected error";
     throw new Error(
       `simulation ${why} (replay: SIM_SEED=${seed}): ${(error as Error).message}\n  last steps:\n  ${log}`,
-      { cause: error },
+      {
+        cause: error,
+      },
     );
   } finally {
-    vi.clearAllTimers();
-    vi.useRealTimers();
-    await run.sut.wipe();
+    await run.finish();
+    stats.visits += sut.visits - visits;
   }
 }
 
-/** The state of one run, shared with the operations in sim-ops.ts. */
+/** The edge of the run: the real placement code, reaching each shard one call at a time. */
+class SimEdge extends Edge {
+  private serial: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    env: Env,
+    private readonly sut: Sut,
+    clock: () => number,
+  ) {
+    super(env, sut.deployment, clock);
+  }
+
+  /** The routing table, read inside the coordinator like every other call of the run. */
+  override coordinator(): DurableObjectStub<Coordinator> {
+    const coordinator: Pick<Coordinator, "routingTable"> = {
+      routingTable: () => this.sut.onCoordinator((c) => c.routingTable()),
+    };
+    return coordinator as unknown as DurableObjectStub<Coordinator>;
+  }
+
+  /** Calls in turn, so each timer a shard sets is known to be that shard's (sim-timers.ts). */
+  override shard(region: string, _at?: LatLon): DurableObjectStub<RegionShard> {
+    const call = <T>(fn: (shard: RegionShard) => Promise<T>): Promise<T> => {
+      const next = this.serial.then(() => this.sut.onShard(region as Region, fn));
+      this.serial = next.catch(() => undefined);
+      return next;
+    };
+    const shard: Pick<RegionShard, "submit" | "getTask"> = {
+      submit: (principal, commands) => call((s) => s.submit(principal, commands)),
+      getTask: (principal, id) => call((s) => s.getTask(principal, id)),
+    };
+    return shard as unknown as DurableObjectStub<RegionShard>;
+  }
+}
+
+/** The state of one run, shared with the steps (sim-plan.ts and the files it calls). */
 export class SimulationRun {
   readonly rng: Prng;
-  readonly clock = { now: EPOCH };
-  readonly sut: Sut;
-  model!: Model;
+  readonly clock = { now: EPOCH, start: EPOCH };
+  readonly timers = new SimTimers(() => this.clock.now);
+  readonly network: Network;
+  readonly edge: SimEdge;
+  readonly model: Model;
   readonly memory = new CheckMemory();
   readonly log: string[] = [];
   readonly polls = new Map<string, PendingPoll>();
-  /** Deadlines of every long-poll timer of this incarnation, replaced polls included. */
-  timers: number[] = [];
-  /** Where the faked timers are, in simulated time. */
-  timersAt = EPOCH;
-  readonly keys = new Map<string, { hash: string; taskId: string; command: SubmitCommand }>();
-  readonly formerNodes: string[] = [];
+  /** The first body sent with each idempotency key (a repeat resends it). */
+  readonly bodies = new Map<string, { input: SubmitTaskInput; sim: SimBody }>();
+  private readonly jitter: Record<Region, Prng>;
 
   constructor(
-    ctx: DurableObjectState,
-    env: Env,
+    readonly sut: Sut,
     readonly seed: number,
     readonly stats: SimStats,
   ) {
     this.rng = new Prng(seed);
-    const jitter = new Prng(seed ^ 0x5bd1e995);
-    this.sut = new Sut(ctx, env, this.clock, () => jitter.next());
+    this.jitter = { r1: new Prng(seed ^ 0x5bd1e995), r2: new Prng(seed ^ 0x1b873593) };
+    this.network = new Network(
+      () => this.clock.now,
+      stats.network,
+      (region) => sut.probe(region as Region),
+      {
+        load: (region) => this.model.loads.get(region),
+        heardGone: (nodeId) => this.model.coordinatorGone.has(nodeId),
+      },
+    );
+    this.edge = new SimEdge(sut.env, sut, () => this.clock.now);
+    this.model = new Model(EPOCH, objectConfig(sut.env));
   }
 
-  async start(): Promise<void> {
-    await this.sut.wipe();
-    await this.sut.boot();
-    this.model = new Model(this.clock.now, this.sut.state.fleet.config);
-    for (const [id, at] of Object.entries(REGIONS)) {
-      expectResult("putRegion", await this.sut.rpc.putRegion(ADMIN, id, at), ok);
-      this.model.regions.set(id, at);
+  /** What a shard restarts with: the run's clock, jitter and network. */
+  shardDeps(region: Region) {
+    return {
+      clock: () => this.clock.now,
+      random: () => this.jitter[region].next(),
+      link: () => this.network.link(),
+      groupWindowMs: 0, // the simulation inspects state between back-to-back calls: each starts at once
+      rateLimited: false, // thousands of calls per simulated second with one credential
+    };
+  }
+
+  coordinatorDeps() {
+    return { clock: () => this.clock.now, groupWindowMs: 0, rateLimited: false };
+  }
+
+  start(): void {
+    // A send that gets no acknowledgement is the network's normal state here, not news.
+    console.warn = (...args: unknown[]) => {
+      if (!String(args[0]).startsWith("shard: the coordinator did not take")) {
+        realWarn(...args);
+      }
+    };
+    this.sut.timers = this.timers;
+    this.sut.now = () => this.clock.now;
+    this.sut.afterShardCall = (region) => {
+      const sends = this.network.takeSends(region);
+      checkSends(this.model, region, sends, this.memory);
+      for (const { payload, acked } of sends) {
+        if (acked && payload.kind === "gone") {
+          this.model.acknowledged(region, payload.nodeIds); // the shard empties its outbox that far
+        }
+      }
+    };
+    // A long poll the shard has answered is still ending (its own settling, what it sends): wait for it.
+    this.sut.ending = (region, waiting) =>
+      [...this.polls.values()].some(
+        (p) => !p.settled && p.nodeId.endsWith(`-${region}`) && (p.expect !== null || !waiting.has(p.nodeId)),
+      );
+    this.sut.begin(this.coordinatorDeps(), (region) => this.shardDeps(region));
+    for (const region of REGION_IDS) {
+      this.model.regions.set(region, REGIONS[region]);
     }
   }
 
-  private liveNodes(): ModelNode[] {
+  /** Ends the run's long polls (no request stays open), then gives the timers back. */
+  async finish(): Promise<void> {
+    try {
+      await this.sut.cutAllPolls();
+      for (const pending of this.polls.values()) {
+        await answer(pending.promise, `the long poll of ${pending.nodeId} at the end of the run`);
+      }
+    } catch (error) {
+      console.error("simulation: cleaning up after the run failed", error);
+    } finally {
+      this.timers.uninstall();
+      this.sut.timers = null;
+      console.warn = realWarn;
+    }
+  }
+
+  liveNodes(): ModelNode[] {
     return [...this.model.nodes.values()].filter((n) => !n.dead);
   }
 
-  async step(index: number): Promise<void> {
-    const m = this.model;
-    const nodes = [...m.nodes.values()];
-    const tasks = [...m.tasks.values()];
-    const leased = tasks.filter((t) => t.status === "leased");
-    const op = this.rng.weighted<Op>({
-      register: this.liveNodes().length < 4 ? 6 : 1,
-      heartbeat: nodes.length > 0 ? 10 : 0,
-      poll: nodes.length > 0 ? 12 : 0,
-      longPoll: nodes.length > 0 ? 4 : 0,
-      submit: 12,
-      batch: 2,
-      complete: tasks.length > 0 ? (leased.length > 0 ? 12 : 2) : 0,
-      fail: leased.length > 0 ? 4 : 0,
-      extend: leased.length > 0 ? 3 : 0,
-      report: nodes.length > 0 && tasks.length > 0 ? 3 : 0,
-      cancel: tasks.length > 0 ? 3 : 0,
-      drain: nodes.length > 0 ? 1 : 0,
-      deregister: nodes.length > 0 ? 1 : 0,
-      campaign: 7,
-      resign: 2,
-      fence: 3,
-      getElection: 2,
-      tick: 10,
-      jump: 2,
-      alarm: 6,
-      nodeDeath: nodes.length > 0 ? 1 : 0,
-      restart: 2,
-    });
-    this.stats.ops++;
-    this.log.push(`#${index} t+${m.now - EPOCH} ${op}`);
-    await this.apply(op);
+  /**
+   * Runs `count` steps. Consecutive steps that call the same object run in one visit to it (a
+   * request into an object costs as much as many checks); each is checked on its own. Steps that
+   * reach several objects (submits through the edge, a candidate vouched for by its shard, long
+   * polls, clock moves) run on their own.
+   */
+  async steps(count: number): Promise<void> {
+    let carried: Planned | null = null;
+    for (let index = 0; index < count; ) {
+      const first: Planned = carried ?? plan(this, index, null);
+      carried = null;
+      const target = first.target;
+      if (target === null) {
+        await first.exec();
+        await this.afterStep(first.op !== "batch", false);
+        index++;
+        continue;
+      }
+      const burst = async () => {
+        for (let current = first; ; ) {
+          await current.exec();
+          await this.afterStep(current.op !== "batch", true);
+          index++;
+          if (index >= count) {
+            return;
+          }
+          // Requests come in bursts: most often the next step is the same object's.
+          const next = plan(this, index, this.rng.bool(STAY) ? target : null);
+          if (next.target !== target) {
+            carried = next;
+            return;
+          }
+          current = next;
+        }
+      };
+      await (target === "coordinator" ? this.sut.onCoordinator(burst) : this.sut.onShard(target, burst));
+      await this.check();
+    }
+  }
+
+  /** After a step: leases handed out on the way reconciled, then every invariant (long polls once outside a visit). */
+  async afterStep(ordered: boolean, inVisit: boolean): Promise<void> {
     // Freed slots (complete, fail, cancel, reclaim) may have handed queued work to waiting nodes.
-    reconcileLeases(this, queueSnapshot(m), null, op !== "batch");
+    reconcileLeases(this, queueSnapshot(this.model), null, ordered);
+    if (inVisit) {
+      adoptRunAts(this.model, this.sut);
+      checkAll(this.model, this.sut, this.memory, this.network);
+    } else {
+      await this.check();
+    }
+  }
+
+  /** Every long poll let go of answered as it should, then every invariant. */
+  async check(): Promise<void> {
     await settlePolls(this);
-    adoptRunAts(m, this.sut);
-    await checkAll(m, this.sut, this.memory);
+    adoptRunAts(this.model, this.sut);
+    checkAll(this.model, this.sut, this.memory, this.network);
   }
 
   note(text: string): void {
     this.log[this.log.length - 1] += ` ${text}`;
-  }
-
-  private async apply(op: Op): Promise<void> {
-    const { rng, model: m } = this;
-    switch (op) {
-      case "register": {
-        const region = rng.pick(Object.keys(REGIONS));
-        const capacity = rng.int(1, 3);
-        const reply = await this.sut.rpc.registerNode(ADMIN, { region, capacity });
-        expectResult(op, reply, ok);
-        const id = (reply as { value: { id: string } }).value.id;
-        this.note(`${id} ${region} cap=${capacity}`);
-        const before = queueSnapshot(m);
-        m.nodes.set(id, {
-          id,
-          region,
-          capacity,
-          lastSeen: m.now,
-          draining: false,
-          dead: false,
-          waiting: null,
-        });
-        reconcileLeases(this, before, null, true);
-        return;
-      }
-      case "heartbeat": {
-        const node = this.pickNode();
-        this.note(node.id);
-        const expected = this.acting(node);
-        const reply = await this.sut.rpc.heartbeat(ADMIN, node.id, {});
-        expectResult(op, reply, expected);
-        if (expected.ok) {
-          node.lastSeen = m.now;
-          const status = (reply as { value: { status: string } }).value.status;
-          expectSame("heartbeat status", status, node.draining ? "draining" : "healthy");
-        }
-        return;
-      }
-      case "poll":
-      case "longPoll":
-        return poll(this, op === "longPoll");
-      case "submit":
-      case "batch":
-        return submit(this, op === "batch" ? rng.int(2, 4) : 1);
-      case "complete":
-      case "fail":
-      case "extend":
-        return leaseCall(this, op);
-      case "report":
-        return report(this);
-      case "cancel": {
-        const task = this.pickTask();
-        this.note(task?.id ?? "unknown");
-        const expected = !task
-          ? err("not_found")
-          : task.outcome !== null
-            ? err("conflict", "already_terminal")
-            : ok;
-        const reply = await this.sut.rpc.cancelTask(ADMIN, task?.id ?? "t-unknown");
-        expectResult(op, reply, expected);
-        if (task && expected.ok) {
-          m.cancel(task);
-        }
-        return;
-      }
-      case "drain": {
-        const node = this.pickNode();
-        this.note(node.id);
-        const expected = this.acting(node);
-        const reply = await this.sut.rpc.drainNode(ADMIN, node.id);
-        expectResult(op, reply, expected);
-        if (expected.ok) {
-          node.draining = true;
-          endWait(this, node);
-        }
-        return;
-      }
-      case "deregister": {
-        const node = this.pickNode();
-        this.note(node.id);
-        const reply = await this.sut.rpc.deregisterNode(ADMIN, node.id);
-        expectResult(op, reply, ok);
-        endWait(this, node);
-        this.formerNodes.push(node.id);
-        m.reclaim(node);
-        m.nodes.delete(node.id);
-        return;
-      }
-      case "campaign":
-      case "resign":
-      case "fence":
-      case "getElection":
-        return election(this, op);
-      case "tick":
-        return advance(this, rng.int(1, 2500));
-      case "jump":
-        this.stats.clockJumps++;
-        return advance(this, rng.int(5000, 40_000));
-      case "alarm":
-        return alarm(this);
-      case "nodeDeath":
-        return nodeDeath(this);
-      case "restart":
-        return restart(this);
-    }
   }
 
   /** The contract's checks on a node acting for itself: 404, 409 node_dead (declaring it dead on the spot). */
@@ -317,22 +311,18 @@ export class SimulationRun {
     }
     if (!node.dead && this.model.silentTooLong(node)) {
       this.model.die(node);
+      this.stats.nodeDeaths++;
     }
     return node.dead ? err("conflict", "node_dead") : ok;
   }
 
-  pickNode(): ModelNode {
-    return this.rng.pick([...this.model.nodes.values()]);
-  }
-
-  /** A task, leased ones more often; sometimes none (an unknown id). */
-  pickTask(): ModelTask | undefined {
-    const tasks = [...this.model.tasks.values()];
-    const leased = tasks.filter((t) => t.status === "leased");
-    if (this.rng.bool(0.05) || tasks.length === 0) {
+  /** A task (of `among`, all by default), leased ones more often; sometimes none (an unknown id). */
+  pickTask(among: ModelTask[] = [...this.model.tasks.values()]): ModelTask | undefined {
+    const leased = among.filter((t) => t.status === "leased");
+    if (this.rng.bool(0.05) || among.length === 0) {
       return undefined;
     }
-    return leased.length > 0 && this.rng.bool(0.7) ? this.rng.pick(leased) : this.rng.pick(tasks);
+    return leased.length > 0 && this.rng.bool(0.7) ? this.rng.pick(leased) : this.rng.pick(among);
   }
 
   /** The current lease token mostly; sometimes an old one of the task, or one that never existed. */
@@ -346,82 +336,5 @@ export class SimulationRun {
       return this.rng.pick(task.tokens);
     }
     return `l-${"0".repeat(32)}`;
-  }
-
-  /**
-   * After the faults: every node still registered keeps beating, each region gets a fresh node,
-   * and nodes poll and complete until every acknowledged task has ended (liveness: nothing is
-   * stranded by what happened before).
-   */
-  async quiesce(): Promise<void> {
-    const m = this.model;
-    for (let round = 0; [...m.tasks.values()].some((t) => t.outcome === null); round++) {
-      if (round === 100) {
-        const stuck = [...m.tasks.values()]
-          .filter((t) => t.outcome === null)
-          .map((t) => `${t.id}:${t.status}`);
-        throw new InvariantError(`tasks never ended: ${stuck.join(", ")}`);
-      }
-      this.log.push(`quiesce round ${round} t+${m.now - EPOCH}`);
-      for (const region of m.regions.keys()) {
-        if (![...m.nodes.values()].some((n) => n.region === region && m.available(n))) {
-          const reply = await this.sut.rpc.registerNode(ADMIN, { region, capacity: 3 });
-          expectResult("register", reply, ok);
-          const id = (reply as { value: { id: string } }).value.id;
-          const before = queueSnapshot(m);
-          m.nodes.set(id, {
-            id,
-            region,
-            capacity: 3,
-            lastSeen: m.now,
-            draining: false,
-            dead: false,
-            waiting: null,
-          });
-          reconcileLeases(this, before, null, true);
-        }
-      }
-      for (const node of [...m.nodes.values()]) {
-        if (node.dead || node.draining || node.waiting !== null) {
-          continue;
-        }
-        adoptRunAts(m, this.sut);
-        const expected = this.acting(node);
-        if (expected.ok) {
-          node.lastSeen = m.now;
-          promote(m);
-        }
-        const before = queueSnapshot(m);
-        const reply = await this.sut.rpc.poll(ADMIN, node.id, { max: 3, waitMs: 0 });
-        expectResult("poll", reply, expected);
-        if (reply.ok) {
-          reconcileLeases(this, before, { node, tasks: reply.value.tasks }, true);
-        }
-      }
-      await settlePolls(this);
-      for (const task of m.tasks.values()) {
-        if (
-          task.status === "leased" &&
-          task.leaseToken !== null &&
-          m.leaseRefusal(task, task.leaseToken) === null
-        ) {
-          const reply = await this.sut.rpc.completeTask(ADMIN, task.id, {
-            leaseToken: task.leaseToken,
-            result: 1,
-          });
-          expectResult("complete", reply, ok);
-          m.succeed(task);
-          reconcileLeases(this, queueSnapshot(m), null, true);
-        }
-      }
-      await settlePolls(this);
-      adoptRunAts(m, this.sut);
-      await checkAll(m, this.sut, this.memory);
-      await advance(this, 1500);
-      await alarm(this);
-      await settlePolls(this);
-      adoptRunAts(m, this.sut);
-      await checkAll(m, this.sut, this.memory);
-    }
   }
 }

@@ -1,19 +1,18 @@
 /**
- * The simulation's time-driven and lease-granting steps: polls and long polls, the alarm, clock
- * moves (stepping the long polls' faked timers in order), node death and coordinator restarts, and
- * the reconciliation that checks every lease the coordinator granted.
+ * The simulation's time-driven and lease-granting steps: polls and long polls, the alarms, clock
+ * moves (firing each object's timers in its own context, in order), and the reconciliation that
+ * checks every lease a shard granted.
  */
-import { vi } from "vitest";
-import type { LeasedTask } from "../../durable-objects/coordinator/scheduler";
-import type { Result } from "../../src/core/errors";
+import type { LeasedTask } from "../../durable-objects/region-shard/scheduler";
 import { adoptRunAts, InvariantError } from "./sim-check";
-import type { ADMIN as AdminCredential, PendingPoll, SimulationRun } from "./sim-driver";
+import type { PendingPoll, SimulationRun } from "./sim-driver";
 import type { Model, ModelNode } from "./sim-model";
 import { expectResult, expectSame } from "./sim-ops";
+import { ADMIN, type PollReply, type Region } from "./sim-sut";
 
-const ADMIN: typeof AdminCredential = { admin: true };
-/** The real setTimeout, kept before any test fakes timers: a hung long poll is detected in real time. */
+/** The real setTimeout, kept before any run replaces it: a hung long poll is detected in real time. */
 const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
 
 /** Each region's queue (ids in the order nodes must get them), before an operation. */
 export function queueSnapshot(model: Model): Map<string, string[]> {
@@ -27,21 +26,23 @@ export function queueSnapshot(model: Model): Map<string, string[]> {
   return snapshot;
 }
 
-/** Moves scheduled tasks whose time has come to the queue (poll and alarm do this first). */
-export function promote(model: Model): void {
+/** Moves a region's scheduled tasks whose time has come to the queue (poll and alarm do this first). */
+export function promote(model: Model, region: string): void {
   for (const task of model.tasks.values()) {
     // A retry scheduled in this same step has its runAt still to adopt; it is in the future anyway.
-    if (task.status === "scheduled" && task.runAtBounds === null && task.runAt <= model.now) {
+    if (
+      task.region === region &&
+      task.status === "scheduled" &&
+      task.runAtBounds === null &&
+      task.runAt <= model.now
+    ) {
       task.status = "queued";
     }
   }
 }
 
-/** Waits for a poll the coordinator let go of; a poll that never answers is a broken invariant. */
-async function answer(
-  promise: Promise<Result<{ tasks: LeasedTask[] }>>,
-  what: string,
-): Promise<Result<{ tasks: LeasedTask[] }>> {
+/** Waits for a poll a shard let go of; a poll that never answers is a broken invariant. */
+export async function answer(promise: Promise<PollReply>, what: string): Promise<PollReply> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const hung = new Promise<never>((_, reject) => {
     timer = realSetTimeout(() => reject(new InvariantError(`${what} never answered`)), 2000);
@@ -49,15 +50,15 @@ async function answer(
   try {
     return await Promise.race([promise, hung]);
   } finally {
-    clearTimeout(timer);
+    realClearTimeout(timer);
   }
 }
 
 /**
- * Every task the model had queued that the coordinator now shows leased: it went to a live,
- * non-draining node of its region, within that node's room, and (when `ordered`) the leased tasks
- * are the head of each region's queue (priority, then FIFO). Work handed to a waiting node ends its
- * long poll, which must answer exactly that work. The model adopts the grants.
+ * Every task the model had queued that its shard now shows leased: it went to a live, non-draining
+ * node of its region, within that node's room, and (when `ordered`) the leased tasks are the head
+ * of each region's queue (priority, then FIFO). Work handed to a waiting node ends its long poll,
+ * which must answer exactly that work. The model adopts the grants.
  */
 export function reconcileLeases(
   run: SimulationRun,
@@ -68,20 +69,13 @@ export function reconcileLeases(
   const m = run.model;
   const directIds = new Set(direct?.tasks.map((t) => t.id) ?? []);
   for (const [region, queue] of before) {
-    const rows = queue.map(
-      (id) =>
-        run.sut.sql<{ id: string; status: string; node_id: string | null; lease_token: string | null }>(
-          "SELECT id, status, node_id, lease_token FROM tasks WHERE id = ?",
-          id,
-        )[0]!,
-    );
-    const leased = rows.filter((r) => r.status === "leased");
+    const stored = new Map(run.sut.shardState.get(region as Region)!.tasks.map((r) => [r.id, r]));
+    const leased = queue.map((id) => stored.get(id)!).filter((r) => r.status === "leased");
     if (ordered) {
-      const head = queue.slice(0, leased.length);
       expectSame(
         `${region}: leased tasks are the head of the queue`,
         leased.map((r) => r.id),
-        head,
+        queue.slice(0, leased.length),
       );
     }
     for (const row of leased) {
@@ -128,23 +122,24 @@ export function reconcileLeases(
 }
 
 /** A poll: waitMs 0 answers at once; a long poll waits for dispatched work or its timer. */
-export async function poll(run: SimulationRun, long: boolean): Promise<void> {
+export async function poll(run: SimulationRun, node: ModelNode, long: boolean): Promise<void> {
   const m = run.model;
-  const node = run.pickNode();
+  const region = node.region as Region;
   const max = run.rng.int(1, 3);
   const waitMs = long ? run.rng.int(1000, 30_000) : 0;
   run.note(`${node.id} max=${max} waitMs=${waitMs}`);
-  const pending = run.polls.get(node.id);
+  // A long poll answered but not yet settled (within a visit) no longer holds the node.
+  const pending = node.waiting === null ? undefined : run.polls.get(node.id);
   // A node that sits in a long poll only polls again with a long poll that must wait too (no room
   // or no work); the case where its old poll is answered by the new one's promotion is left out.
   const room = node.capacity - m.inFlight(node.id);
   const wouldPromote = [...m.tasks.values()].some(
-    (t) => t.status === "scheduled" && t.runAt <= m.now && t.region === node.region,
+    (t) => t.status === "scheduled" && t.runAt <= m.now && t.region === region,
   );
-  if (pending && (!long || (room > 0 && (m.queue(node.region).length > 0 || wouldPromote)))) {
+  if (pending && (!long || (room > 0 && (m.queue(region).length > 0 || wouldPromote)))) {
     run.note("(heartbeat instead)");
     const beat = run.acting(node);
-    expectResult("heartbeat", await run.sut.rpc.heartbeat(ADMIN, node.id, {}), beat);
+    expectResult("heartbeat", await run.sut.onShard(region, (s) => s.heartbeat(ADMIN, node.id, {})), beat);
     if (beat.ok) {
       node.lastSeen = m.now;
     }
@@ -154,41 +149,67 @@ export async function poll(run: SimulationRun, long: boolean): Promise<void> {
   const expected = run.acting(node);
   if (expected.ok) {
     node.lastSeen = m.now;
-    promote(m);
+    promote(m, region);
   }
   const before = queueSnapshot(m);
-  const promise = run.sut.rpc.poll(ADMIN, node.id, { max, waitMs });
-  if (pending && expected.ok) {
-    // Replaced: the old long poll answers [] now, and the new one waits in its place.
-    run.polls.delete(node.id);
-    pending.expect = [];
-    const old = await answer(pending.promise, `the replaced long poll of ${node.id}`);
-    expectSame("replaced long poll", old, { ok: true, value: { tasks: [] } });
-    node.waiting = null;
-    reconcileLeases(run, before, null, true);
-    startWait(run, node, max, waitMs, promise);
-    return;
+  let reply: PollReply;
+  if (long) {
+    // Through the stub, so that the request stays open while it waits; then look until it waits or answers.
+    const promise = run.sut.startPoll(region, node.id, { max, waitMs });
+    let settled = false;
+    void promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    // The poll it replaces answers when the new one arrives: until then, "waiting" is the old one.
+    let replaced = pending === undefined;
+    void pending?.promise.then(() => (replaced = true));
+    let waits = false;
+    for (let i = 0; i < 50; i++) {
+      // What had happened before the snapshot is in it.
+      const [answered, arrived] = [settled, replaced];
+      await run.sut.onShard(region, () => null);
+      if (answered) {
+        break;
+      }
+      if (arrived && run.sut.shardState.get(region)!.waiting.includes(node.id)) {
+        waits = true;
+        break;
+      }
+    }
+    if (waits) {
+      if (pending) {
+        // Replaced: the old long poll answers [] now, and the new one waits in its place.
+        run.polls.delete(node.id);
+        pending.expect = [];
+        const old = await answer(pending.promise, `the replaced long poll of ${node.id}`);
+        expectSame("replaced long poll", old, { ok: true, value: { tasks: [] } });
+        node.waiting = null;
+      }
+      reconcileLeases(run, before, null, true);
+      startWait(run, node, max, waitMs, promise);
+      return;
+    }
+    reply = await answer(promise, `a poll of ${node.id}`);
+  } else {
+    reply = await run.sut.onShard(
+      region,
+      (s) => s.poll(ADMIN, node.id, { max, waitMs }) as Promise<PollReply>,
+    );
   }
-  if (expected.ok && run.sut.state.fleet.waiting.has(node.id)) {
-    reconcileLeases(run, before, null, true);
-    startWait(run, node, max, waitMs, promise);
-    return;
-  }
-  const reply = await answer(promise, `a poll of ${node.id}`);
   expectResult("poll", reply, expected);
   if (!reply.ok) {
     return;
   }
   const tasks = reply.value.tasks;
   reconcileLeases(run, before, { node, tasks }, true);
-  const regionQueue = before.get(node.region)!;
+  const regionQueue = before.get(region)!;
   const toOthers = regionQueue.filter((id) => {
     const t = m.tasks.get(id)!;
     return t.status === "leased" && t.nodeId !== node.id;
   }).length;
-  const queued = regionQueue.length;
   const free = node.capacity - (m.inFlight(node.id) - tasks.length);
-  const want = node.draining ? 0 : Math.max(0, Math.min(max, free, queued - toOthers));
+  const want = node.draining ? 0 : Math.max(0, Math.min(max, free, regionQueue.length - toOthers));
   expectSame(`tasks polled by ${node.id}`, tasks.length, want);
   if (tasks.length === 0 && waitMs > 0 && !node.draining) {
     throw new InvariantError(`long poll of ${node.id} answered [] at once`);
@@ -200,15 +221,18 @@ function startWait(
   node: ModelNode,
   max: number,
   waitMs: number,
-  promise: Promise<Result<{ tasks: LeasedTask[] }>>,
+  promise: Promise<PollReply>,
 ): void {
   if (node.draining) {
     throw new InvariantError(`draining node ${node.id} was put in a long poll`);
   }
-  const pending: PendingPoll = { nodeId: node.id, promise, expect: null, tokens: new Map() };
+  const pending: PendingPoll = { nodeId: node.id, promise, expect: null, tokens: new Map(), settled: false };
+  void promise.then(
+    () => (pending.settled = true),
+    () => (pending.settled = true),
+  );
   run.polls.set(node.id, pending);
   node.waiting = { max, deadline: run.model.now + waitMs };
-  run.timers.push(run.model.now + waitMs);
 }
 
 /** A node's long poll ends without work (drain, deregistration, its timer). */
@@ -220,15 +244,17 @@ export function endWait(run: SimulationRun, node: ModelNode): void {
   node.waiting = null;
 }
 
-/** Awaits every long poll the coordinator let go of, and checks it answered what was dispatched to it. */
+/** Awaits every long poll its shard let go of, and checks it answered what was dispatched to it. */
 export async function settlePolls(run: SimulationRun): Promise<void> {
   for (const [nodeId, pending] of [...run.polls]) {
-    if (run.sut.state.fleet.waiting.has(nodeId)) {
+    const node = run.model.nodes.get(nodeId);
+    const region = (node?.region ?? nodeId.slice(nodeId.lastIndexOf("-") + 1)) as Region;
+    if (run.sut.shardState.get(region)!.waiting.includes(nodeId)) {
       continue;
     }
     run.polls.delete(nodeId);
     const reply = await answer(pending.promise, `the long poll of ${nodeId}`);
-    if (pending.expect === null && run.model.nodes.get(nodeId)?.waiting === null) {
+    if (pending.expect === null && node?.waiting === null) {
       pending.expect = []; // ended by its node's death
     }
     if (pending.expect === null) {
@@ -249,20 +275,33 @@ export async function settlePolls(run: SimulationRun): Promise<void> {
   }
 }
 
-/** Moves the clock forward, firing each long poll's timer at its own instant on the way. */
-export async function advance(run: SimulationRun, ms: number): Promise<void> {
+/**
+ * Moves the clock forward, firing each timer at its own instant, in the context of the object that
+ * set it. Within a visit to a shard (`only`), only that shard's timers fire: the others' are late,
+ * and fire at the next move outside a visit.
+ */
+export async function advance(run: SimulationRun, ms: number, only: Region | null = null): Promise<void> {
   const m = run.model;
   const target = m.now + ms;
-  const due = run.timers.filter((t) => t > m.now && t <= target).sort((a, b) => a - b);
-  run.timers = run.timers.filter((t) => t > target);
-  for (const at of due) {
-    moveTo(run, at);
+  const fires = (owner: string | null) => only === null || owner === only;
+  for (let at = run.timers.nextDue(target, fires); at !== null; at = run.timers.nextDue(target, fires)) {
+    moveTo(run, Math.max(at, m.now));
+    const owners = run.timers.ownersDueAt(m.now).filter(fires);
+    for (const owner of owners) {
+      if (owner === null) {
+        run.timers.fire(null, m.now);
+      } else {
+        await run.sut.onShard(owner as Region, () => run.timers.fire(owner, m.now));
+      }
+    }
     for (const node of m.nodes.values()) {
-      if (node.waiting?.deadline === at) {
+      if (node.waiting !== null && node.waiting.deadline <= m.now && owners.includes(node.region)) {
         endWait(run, node);
       }
     }
-    await settlePolls(run);
+    if (only === null) {
+      await settlePolls(run);
+    }
   }
   moveTo(run, target);
 }
@@ -270,86 +309,47 @@ export async function advance(run: SimulationRun, ms: number): Promise<void> {
 function moveTo(run: SimulationRun, at: number): void {
   run.clock.now = at;
   run.model.now = at;
-  vi.advanceTimersByTime(at - run.timersAt);
-  run.timersAt = at;
 }
 
-/** The coordinator's alarm: node deaths, lease expiry, due retries, candidate ttl, in that order. */
-export async function alarm(run: SimulationRun): Promise<void> {
+/** A shard's alarm (node deaths, lease expiry, due retries, in that order), or the coordinator's (candidate ttl). */
+export async function alarm(run: SimulationRun, target: Region | "coordinator"): Promise<void> {
   const m = run.model;
   run.stats.alarms++;
+  if (target === "coordinator") {
+    for (const e of m.elections.values()) {
+      if (e.candidates.some((c) => c.expiresAt <= m.now)) {
+        e.apply({ kind: "tick" }, m.now);
+      }
+    }
+    await run.sut.onCoordinator(async (coordinator, ctx) => {
+      await ctx.storage.deleteAlarm();
+      await coordinator.alarm();
+    });
+    return;
+  }
   adoptRunAts(m, run.sut);
   for (const node of m.nodes.values()) {
-    if (!node.dead && m.silentTooLong(node)) {
+    if (node.region === target && !node.dead && m.silentTooLong(node)) {
       m.die(node);
       run.stats.nodeDeaths++;
     }
   }
   for (const task of m.tasks.values()) {
-    if (task.status === "leased" && task.leaseExpiresAt !== null && task.leaseExpiresAt <= m.now) {
+    if (
+      task.region === target &&
+      task.status === "leased" &&
+      task.leaseExpiresAt !== null &&
+      task.leaseExpiresAt <= m.now
+    ) {
       m.failAttempt(task, true);
     }
   }
-  promote(m);
-  for (const e of m.elections.values()) {
-    if (e.candidates.some((c) => c.expiresAt <= m.now)) {
-      e.apply({ kind: "tick" }, m.now);
-    }
-  }
+  promote(m, target);
   const before = queueSnapshot(m);
-  await run.sut.state.alarm();
+  await run.sut.onShard(target, async (shard, ctx) => {
+    await ctx.storage.deleteAlarm();
+    await shard.alarm();
+  });
   // Not checked for queue order: a slot freed by an expiry is refilled before the promotions that follow it.
   reconcileLeases(run, before, null, false);
-}
-
-/** A node falls silent while the others keep beating, past its deadline; then the alarm runs. */
-export async function nodeDeath(run: SimulationRun): Promise<void> {
-  const m = run.model;
-  const victims = [...m.nodes.values()].filter((n) => !n.dead);
-  if (victims.length === 0) {
-    return advance(run, 1000);
-  }
-  const victim = run.rng.pick(victims);
-  run.note(victim.id);
-  const half = Math.ceil(m.config.deadAfterMs / 2);
-  for (let i = 0; i < 2; i++) {
-    for (const node of [...m.nodes.values()]) {
-      if (node !== victim && !node.dead) {
-        const beat = run.acting(node);
-        expectResult("heartbeat", await run.sut.rpc.heartbeat(ADMIN, node.id, {}), beat);
-        if (beat.ok) {
-          node.lastSeen = m.now;
-        }
-        // A heartbeat may hand queued work to the node's waiting long poll.
-        reconcileLeases(run, queueSnapshot(m), null, true);
-      }
-    }
-    await advance(run, i === 0 ? half : m.config.deadAfterMs - half);
-  }
-  await alarm(run);
-}
-
-/**
- * The coordinator restarts: every in-memory structure is gone (long polls are cut off, like their
- * HTTP requests), and a new incarnation loads the storage. Heartbeats are persisted lazily, so a
- * node's last-seen time may step back, by less than half an interval; the model adopts it.
- */
-export async function restart(run: SimulationRun): Promise<void> {
-  run.stats.restarts++;
-  vi.clearAllTimers();
-  run.timers = [];
-  run.polls.clear();
-  for (const node of run.model.nodes.values()) {
-    node.waiting = null;
-  }
-  await run.sut.boot();
-  run.model.restartedAt = run.model.now;
-  for (const node of run.model.nodes.values()) {
-    const loaded = run.sut.state.fleet.nodes.get(node.id);
-    const lag = node.lastSeen - (loaded?.lastSeenAt ?? Number.NaN);
-    if (!(lag >= 0 && lag < run.model.config.heartbeatIntervalMs / 2)) {
-      throw new InvariantError(`node ${node.id}: heartbeat lost ${lag} ms across a restart`);
-    }
-    node.lastSeen = loaded!.lastSeenAt;
-  }
 }

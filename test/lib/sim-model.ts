@@ -1,12 +1,17 @@
 /**
- * The reference model for the coordinator simulation: plain maps and arrays, written from the API
- * contract (docs/RELIABILITY.md lists the rules it encodes), not from the coordinator's code. The
- * simulation applies every operation to it and to the real coordinator and compares.
+ * The reference model for the simulation of the coordinator and its region shards: plain maps and
+ * arrays, written from the API contract (docs/RELIABILITY.md lists the rules it encodes), not from
+ * the objects' code. The simulation applies every operation to it and to the real objects and
+ * compares.
  *
- * Where the contract leaves a choice to the coordinator (the jitter of a retry's back-off, which of
- * several waiting nodes gets new work, how stale a persisted heartbeat may be after a restart) the
- * model checks the choice is allowed and then adopts it.
+ * Each region's tasks and nodes are its shard's; elections, the nodes the coordinator heard are
+ * gone and the load table are the coordinator's, and change only when a message reaches it. Where
+ * the contract leaves a choice to an object (the jitter of a retry's back-off, which of several
+ * waiting nodes gets new work, how stale a persisted heartbeat may be after a restart) the model
+ * checks the choice is allowed and then adopts it.
  */
+import type { RegionReport } from "../../durable-objects/messages";
+import { ElectionModel } from "./sim-election-model";
 
 export type Status = "scheduled" | "queued" | "leased" | "succeeded" | "failed" | "canceled";
 export const TERMINAL: readonly Status[] = ["succeeded", "failed", "canceled"];
@@ -45,13 +50,6 @@ export interface ModelNode {
   waiting: { max: number; deadline: number } | null;
 }
 
-export interface ModelCandidate {
-  candidate: string;
-  joinedAt: number;
-  expiresAt: number;
-  nodeId: string | null;
-}
-
 /** Expected outcome of a call: a value check is done by the driver, errors by code and reason. */
 export type Expect = { ok: true } | { ok: false; code: string; reason?: string };
 
@@ -59,77 +57,27 @@ export const ok: Expect = { ok: true };
 export const err = (code: string, reason?: string): Expect =>
   reason === undefined ? { ok: false, code } : { ok: false, code, reason };
 
-/** Leader by seniority, terms as fencing tokens (the contract's "Elections" section). */
-export class ElectionModel {
-  term = 0;
-  leader: string | null = null;
-  since: number | null = null;
-  exists = false;
-  candidates: ModelCandidate[] = [];
-
-  /** Applies one event at `now`; returns whether the leadership changed. */
-  apply(
-    event:
-      | { kind: "campaign"; candidate: string; ttlMs: number; nodeId: string | null }
-      | { kind: "resign" | "remove"; candidate: string }
-      | { kind: "tick" },
-    now: number,
-  ): boolean {
-    const live = this.candidates.filter((c) => c.expiresAt > now);
-    const oldLeaderEntry = live.find((c) => c.candidate === this.leader);
-    let next = live;
-    if (event.kind === "resign" || event.kind === "remove") {
-      next = live.filter((c) => c.candidate !== event.candidate);
-    } else if (event.kind === "campaign") {
-      const mine = live.find((c) => c.candidate === event.candidate);
-      if (mine) {
-        next = live.map((c) =>
-          c === mine ? { ...c, expiresAt: now + event.ttlMs, nodeId: event.nodeId } : c,
-        );
-      } else {
-        const newest = Math.max(Number.NEGATIVE_INFINITY, ...live.map((c) => c.joinedAt));
-        next = [
-          ...live,
-          {
-            candidate: event.candidate,
-            joinedAt: Math.max(now, newest + 1),
-            expiresAt: now + event.ttlMs,
-            nodeId: event.nodeId,
-          },
-        ];
-      }
-    }
-    next.sort((a, b) =>
-      a.joinedAt !== b.joinedAt ? a.joinedAt - b.joinedAt : a.candidate < b.candidate ? -1 : 1,
-    );
-    this.candidates = next;
-    this.exists = true;
-    const head = next[0] ?? null;
-    // Same name still leading is a change only if its registration lapsed and it joined again.
-    const survived =
-      head !== null &&
-      oldLeaderEntry !== undefined &&
-      head.candidate === oldLeaderEntry.candidate &&
-      head.joinedAt === oldLeaderEntry.joinedAt;
-    const changed = head === null ? this.leader !== null : !survived;
-    if (!changed) {
-      return false;
-    }
-    if (head === null) {
-      this.leader = null;
-      this.since = null;
-    } else {
-      this.term = Math.max(this.term + 1, now);
-      this.leader = head.candidate;
-      this.since = now;
-    }
-    return true;
-  }
-
-  leaderExpiresAt(): number | null {
-    return this.candidates.find((c) => c.candidate === this.leader)?.expiresAt ?? null;
-  }
+/** A region as the edge routes by it (the coordinator's load table). */
+export interface TableRow {
+  id: string;
+  lat: number;
+  lon: number;
+  healthy: boolean;
+  capacity: number;
+  inFlight: number;
+  queued: number;
 }
+
+export const EMPTY_LOAD: RegionReport = {
+  at: 0,
+  epoch: 0,
+  seq: 0,
+  healthy: false,
+  capacity: 0,
+  inFlight: 0,
+  queued: 0,
+  nodes: { healthy: 0, total: 0 },
+};
 
 /** The whole model. Time is `now`; the driver moves it. */
 export class Model {
@@ -139,8 +87,19 @@ export class Model {
   readonly regions = new Map<string, { lat: number; lon: number }>();
   readonly elections = new Map<string, ElectionModel>();
   private seq = 0;
-  /** When the coordinator last restarted (simulated time). */
-  restartedAt = Number.NEGATIVE_INFINITY;
+  /** When each shard last restarted (simulated time). */
+  readonly restartedAt = new Map<string, number>();
+  /** Each shard's outbox: the nodes that died or left, until the coordinator acknowledges them. */
+  readonly outbox = new Map<string, string[]>();
+  /** Nodes that deregistered (their ids may still campaign, as names of no node). */
+  readonly departed = new Set<string>();
+  /** The coordinator's side: the nodes it heard are gone, and each region's newest load report. */
+  readonly coordinatorGone = new Set<string>();
+  readonly loads = new Map<string, RegionReport>();
+  /** The edge's copy of the load table, and when it was fetched. */
+  edgeTable: { fetchedAt: number; table: TableRow[] } | null = null;
+  /** Idempotency keys: the body's identity and the task each names. */
+  readonly keys = new Map<string, { hash: string; taskId: string }>();
 
   constructor(
     start: number,
@@ -175,14 +134,20 @@ export class Model {
     return n;
   }
 
-  regionHealthy(region: string): boolean {
-    return [...this.nodes.values()].some((n) => n.region === region && this.available(n));
-  }
-
-  regionLoad(region: string): { capacity: number; inFlight: number; queued: number } {
+  /** A region's load and health now, as its shard must report it (`at` and its order aside). */
+  regionReport(region: string): Omit<RegionReport, "at" | "epoch" | "seq"> {
     let capacity = 0;
+    let healthy = 0;
+    let total = 0;
     for (const n of this.nodes.values()) {
-      if (n.region === region && this.available(n)) {
+      if (n.region !== region) {
+        continue;
+      }
+      if (!n.dead) {
+        total++;
+      }
+      if (this.available(n)) {
+        healthy++;
         capacity += n.capacity;
       }
     }
@@ -196,7 +161,23 @@ export class Model {
         queued++;
       }
     }
-    return { capacity, inFlight, queued };
+    return { healthy: healthy > 0, capacity, inFlight, queued, nodes: { healthy, total } };
+  }
+
+  /** The coordinator's load table, as the edge fetches it. */
+  table(): TableRow[] {
+    return [...this.regions].map(([id, at]) => {
+      const load = this.loads.get(id) ?? EMPTY_LOAD;
+      return {
+        id,
+        lat: at.lat,
+        lon: at.lon,
+        healthy: load.healthy,
+        capacity: load.capacity,
+        inFlight: load.inFlight,
+        queued: load.queued,
+      };
+    });
   }
 
   /** A region's runnable tasks in the order a node gets them: priority, then FIFO. */
@@ -283,25 +264,72 @@ export class Model {
     task.outcome = "canceled";
   }
 
-  /** A node declared dead: its leases back to the queue as failed attempts, out of its elections. */
+  /** A node declared dead by its shard: its leases back to the queue, the coordinator to be told. */
   die(node: ModelNode): void {
     node.dead = true;
     node.waiting = null;
     this.reclaim(node);
+    this.outboxOf(node.region).push(node.id);
   }
 
-  reclaim(node: ModelNode): void {
+  /** A node deregisters: its leases back to the queue, the coordinator to be told. */
+  deregister(node: ModelNode): void {
+    node.waiting = null;
+    this.reclaim(node);
+    this.nodes.delete(node.id);
+    this.departed.add(node.id);
+    this.outboxOf(node.region).push(node.id);
+  }
+
+  private reclaim(node: ModelNode): void {
     for (const t of this.tasks.values()) {
       if (t.status === "leased" && t.nodeId === node.id) {
         this.failAttempt(t, true);
       }
     }
-    for (const e of this.elections.values()) {
-      const mine = e.candidates.find((c) => c.nodeId === node.id);
-      if (mine) {
-        e.apply({ kind: "remove", candidate: mine.candidate }, this.now);
+  }
+
+  outboxOf(region: string): string[] {
+    let list = this.outbox.get(region);
+    if (!list) {
+      list = [];
+      this.outbox.set(region, list);
+    }
+    return list;
+  }
+
+  /** The shard's outbox was acknowledged up to what the message carried. */
+  acknowledged(region: string, nodeIds: string[]): void {
+    const list = this.outboxOf(region);
+    for (const id of nodeIds) {
+      const i = list.indexOf(id);
+      if (i >= 0) {
+        list.splice(i, 1);
       }
     }
+  }
+
+  /** The coordinator hears nodes are gone: they may not campaign again, their candidacies end. */
+  nodesGone(nodeIds: string[]): void {
+    for (const id of nodeIds) {
+      this.coordinatorGone.add(id);
+      for (const e of this.elections.values()) {
+        const mine = e.candidates.find((c) => c.nodeId === id);
+        if (mine) {
+          e.apply({ kind: "remove", candidate: mine.candidate }, this.now);
+        }
+      }
+    }
+  }
+
+  /** The coordinator takes a load report if its shard made it after the one it holds. */
+  reportLoad(region: string, report: RegionReport): boolean {
+    const held = this.loads.get(region) ?? EMPTY_LOAD;
+    if (report.epoch < held.epoch || (report.epoch === held.epoch && report.seq <= held.seq)) {
+      return false;
+    }
+    this.loads.set(region, report);
+    return true;
   }
 
   election(name: string): ElectionModel {
@@ -313,10 +341,13 @@ export class Model {
     return e;
   }
 
-  /** The earliest moment something is due (lease end, retry, node deadline, candidate ttl). */
-  earliestDue(): number | null {
+  /** The earliest moment something is due in a region's shard (lease end, retry, node deadline). */
+  earliestShardDue(region: string): number | null {
     const due: number[] = [];
     for (const t of this.tasks.values()) {
+      if (t.region !== region) {
+        continue;
+      }
       if (t.status === "leased" && t.leaseExpiresAt !== null) {
         due.push(t.leaseExpiresAt);
       }
@@ -324,13 +355,20 @@ export class Model {
         due.push(t.runAt);
       }
     }
+    const restartedAt = this.restartedAt.get(region) ?? Number.NEGATIVE_INFINITY;
     for (const n of this.nodes.values()) {
-      // Known gap (docs/RELIABILITY.md): a node not heard from since the coordinator restarted has
-      // its deadline from the lazily persisted heartbeat, which the alarm may not cover yet.
-      if (!n.dead && n.lastSeen >= this.restartedAt) {
+      // Known gap (docs/RELIABILITY.md): a node not heard from since its shard restarted has its
+      // deadline from the lazily persisted heartbeat, which the alarm may not cover yet.
+      if (n.region === region && !n.dead && n.lastSeen >= restartedAt) {
         due.push(n.lastSeen + this.config.deadAfterMs);
       }
     }
+    return due.length === 0 ? null : Math.min(...due);
+  }
+
+  /** The earliest candidate ttl (the coordinator's alarm). */
+  earliestCoordinatorDue(): number | null {
+    const due: number[] = [];
     for (const e of this.elections.values()) {
       for (const c of e.candidates) {
         due.push(c.expiresAt);

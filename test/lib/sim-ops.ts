@@ -1,16 +1,21 @@
 /**
- * The simulation's request-shaped steps: submitting (single and batch, with idempotency keys and
- * routing), lease-carrying calls (complete, fail, extend, report) and elections. Each computes the
- * model's expectation, calls the coordinator, compares, and applies the change to the model.
+ * The simulation's request-shaped steps: submitting through the real edge placement (single and
+ * batch, pinned and routed, with idempotency keys), lease-carrying calls (complete, fail, extend,
+ * report) and elections (the edge's vouching by the node's shard, then the coordinator). Each
+ * computes the model's expectation, calls the objects, compares, and applies the change to the model.
  */
-import type { SubmitCommand } from "../../durable-objects/coordinator/scheduler";
-import type { Result } from "../../src/core/errors";
-import { checkLeaderView, InvariantError } from "./sim-check";
-import { ELECTIONS, REGIONS, type SimulationRun } from "./sim-driver";
-import { queueSnapshot, reconcileLeases } from "./sim-leases";
-import { distanceKm, type Expect, err, type Model, ok } from "./sim-model";
 
-const ADMIN = { admin: true } as const;
+import type { Result } from "../../src/core/errors";
+import { formatTaskId } from "../../src/core/ids";
+import { placeTasks } from "../../src/http/task-placement";
+import type { SubmitTaskInput } from "../../src/schemas/tasks";
+import { checkLeaderView, InvariantError } from "./sim-check";
+import { deliverWhere } from "./sim-delivery";
+import { ELECTIONS, type SimulationRun } from "./sim-driver";
+import { endWait, queueSnapshot, reconcileLeases } from "./sim-leases";
+import { type Expect, err, type ModelNode, type ModelTask, ok } from "./sim-model";
+import { expectPlacement, type SimBody } from "./sim-placement";
+import { ADMIN, REGIONS, type Region } from "./sim-sut";
 
 export function expectSame(what: string, actual: unknown, expected: unknown): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
@@ -32,157 +37,145 @@ export function expectResult(what: string, reply: Result<unknown>, expected: Exp
   }
 }
 
-/** Where the contract routes an unpinned task: the nearest healthy region with room, else the nearest healthy one. */
-function route(m: Model, from: { lat: number; lon: number }): string | null {
-  const healthy = [...m.regions.keys()].filter((r) => m.regionHealthy(r));
-  const byDistance = healthy.sort(
-    (a, b) => distanceKm(from, m.regions.get(a)!) - distanceKm(from, m.regions.get(b)!),
-  );
-  const withRoom = byDistance.filter((r) => {
-    const load = m.regionLoad(r);
-    return load.inFlight + load.queued < load.capacity;
-  });
-  return withRoom[0] ?? byDistance[0] ?? null;
-}
+/** A task id of a region that names no task. */
+export const unknownTaskId = (region: Region) => formatTaskId(region, 0, "zzzzzzzzzzzz");
 
-function newCommand(run: SimulationRun): SubmitCommand {
+/** A body: pinned (sometimes to a region that does not exist) or routed from near a city; keyed or not. */
+function newBody(run: SimulationRun): { input: SubmitTaskInput; sim: SimBody } {
   const { rng } = run;
   const pinned = rng.bool(0.4);
   const region = pinned ? (rng.bool(0.05) ? "nowhere" : rng.pick(Object.keys(REGIONS))) : null;
   const city = rng.pick(Object.values(REGIONS));
-  const body = {
+  const location = { lat: city.lat + rng.int(-20, 20), lon: city.lon + rng.int(-20, 20) };
+  const delayMs = rng.bool(0.7) ? 0 : rng.int(1, 5000);
+  const body: SubmitTaskInput = {
     type: "job",
     payload: { n: rng.int(0, 1e6) },
     priority: rng.int(0, 2),
-    runAt: null,
-    delayMs: rng.bool(0.7) ? 0 : rng.int(1, 5000),
+    delayMs,
     maxAttempts: rng.int(1, 3),
     timeoutMs: rng.int(1000, 8000),
-    affinityKey: null,
-    region,
-    from: { lat: city.lat + rng.int(-20, 20), lon: city.lon + rng.int(-20, 20) },
+    location,
+    ...(region === null ? {} : { region }),
   };
-  const keyed = rng.bool(0.25);
-  const key = keyed ? `k${rng.int(0, 5)}` : null;
-  // A repeat of a known key resends the first body (200) or a changed one (409), half and half.
-  const known = key === null ? undefined : run.keys.get(key);
+  // Keys of this run only: the key objects are not wiped between runs.
+  const key = rng.bool(0.25) ? `s${run.seed}-k${rng.int(0, 5)}` : null;
+  // A repeat of a known key resends the first body (a repeat) or a changed one (409), half and half.
+  const known = key === null ? undefined : run.bodies.get(key);
   if (known && rng.bool(0.5)) {
-    return { ...known.command };
+    return known;
   }
-  return {
-    ...body,
-    decision: null,
-    idempotencyKey: key,
-    requestHash: key === null ? null : JSON.stringify(body),
-  };
+  const input = key === null ? body : { ...body, idempotencyKey: key };
+  const sim = { key, hash: JSON.stringify(body), pin: region, from: location, delayMs };
+  if (key !== null && !known) {
+    run.bodies.set(key, { input, sim });
+  }
+  return { input, sim };
 }
 
-/** Submits one task or a batch; each item routed, stored or refused as the contract says. */
+/** Submits one task or a batch through the edge; each item stored, repeated or refused as the contract says. */
 export async function submit(run: SimulationRun, count: number): Promise<void> {
   const m = run.model;
-  const commands = Array.from({ length: count }, () => newCommand(run));
-  const before = queueSnapshot(m);
-  const reply =
-    count === 1
-      ? await run.sut.rpc.submit(ADMIN, commands[0]!)
-      : await run.sut.rpc.submitBatch(ADMIN, commands);
-  const items: Result<{ id: string; status: string; region: string }>[] =
-    count === 1
-      ? [reply.ok ? { ok: true, value: (reply.value as unknown as { task: never }).task } : reply]
-      : reply.ok
-        ? (reply.value as unknown as { results: ({ task: never } | { error: never })[] }).results.map((r) =>
-            "task" in r ? { ok: true, value: r.task } : { ok: false, error: r.error },
-          )
-        : fail(`batch refused: ${JSON.stringify(reply)}`);
-  const created = new Set<string>();
-  for (const [i, command] of commands.entries()) {
-    const item = items[i]!;
-    const known = command.idempotencyKey === null ? undefined : run.keys.get(command.idempotencyKey);
+  const bodies = Array.from({ length: count }, () => newBody(run));
+  for (const b of bodies) {
     run.note(
-      `${command.region ?? "routed"}${command.idempotencyKey ? ` key=${command.idempotencyKey}` : ""}`,
+      `${b.sim.pin ?? "routed"}${b.sim.key ? ` key=${b.sim.key}` : ""}${b.sim.delayMs ? " delayed" : ""}`,
     );
-    if (known) {
-      if (known.hash !== command.requestHash) {
-        expectResult("submit (changed body, same key)", item, err("conflict", "idempotency_mismatch"));
-      } else {
-        expectResult("submit (repeat)", item, ok);
-        expectSame("idempotent repeat", item.ok && item.value.id, known.taskId);
-        if (count === 1 && reply.ok) {
-          expectSame("repeat is not created", (reply.value as { created: boolean }).created, false);
-        }
-      }
+  }
+  const { expected, stored } = expectPlacement(
+    m,
+    bodies.map((b) => b.sim),
+  );
+  const before = queueSnapshot(m);
+  const placed = await placeTasks(
+    run.edge,
+    ADMIN,
+    bodies.map((b) => b.input),
+    () => null,
+  );
+  const ids: (string | null)[] = [];
+  for (const [i, want] of expected.entries()) {
+    const got = placed[i]!;
+    const what = `submit item ${i}`;
+    if (want.kind === "error") {
+      const error = "error" in got ? got.error : null;
+      expectSame(what, [error?.code, error?.reason], [want.code, want.reason]);
+      ids.push(null);
       continue;
     }
-    let region: string | null;
-    if (command.region !== null) {
-      region = m.regions.has(command.region) ? command.region : null;
-      if (region === null) {
-        expectResult("submit (unknown region)", item, err("not_found"));
-        continue;
-      }
-      if (!m.regionHealthy(region)) {
-        expectResult("submit (unhealthy region)", item, err("no_healthy_region"));
-        continue;
+    if (!("task" in got)) {
+      throw new InvariantError(`${what}: got ${JSON.stringify(got)}, model expects ${JSON.stringify(want)}`);
+    }
+    ids.push(got.task.id);
+    if (want.kind === "stored") {
+      expectSame(
+        what,
+        [got.created, got.task.region, got.task.routing.region],
+        [true, want.region, want.region],
+      );
+      if (!got.task.id.endsWith(`-${want.region}`)) {
+        throw new InvariantError(`${what}: task id ${got.task.id} does not name region ${want.region}`);
       }
     } else {
-      region = route(m, command.from!);
-      if (region === null) {
-        expectResult("submit (no healthy region)", item, err("no_healthy_region"));
-        continue;
-      }
+      const taskId = want.kind === "repeat" ? want.taskId : ids[want.index];
+      expectSame(`${what} (a repeat)`, [got.created, got.task.id], [false, taskId]);
     }
-    expectResult("submit", item, ok);
-    const view = (item as { value: { id: string; status: string; region: string } }).value;
-    expectSame(`region of ${view.id}`, view.region, region);
+  }
+  // Tasks stored, in the order the shards stored them.
+  for (const i of stored) {
+    const body = bodies[i]!.sim;
+    const region = (expected[i] as { region: string }).region;
+    const view = (placed[i] as { task: { id: string; status: string } }).task;
     const task = m.newTask({
       id: view.id,
       region,
-      priority: command.priority,
-      runAt: m.now + (command.delayMs ?? 0),
-      maxAttempts: command.maxAttempts,
-      timeoutMs: command.timeoutMs,
-      idempotencyKey: command.idempotencyKey,
-      requestHash: command.requestHash,
+      priority: bodies[i]!.input.priority,
+      runAt: m.now + body.delayMs,
+      maxAttempts: bodies[i]!.input.maxAttempts,
+      timeoutMs: bodies[i]!.input.timeoutMs,
+      idempotencyKey: body.key,
+      requestHash: body.key === null ? null : body.hash,
     });
     expectSame(`status of ${view.id}`, view.status, task.status);
-    created.add(task.id);
     run.stats.submitted++;
-    if (command.idempotencyKey !== null) {
-      run.keys.set(command.idempotencyKey, { hash: command.requestHash!, taskId: task.id, command });
+    if (body.key !== null) {
+      m.keys.set(body.key, { hash: body.hash, taskId: task.id });
     }
-  }
-  // New queued tasks may go straight to a waiting node; the ones submitted now join the snapshot.
-  for (const id of created) {
-    const t = m.tasks.get(id)!;
-    if (t.status === "queued") {
-      before.get(t.region)!.push(id);
+    // New queued tasks may go straight to a waiting node: they join the queue as it was.
+    if (task.status === "queued") {
+      before.get(region)!.push(task.id);
     }
   }
   reconcileLeases(run, before, null, count === 1);
 }
 
-function fail(message: string): never {
-  throw new InvariantError(message);
-}
-
 /** complete / fail / extend with the current, a stale or a made-up lease token. */
-export async function leaseCall(run: SimulationRun, op: "complete" | "fail" | "extend"): Promise<void> {
+export async function leaseCall(
+  run: SimulationRun,
+  op: "complete" | "fail" | "extend",
+  task: ModelTask | undefined,
+  region: Region,
+): Promise<void> {
   const m = run.model;
-  const task = run.pickTask();
   const token = task ? run.pickToken(task) : "l-none";
   const refusal = task ? m.leaseRefusal(task, token) : null;
   const expected = !task ? err("not_found") : refusal ? err("conflict", refusal) : ok;
   run.note(`${task?.id ?? "unknown"} ${refusal ?? (task ? "valid" : "")}`);
-  const id = task?.id ?? "t-unknown";
+  const id = task?.id ?? unknownTaskId(region);
+  const before = queueSnapshot(m);
   if (op === "complete") {
-    const reply = await run.sut.rpc.completeTask(ADMIN, id, { leaseToken: token, result: { by: "sim" } });
+    const reply = await run.sut.onShard(region, (s) =>
+      s.completeTask(ADMIN, id, { leaseToken: token, result: { by: "sim" } }),
+    );
     expectResult(op, reply, expected);
     if (task && expected.ok) {
       m.succeed(task);
     }
   } else if (op === "fail") {
     const retryable = run.rng.bool(0.8);
-    const reply = await run.sut.rpc.failTask(ADMIN, id, { leaseToken: token, error: "sim", retryable });
+    const reply = await run.sut.onShard(region, (s) =>
+      s.failTask(ADMIN, id, { leaseToken: token, error: "sim", retryable }),
+    );
     expectResult(op, reply, expected);
     if (task && expected.ok) {
       m.failAttempt(task, retryable);
@@ -190,7 +183,9 @@ export async function leaseCall(run: SimulationRun, op: "complete" | "fail" | "e
     }
   } else {
     const extendMs = run.rng.int(1000, 20_000);
-    const reply = await run.sut.rpc.extendLease(ADMIN, id, { leaseToken: token, extendMs });
+    const reply = await run.sut.onShard(region, (s) =>
+      s.extendLease(ADMIN, id, { leaseToken: token, extendMs }),
+    );
     expectResult(op, reply, expected);
     if (task && expected.ok) {
       task.leaseExpiresAt = Math.max(task.leaseExpiresAt!, m.now + extendMs);
@@ -199,15 +194,17 @@ export async function leaseCall(run: SimulationRun, op: "complete" | "fail" | "e
       });
     }
   }
+  // A freed slot (complete, fail) may hand queued work to a waiting node.
+  reconcileLeases(run, before, null, true);
 }
 
-/** Many outcomes in one call; each item alone. */
-export async function report(run: SimulationRun): Promise<void> {
+/** Many outcomes in one call to the node's shard; each item alone (a task of another region is not there). */
+export async function report(run: SimulationRun, node: ModelNode): Promise<void> {
   const m = run.model;
-  const node = run.pickNode();
+  const region = node.region as Region;
   const picks = Array.from({ length: run.rng.int(1, 3) }, () => run.pickTask());
   const reports = picks.map((task) => ({
-    id: task?.id ?? "t-unknown",
+    id: task?.id ?? unknownTaskId(region),
     leaseToken: task ? run.pickToken(task) : "l-none",
     outcome: run.rng.bool(0.7) ? ("succeeded" as const) : ("failed" as const),
     retryable: run.rng.bool(0.8),
@@ -216,13 +213,14 @@ export async function report(run: SimulationRun): Promise<void> {
   }));
   run.note(`${node.id} ${reports.length} items`);
   const expected = run.acting(node);
-  const reply = await run.sut.rpc.report(ADMIN, node.id, reports);
+  const before = queueSnapshot(m);
+  const reply = await run.sut.onShard(region, (s) => s.report(ADMIN, node.id, reports));
   expectResult("report", reply, expected);
   if (!reply.ok) {
     return;
   }
   for (const [i, r] of reports.entries()) {
-    const task = picks[i];
+    const task = picks[i]?.region === region ? picks[i] : undefined;
     const got = reply.value.results[i]!;
     const refusal = task ? m.leaseRefusal(task, r.leaseToken) : null;
     if (!task || refusal) {
@@ -237,45 +235,91 @@ export async function report(run: SimulationRun): Promise<void> {
     }
     expectSame(`report item ${r.id}`, got, { id: r.id, status: task.status });
   }
+  reconcileLeases(run, before, null, true);
+}
+
+/**
+ * The node a candidate names, as the edge finds it: its shard vouches that the caller may act as
+ * it (`act`: alive, to campaign) or owns it (`own`, to resign). A name of no node is a free name
+ * (null); a refusal ends the request. Returns undefined when refused.
+ */
+async function vouch(
+  run: SimulationRun,
+  candidate: string,
+  mode: "act" | "own",
+): Promise<string | null | undefined> {
+  const node = run.model.nodes.get(candidate);
+  if (!node && !run.model.departed.has(candidate)) {
+    return null;
+  }
+  const region = candidate.slice(candidate.lastIndexOf("-") + 1) as Region;
+  const expected = !node ? err("not_found") : mode === "act" ? run.acting(node) : ok;
+  const before = queueSnapshot(run.model);
+  const reply = await run.sut.onShard(region, (s) => s.authorizeNode(ADMIN, candidate, mode));
+  expectResult(`vouch for ${candidate}`, reply, expected);
+  reconcileLeases(run, before, null, true);
+  if (!reply.ok) {
+    return reply.error.code === "not_found" ? null : undefined;
+  }
+  return candidate;
+}
+
+/** A campaign at the coordinator, for a candidate bound to `nodeId` (or none). */
+async function campaignAt(
+  run: SimulationRun,
+  name: string,
+  candidate: string,
+  nodeId: string | null,
+): Promise<void> {
+  const m = run.model;
+  // A node's candidacy lives long (an agent renews it while its channel is open): long enough to outlive its node.
+  const ttlMs = run.rng.int(1000, nodeId === null ? 8000 : 30_000);
+  run.note(`${name} ${candidate} ttl=${ttlMs}${nodeId ? " bound" : ""}`);
+  const e = m.election(name);
+  const refused = nodeId !== null && m.coordinatorGone.has(nodeId);
+  const reply = await run.sut.onCoordinator((c) => c.campaign(ADMIN, name, { candidate, ttlMs }, nodeId));
+  expectResult("campaign", reply, refused ? err("conflict", "node_dead") : ok);
+  if (!reply.ok) {
+    run.stats.deadCampaignsRefused++;
+    return;
+  }
+  e.apply({ kind: "campaign", candidate, ttlMs, nodeId }, m.now);
+  const position = e.candidates.findIndex((c) => c.candidate === candidate);
+  expectSame(`campaign ${name}`, reply.value, {
+    isLeader: position === 0,
+    position,
+    leader:
+      e.leader === null
+        ? null
+        : { candidate: e.leader, term: e.term, since: e.since, expiresAt: e.leaderExpiresAt() },
+  });
 }
 
 /** Campaign, resign, fence and read, by nodes (bound candidacies) and by free names. */
 export async function election(
   run: SimulationRun,
   op: "campaign" | "resign" | "fence" | "getElection",
+  byNode = false,
 ): Promise<void> {
   const { rng, model: m } = run;
   const name = rng.pick(ELECTIONS);
-  const nodeIds = [...m.nodes.keys(), ...run.formerNodes];
-  const candidate = nodeIds.length > 0 && rng.bool(0.5) ? rng.pick(nodeIds) : `c${rng.int(1, 3)}`;
+  const nodeIds = [...m.nodes.keys(), ...m.departed];
+  const candidate = byNode && nodeIds.length > 0 ? rng.pick(nodeIds) : `c${rng.int(1, 3)}`;
   const e = m.election(name);
-  const now = m.now;
   if (op === "campaign") {
-    const ttlMs = rng.int(1000, 8000);
-    run.note(`${name} ${candidate} ttl=${ttlMs}`);
-    const node = m.nodes.get(candidate);
-    const expected = node ? run.acting(node) : ok;
-    const reply = await run.sut.rpc.campaign(ADMIN, name, { candidate, ttlMs });
-    expectResult(op, reply, expected);
-    if (!reply.ok) {
-      return;
+    const nodeId = await vouch(run, candidate, "act");
+    if (nodeId !== undefined) {
+      await campaignAt(run, name, candidate, nodeId);
     }
-    e.apply({ kind: "campaign", candidate, ttlMs, nodeId: node ? node.id : null }, now);
-    const position = e.candidates.findIndex((c) => c.candidate === candidate);
-    expectSame(`campaign ${name}`, reply.value, {
-      isLeader: position === 0,
-      position,
-      leader:
-        e.leader === null
-          ? null
-          : { candidate: e.leader, term: e.term, since: e.since, expiresAt: e.leaderExpiresAt() },
-    });
     return;
   }
   if (op === "resign") {
     run.note(`${name} ${candidate}`);
-    expectResult(op, await run.sut.rpc.resign(ADMIN, name, { candidate }), ok);
-    e.apply({ kind: "resign", candidate }, now);
+    if ((await vouch(run, candidate, "own")) === undefined) {
+      return;
+    }
+    expectResult(op, await run.sut.onCoordinator((c) => c.resign(ADMIN, name, { candidate })), ok);
+    e.apply({ kind: "resign", candidate }, m.now);
     return;
   }
   const known = e.exists || e.candidates.length > 0;
@@ -283,28 +327,54 @@ export async function election(
     const term = rng.pick([e.term, e.term - 1, e.term + 1, 0]);
     run.note(`${name} term=${term === e.term ? "current" : term}`);
     if (known) {
-      e.apply({ kind: "tick" }, now);
+      e.apply({ kind: "tick" }, m.now);
     }
     const expected = !known
       ? err("not_found")
       : e.leader === null || term !== e.term
         ? err("conflict", "stale_term")
         : ok;
-    expectResult(op, await run.sut.rpc.fence(ADMIN, name, { term }), expected);
+    expectResult(op, await run.sut.onCoordinator((c) => c.fence(ADMIN, name, { term })), expected);
     return;
   }
   run.note(name);
   if (known) {
-    e.apply({ kind: "tick" }, now);
+    e.apply({ kind: "tick" }, m.now);
   }
-  const reply = await run.sut.rpc.getElection(ADMIN, name);
+  const reply = await run.sut.onCoordinator((c) => c.getElection(ADMIN, name));
   expectResult(op, reply, known ? ok : err("not_found"));
   if (reply.ok) {
-    checkLeaderView(name, now, reply.value.leader, reply.value.candidates);
+    checkLeaderView(name, m.now, reply.value.leader, reply.value.candidates);
     expectSame(
       `election ${name}`,
       [reply.value.term, reply.value.leader?.candidate ?? null],
       [e.term, e.leader],
     );
   }
+}
+
+/**
+ * A campaign that races its node's departure: the shard vouches for the node, the node deregisters
+ * and the coordinator hears of it, and only then does the campaign reach the coordinator, which
+ * must refuse it (409 node_dead) whatever order the messages came in.
+ */
+export async function campaignRace(run: SimulationRun): Promise<void> {
+  const m = run.model;
+  const live = [...m.nodes.values()].filter((n) => !n.dead);
+  if (live.length === 0) {
+    return election(run, "campaign", true);
+  }
+  const node = run.rng.pick(live);
+  const region = node.region as Region;
+  const name = run.rng.pick(ELECTIONS);
+  if ((await vouch(run, node.id, "act")) !== node.id) {
+    return;
+  }
+  const before = queueSnapshot(m);
+  endWait(run, node);
+  m.deregister(node);
+  expectResult("deregister", await run.sut.onShard(region, (s) => s.deregisterNode(ADMIN, node.id)), ok);
+  reconcileLeases(run, before, null, false);
+  await deliverWhere(run, (p) => p.kind === "gone" && p.nodeIds.includes(node.id));
+  await campaignAt(run, name, node.id, node.id);
 }

@@ -1,61 +1,291 @@
 /**
- * The system under simulation: the real coordinator code (CoordinatorState and the Coordinator's RPC
- * methods) running in-process inside its Durable Object, over its real SQLite storage, with the
- * clock, the randomness and the long-poll timers in the simulation's hands.
+ * The system under simulation: the real coordinator and two real region shards, each in its own
+ * Durable Object over its own SQLite storage, with the clock, the back-off jitter, the timers and
+ * the network between them in the simulation's hands.
  *
- * A restart is modelled the way the runtime does it: every in-memory structure is dropped and a new
- * CoordinatorState is loaded from the same storage. The RPC methods of `Coordinator` only read
- * `this.state`, so a facade object with the Coordinator prototype and a fresh `state` is the class
- * exactly as a new instance would run it, without a new object id per run (which costs ~10 ms).
+ * Each call runs inside its object (`runInDurableObject`), which then photographs what the object
+ * holds, in storage and in memory: the checks read those snapshots. Objects only change during the
+ * calls the simulation makes, so the latest snapshot of each is its state after every step. A long
+ * poll is the one call made through the stub, so that its request stays open while it waits.
+ *
+ * A restart is the runtime's: `restartWith` drops everything in memory (long polls are cut off,
+ * like their HTTP requests, and the object's timers go) and loads the storage again. The objects
+ * are reused from run to run, their tables and alarms wiped (a new object costs ~10 ms); each
+ * region keeps its configuration.
  */
-import { Coordinator } from "../../durable-objects/coordinator";
-import { CoordinatorState } from "../../durable-objects/coordinator/state";
-import { TokenBuckets } from "../../src/core/token-bucket";
+import { runInDurableObject } from "cloudflare:test";
+import type { Coordinator } from "../../durable-objects/coordinator";
+import type { CoordinatorDependencies } from "../../durable-objects/coordinator/coordinator-engine";
+import type { IdempotencyKeys } from "../../durable-objects/idempotency-keys";
+import type { RegionShard } from "../../durable-objects/region-shard";
+import type { LeasedTask } from "../../durable-objects/region-shard/scheduler";
+import type { ShardDependencies } from "../../durable-objects/region-shard/shard-engine";
+import { coordinatorStub, shardStub } from "../../durable-objects/stubs";
+import type { Result } from "../../src/core/errors";
+import type { Principal } from "../../src/core/permissions";
+import type { ShardProbe } from "./sim-network";
+import {
+  type CoordinatorSnapshot,
+  coordinatorSnapshot,
+  emptyCoordinator,
+  emptyShard,
+  type ShardSnapshot,
+  shardSnapshot,
+} from "./sim-snapshots";
+import type { SimTimers } from "./sim-timers";
 
-/** The tables a run writes; wiped between runs that share one object. */
-const TABLES = ["tokens", "regions", "nodes", "tasks", "elections", "candidates"] as const;
+/** The credential every simulated call uses (authorization is the auth matrix's job). */
+export const ADMIN: Principal = { role: "admin", tokenId: "admin" };
+/** The regions, each with its shard: Paris and New York. */
+export const REGIONS = { r1: { lat: 48.85, lon: 2.35 }, r2: { lat: 40.71, lon: -74.0 } } as const;
+export type Region = keyof typeof REGIONS;
+export const REGION_IDS = Object.keys(REGIONS) as Region[];
 
-export interface SutClock {
-  now: number;
+export type PollReply = Result<{ tasks: LeasedTask[] }>;
+export type { ShardSnapshot, TaskRow } from "./sim-snapshots";
+
+const SHARD_TABLES = ["tasks", "nodes", "outbox"] as const;
+const COORDINATOR_TABLES = ["tokens", "elections", "candidates", "region_loads", "gone_nodes"] as const;
+
+type Target = Region | "coordinator";
+
+/** The object a visit is in, and how to reach it without a new request. */
+type Visit =
+  | { target: Region; shard: RegionShard; ctx: DurableObjectState; photograph: () => Promise<void> }
+  | { target: "coordinator"; coordinator: Coordinator; ctx: DurableObjectState };
+
+export class Sut {
+  readonly coordinator: DurableObjectStub<Coordinator>;
+  readonly shards = new Map<Region, DurableObjectStub<RegionShard>>();
+  readonly keys: DurableObjectStub<IdempotencyKeys>;
+  readonly shardState = new Map<Region, ShardSnapshot>();
+  coordinatorState!: CoordinatorSnapshot;
+  /** The current run's timers; each call names the object that sets them. */
+  timers: SimTimers | null = null;
+  /** The current run's clock. */
+  now: () => number = () => 0;
+  /** Each shard's instance, as last visited (the network reads its memory when it sends). */
+  readonly instances = new Map<Region, RegionShard>();
+  /**
+   * Whether a call to the shard is still ending after the visit's own calls returned (a long poll
+   * answered meanwhile finishes on its own): the photograph waits for it.
+   */
+  ending: (region: Region, waiting: ReadonlySet<string>) => boolean = () => false;
+  /** Told after each shard call, once photographed (the driver checks what the shard sent). */
+  afterShardCall: (region: Region) => void = () => {};
+  /** Requests made into the objects (each costs about as much as a whole step's checks). */
+  visits = 0;
+  /** The visit under way: calls to its object run inside it, without a request of their own. */
+  private inside: Visit | null = null;
+  /** Objects not yet wiped for the current run, and what they restart with. */
+  private unwiped = new Set<Target>();
+  private deps: {
+    coordinator: Partial<CoordinatorDependencies>;
+    shard: (region: Region) => Partial<ShardDependencies>;
+  } = { coordinator: {}, shard: () => ({}) };
+
+  private constructor(
+    readonly env: Env,
+    readonly deployment: string,
+  ) {
+    this.coordinator = coordinatorStub(env, deployment);
+    for (const region of REGION_IDS) {
+      this.shards.set(region, shardStub(env, deployment, region));
+    }
+    const ns = env.IDEMPOTENCY_KEYS;
+    this.keys = ns.get(ns.idFromName(`${deployment}/${ADMIN.tokenId}`));
+  }
+
+  /** A deployment of its own with both regions created (their shards configured by the coordinator). */
+  static async create(env: Env, deployment: string): Promise<Sut> {
+    const sut = new Sut(env, deployment);
+    const silent = { reportLoad: () => Promise.resolve(), nodesGone: () => Promise.resolve() };
+    for (const region of REGION_IDS) {
+      await runInDurableObject(sut.shards.get(region)!, (shard: RegionShard) =>
+        shard.restartWith({ link: () => silent }),
+      );
+      const reply = await sut.coordinator.putRegion(ADMIN, deployment, region, REGIONS[region]);
+      if (!reply.ok) {
+        throw new Error(`region ${region}: ${JSON.stringify(reply.error)}`);
+      }
+    }
+    return sut;
+  }
+
+  /**
+   * Starts a run: each object has its tables and alarm wiped and restarts with the run's
+   * dependencies at its first visit (no request of its own). Idempotency keys are not wiped: each
+   * run uses keys of its own.
+   */
+  begin(
+    coordinatorDeps: Partial<CoordinatorDependencies>,
+    shardDeps: (region: Region) => Partial<ShardDependencies>,
+  ): void {
+    this.deps = { coordinator: coordinatorDeps, shard: shardDeps };
+    this.unwiped = new Set<Target>(["coordinator", ...REGION_IDS]);
+    // What each object holds once wiped, until its first visit photographs it.
+    for (const region of REGION_IDS) {
+      this.shardState.set(region, emptyShard(this.now()));
+    }
+    this.coordinatorState = emptyCoordinator(REGION_IDS);
+  }
+
+  /**
+   * Runs `fn` inside a shard (timers it sets are the shard's), then photographs the shard. Within a
+   * visit to the same shard, it runs there at once; `photograph` refreshes the snapshot between
+   * several calls of one visit (what the shard sent is checked then).
+   */
+  async onShard<T>(
+    region: Region,
+    fn: (shard: RegionShard, ctx: DurableObjectState, photograph: () => Promise<void>) => T | Promise<T>,
+  ): Promise<T> {
+    const inside = this.inside;
+    if (inside !== null) {
+      if (inside.target !== region) {
+        throw new Error(`a call to ${region} during a visit to ${inside.target}`);
+      }
+      const { shard, ctx, photograph } = inside;
+      const value = await fn(shard, ctx, photograph);
+      await photograph();
+      return value;
+    }
+    this.setOwner(region);
+    this.visits++;
+    return runInDurableObject(this.shards.get(region)!, async (shard: RegionShard, ctx) => {
+      this.setOwner(region);
+      this.instances.set(region, shard);
+      const photograph = async () => {
+        // Each turn on storage lets the calls still ending run on (a bounded number: one that never
+        // ends is found by the checks of its answer).
+        for (let i = 0; i < 100 && this.ending(region, shard.engine.nodes.waiting); i++) {
+          await ctx.storage.getAlarm();
+        }
+        this.shardState.set(region, await shardSnapshot(shard, ctx, this.now()));
+        this.afterShardCall(region);
+      };
+      if (this.unwiped.delete(region)) {
+        cutPolls(shard);
+        for (const table of SHARD_TABLES) {
+          ctx.storage.sql.exec(`DELETE FROM ${table}`);
+        }
+        await ctx.storage.deleteAlarm();
+        await shard.restartWith(this.deps.shard(region));
+      }
+      this.inside = { target: region, shard, ctx, photograph };
+      try {
+        const value = await fn(shard, ctx, photograph);
+        await photograph();
+        return value;
+      } finally {
+        this.inside = null;
+      }
+    });
+  }
+
+  /** Runs `fn` inside the coordinator, then photographs it (at once within a visit to it). */
+  async onCoordinator<T>(
+    fn: (coordinator: Coordinator, ctx: DurableObjectState) => T | Promise<T>,
+  ): Promise<T> {
+    const inside = this.inside;
+    if (inside !== null) {
+      if (inside.target !== "coordinator") {
+        throw new Error(`a call to the coordinator during a visit to ${inside.target}`);
+      }
+      const value = await fn(inside.coordinator, inside.ctx);
+      this.coordinatorState = await coordinatorSnapshot(inside.coordinator, inside.ctx);
+      return value;
+    }
+    this.setOwner(null);
+    this.visits++;
+    return runInDurableObject(this.coordinator, async (coordinator: Coordinator, ctx) => {
+      if (this.unwiped.delete("coordinator")) {
+        for (const table of COORDINATOR_TABLES) {
+          ctx.storage.sql.exec(`DELETE FROM ${table}`);
+        }
+        await ctx.storage.deleteAlarm();
+        await coordinator.restartWith(this.deps.coordinator);
+      }
+      this.inside = { target: "coordinator", coordinator, ctx };
+      try {
+        const value = await fn(coordinator, ctx);
+        this.coordinatorState = await coordinatorSnapshot(coordinator, ctx);
+        return value;
+      } finally {
+        this.inside = null;
+      }
+    });
+  }
+
+  /** Whether a visit is under way (calls to other objects must wait for its end). */
+  get visiting(): Target | null {
+    return this.inside?.target ?? null;
+  }
+
+  /** What a shard holds in memory now, read while it runs (a send), without I/O. */
+  probe(region: Region): ShardProbe | null {
+    const engine = this.instances.get(region)?.engine;
+    if (!engine) {
+      return null;
+    }
+    const depth = engine.tasks.depth();
+    return {
+      at: this.now(),
+      nodes: [...engine.nodes.nodes.values()].map((n) => ({
+        id: n.id,
+        dead: n.dead,
+        draining: n.draining,
+        capacity: n.capacity,
+        lastSeenAt: n.lastSeenAt,
+      })),
+      leased: depth.leased,
+      queued: depth.queued,
+    };
+  }
+
+  /** A long poll through the stub: its request stays open while it waits. */
+  startPoll(region: Region, nodeId: string, input: { max: number; waitMs: number }): Promise<PollReply> {
+    if (this.unwiped.has(region) || this.inside !== null) {
+      throw new Error(`a long poll of ${region} before its first visit, or during a visit`);
+    }
+    this.setOwner(region);
+    this.visits++;
+    return this.shards.get(region)!.poll(ADMIN, nodeId, input) as Promise<PollReply>;
+  }
+
+  /** A shard restarts: its long polls are cut off, its timers go, its memory is loaded again from storage. */
+  restartShard(region: Region, deps: Partial<ShardDependencies>): Promise<void> {
+    return this.onShard(region, async (shard) => {
+      cutPolls(shard);
+      this.timers?.dropOwner(region);
+      await shard.restartWith(deps);
+    });
+  }
+
+  /** The coordinator restarts: memory loaded again from storage. */
+  restartCoordinator(deps: Partial<CoordinatorDependencies>): Promise<void> {
+    return this.onCoordinator((coordinator) => coordinator.restartWith(deps));
+  }
+
+  /** Ends every long poll the shards hold (at the end of a run, so no request stays open). */
+  async cutAllPolls(): Promise<void> {
+    for (const region of REGION_IDS) {
+      if ((this.shardState.get(region)?.waiting.length ?? 0) > 0) {
+        await this.onShard(region, (shard) => cutPolls(shard));
+      }
+    }
+  }
+
+  private setOwner(owner: string | null): void {
+    if (this.timers) {
+      this.timers.owner = owner;
+    }
+  }
 }
 
-/** One coordinator incarnation: its RPC surface and its state. */
-export class Sut {
-  state!: CoordinatorState;
-  rpc!: Coordinator;
-
-  constructor(
-    readonly ctx: DurableObjectState,
-    readonly env: Env,
-    private readonly clock: SutClock,
-    private readonly random: () => number,
-  ) {}
-
-  /** A fresh incarnation over whatever the storage holds. */
-  async boot(): Promise<void> {
-    const state = new CoordinatorState(this.ctx);
-    state.clock = () => this.clock.now;
-    state.random = this.random;
-    await state.load(this.env);
-    // The simulation drives thousands of calls per simulated second with the admin credential.
-    state.limiter = new TokenBuckets({ ratePerSec: 1e9, burst: 1e9 });
-    // Its calls come back to back and it inspects the state between them: each starts at once.
-    state.groupWindowMs = 0;
-    const rpc = Object.create(Coordinator.prototype) as Coordinator;
-    Object.defineProperty(rpc, "state", { value: state });
-    this.state = state;
-    this.rpc = rpc;
-  }
-
-  /** Empties the storage so the next run starts from nothing. */
-  async wipe(): Promise<void> {
-    for (const table of TABLES) {
-      this.ctx.storage.sql.exec(`DELETE FROM ${table}`);
-    }
-    await this.ctx.storage.deleteAlarm();
-  }
-
-  sql<T extends Record<string, SqlStorageValue>>(query: string, ...args: SqlStorageValue[]): T[] {
-    return this.ctx.storage.sql.exec<T>(query, ...args).toArray();
+/** Answers every waiting long poll with nothing (its connection is gone). */
+function cutPolls(shard: RegionShard): void {
+  const engine = shard.engine;
+  for (const nodeId of [...engine.nodes.waiting]) {
+    engine.scheduler.stopWaiting(nodeId, true);
   }
 }

@@ -1,0 +1,202 @@
+/**
+ * What a simulated run does next: each step is chosen with weights from what the model holds, with
+ * the object it calls (a shard, the coordinator, or several) known before it runs, so that
+ * consecutive steps of one object share a visit (sim-driver.ts).
+ */
+
+import { network } from "./sim-delivery";
+import { EPOCH, type SimulationRun } from "./sim-driver";
+import { nodeDeath, restartCoordinator, restartShard } from "./sim-faults";
+import { advance, alarm, poll } from "./sim-leases";
+import { cancel, deregister, drain, heartbeat, register } from "./sim-node-ops";
+import { campaignRace, election, leaseCall, report, submit } from "./sim-ops";
+import { REGION_IDS, type Region } from "./sim-sut";
+
+/** A step chosen, with the object it calls (null: several, or none) and how to run it. */
+export interface Planned {
+  op: Op;
+  target: Target | null;
+  exec: () => Promise<void>;
+}
+
+export type Target = Region | "coordinator";
+
+/** The steps that call one shard only, and those that call the coordinator only (restarts of a shard cut long polls: not these). */
+const SHARD_OPS: readonly Op[] = [
+  "register",
+  "heartbeat",
+  "poll",
+  "complete",
+  "fail",
+  "extend",
+  "report",
+  "cancel",
+  "drain",
+  "deregister",
+  "alarm",
+];
+const COORDINATOR_OPS: readonly Op[] = [
+  "campaign",
+  "resign",
+  "fence",
+  "getElection",
+  "alarm",
+  "restart",
+  "network",
+];
+
+export type Op =
+  | "register"
+  | "heartbeat"
+  | "poll"
+  | "longPoll"
+  | "submit"
+  | "batch"
+  | "complete"
+  | "fail"
+  | "extend"
+  | "report"
+  | "cancel"
+  | "drain"
+  | "deregister"
+  | "campaign"
+  | "campaignNode"
+  | "campaignRace"
+  | "resign"
+  | "resignNode"
+  | "fence"
+  | "getElection"
+  | "tick"
+  | "jump"
+  | "alarm"
+  | "nodeDeath"
+  | "restart"
+  | "network";
+
+/**
+ * Chooses the next step and what it acts on (so the object it calls is known before it runs).
+ * `stay`: the object of the visit under way, whose own steps only are chosen (requests come in
+ * bursts; a burst costs one visit).
+ */
+export function plan(run: SimulationRun, index: number, stay: Target | null): Planned {
+  const { rng, model: m } = run;
+  const region = stay === "coordinator" ? null : stay;
+  const nodes = [...m.nodes.values()].filter((n) => region === null || n.region === region);
+  const tasks = [...m.tasks.values()].filter((t) => region === null || t.region === region);
+  const leased = tasks.filter((t) => t.status === "leased");
+  const live = run.liveNodes().length;
+  const weights: Partial<Record<Op, number>> = {
+    register: live < 2 ? 12 : live < 4 ? 6 : 1,
+    heartbeat: nodes.length > 0 ? 10 : 0,
+    poll: nodes.length > 0 ? 12 : 0,
+    longPoll: nodes.length > 0 ? 4 : 0,
+    submit: 16,
+    batch: 3,
+    complete: tasks.length > 0 ? (leased.length > 0 ? 12 : 2) : 0,
+    fail: leased.length > 0 ? 4 : 0,
+    extend: leased.length > 0 ? 3 : 0,
+    report: nodes.length > 0 && m.tasks.size > 0 ? 3 : 0,
+    cancel: tasks.length > 0 ? 3 : 0,
+    drain: nodes.length > 0 ? 1 : 0,
+    deregister: nodes.length > 0 ? 1 : 0,
+    campaign: 4,
+    campaignNode: nodes.length > 0 ? 5 : 0,
+    campaignRace: nodes.length > 0 ? 1 : 0,
+    resign: 1,
+    resignNode: nodes.length > 0 ? 1 : 0,
+    fence: 3,
+    getElection: 2,
+    tick: 10,
+    jump: 2,
+    alarm: 6,
+    nodeDeath: nodes.length > 0 ? 1 : 0,
+    restart: 3,
+    network: 14,
+  };
+  if (stay !== null) {
+    const mine = stay === "coordinator" ? COORDINATOR_OPS : SHARD_OPS;
+    for (const op of Object.keys(weights) as Op[]) {
+      if (!mine.includes(op)) {
+        weights[op] = 0;
+      }
+    }
+    // As often as outside a burst, among its fewer steps (a shard's restart ends the burst: it runs
+    // outside any visit, as it waits for the long polls it cuts off).
+    weights.restart = 0.5;
+  }
+  const op = rng.weighted<Op>(weights);
+  run.stats.ops++;
+  run.log.push(`#${index} t+${m.now - EPOCH} ${op}`);
+  const local = (target: Target, exec: () => Promise<void>): Planned => ({ op, target, exec });
+  const cross = (exec: () => Promise<void>): Planned => ({ op, target: null, exec });
+  const targetOf = (): Target => stay ?? rng.pick<Target>([...REGION_IDS, "coordinator"]);
+  switch (op) {
+    case "register": {
+      const at = region ?? rng.pick(REGION_IDS);
+      const capacity = rng.int(1, 3);
+      return local(at, () => register(run, at, capacity));
+    }
+    case "heartbeat": {
+      const node = rng.pick(nodes);
+      return local(node.region as Region, () => heartbeat(run, node));
+    }
+    case "poll":
+    case "longPoll": {
+      const node = rng.pick(nodes);
+      return op === "poll"
+        ? local(node.region as Region, () => poll(run, node, false))
+        : cross(() => poll(run, node, true));
+    }
+    case "submit":
+    case "batch":
+      return cross(() => submit(run, op === "batch" ? rng.int(2, 4) : 1));
+    case "complete":
+    case "fail":
+    case "extend":
+    case "cancel": {
+      const task = run.pickTask(tasks);
+      const at = (task?.region ?? region ?? rng.pick(REGION_IDS)) as Region;
+      return local(at, () => (op === "cancel" ? cancel(run, task, at) : leaseCall(run, op, task, at)));
+    }
+    case "report":
+    case "drain":
+    case "deregister": {
+      const node = rng.pick(nodes);
+      const at = node.region as Region;
+      return local(at, () =>
+        op === "report" ? report(run, node) : op === "drain" ? drain(run, node) : deregister(run, node),
+      );
+    }
+    case "campaign":
+    case "resign":
+    case "fence":
+    case "getElection":
+      return local("coordinator", () => election(run, op));
+    case "campaignNode":
+    case "resignNode":
+      return cross(() => election(run, op === "campaignNode" ? "campaign" : "resign", true));
+    case "campaignRace":
+      return cross(() => campaignRace(run));
+    case "tick":
+      return cross(() => advance(run, rng.int(1, 2500)));
+    case "jump":
+      run.stats.clockJumps++;
+      return cross(() => advance(run, rng.int(5000, 40_000)));
+    case "alarm": {
+      const target = targetOf();
+      run.note(target);
+      return local(target, () => alarm(run, target));
+    }
+    case "nodeDeath":
+      return cross(() => nodeDeath(run));
+    case "restart": {
+      const target = targetOf();
+      run.note(target);
+      return target === "coordinator"
+        ? local(target, () => restartCoordinator(run))
+        : cross(() => restartShard(run, target));
+    }
+    case "network":
+      return local("coordinator", () => network(run));
+  }
+}
