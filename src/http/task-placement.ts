@@ -109,10 +109,16 @@ export async function placeTasks(
 async function placeItems(edge: Edge, principal: Principal, items: Item[]): Promise<void> {
   let table = await edge.table.get();
   firstOffers(items, table.regions);
-  const again = items.some((item) => item.offer === null) ? edge.table.lookUpAgain() : null;
+  // A region become healthy since this isolate's copy was made: look once more (fetches under way
+  // are shared). A region the copy does not know at all: at most every FRESH_LOOKUP_MS, so tasks
+  // for a made-up region do not flood the coordinator.
+  const unplaced = items.filter((item) => item.offer === null);
+  const again = unplaced.some((item) => item.done === null)
+    ? edge.table.fresh()
+    : unplaced.length > 0
+      ? edge.table.lookUpAgain()
+      : null;
   if (again !== null) {
-    // A region created or become healthy since this isolate's copy was made: look once more (at
-    // most every FRESH_LOOKUP_MS, so tasks for an unknown region do not flood the coordinator).
     table = await again;
     firstOffers(items, table.regions);
   }

@@ -276,7 +276,8 @@ async function campaignAt(
   const ttlMs = run.rng.int(1000, nodeId === null ? 8000 : 30_000);
   run.note(`${name} ${candidate} ttl=${ttlMs}${nodeId ? " bound" : ""}`);
   const e = m.election(name);
-  const refused = nodeId !== null && m.coordinatorGone.has(nodeId);
+  // A node the coordinator heard is gone may not campaign, bound or as a free name (ids are never reused).
+  const refused = m.coordinatorGone.has(nodeId ?? candidate);
   const reply = await run.sut.onCoordinator((c) => c.campaign(ADMIN, name, { candidate, ttlMs }, nodeId));
   expectResult("campaign", reply, refused ? err("conflict", "node_dead") : ok);
   if (!reply.ok) {
