@@ -12,8 +12,11 @@ import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine
 import type { TaskFilter } from "./region-shard/task-queue";
 import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
 
-/** One submitted task's fate at a shard: stored, refused (the edge offers it elsewhere) or refused for good. */
-export type SubmitResult = { task: TaskView } | { refused: Refusal } | { error: ErrorBody };
+/**
+ * One submitted task's fate at a shard: stored (`created: false` when a keyed task with that id was
+ * already there), refused (the edge offers it elsewhere) or refused for good.
+ */
+export type SubmitResult = { task: TaskView; created?: false } | { refused: Refusal } | { error: ErrorBody };
 
 /** A region's live numbers, for `/v1/regions`, `/v1/status` and `/metrics`. */
 export interface ShardStats {
@@ -339,6 +342,12 @@ export class RegionShard extends DurableObject<Env> {
           (command): SubmitResult =>
             itemResult(
               (): SubmitResult => {
+                // A keyed task may come twice under one id (a repeat completing a submit that never
+                // stored it, and that submit arriving late): the second finds the first.
+                const existing = command.idempotencyKey === null ? null : s.tasks.get(command.id);
+                if (existing !== null) {
+                  return { task: taskView(existing), created: false };
+                }
                 const refusal =
                   region === null ? "unhealthy" : shardRefusal(s.report(now), command.requireRoom);
                 if (refusal !== null || region === null) {

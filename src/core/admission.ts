@@ -87,16 +87,3 @@ export function claimDecision(
   }
   return { kind: "existing", taskId: record.taskId, claimedAt: record.claimedAt };
 }
-
-/**
- * A record names a task its shard does not have: the submit that claimed the key is still under way,
- * or it ended without storing anything (refused everywhere, or the edge went away). Past
- * `pendingMs` the key is taken over by the new submit; before it, 409 `idempotency_in_progress`.
- */
-export function missingTaskDecision(
-  claimedAt: number,
-  now: number,
-  pendingMs: number,
-): "take_over" | "in_progress" {
-  return now - claimedAt >= pendingMs ? "take_over" : "in_progress";
-}

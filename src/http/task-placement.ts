@@ -1,6 +1,5 @@
 import type { SubmitResult } from "../../durable-objects/region-shard";
 import type { TaskView } from "../../durable-objects/region-shard/views";
-import { missingTaskDecision } from "../core/admission";
 import { canonicalJson } from "../core/canonical-json";
 import { ApiError, type ErrorBody, type Result } from "../core/errors";
 import type { LatLon, RegionLoad } from "../core/geo-routing";
@@ -19,12 +18,6 @@ import type { SubmitCommand } from "../core/task-commands";
 import { mintTaskId } from "../ids";
 import type { SubmitTaskInput } from "../schemas/tasks";
 import type { Edge } from "./edge";
-
-/**
- * A key whose record names a task that is nowhere to be found is taken over after this long (the
- * submit that claimed it ended without storing it); before, a repeat is 409 `idempotency_in_progress`.
- */
-export const IDEMPOTENCY_PENDING_MS = 30_000;
 
 /** One submitted task's outcome: the task (`created` false for an idempotent repeat) or an error. */
 export type Placed = { task: TaskView; created: boolean } | { error: ErrorBody };
@@ -131,7 +124,7 @@ async function placeItems(edge: Edge, principal: Principal, items: Item[]): Prom
       );
     }
   }
-  await claimKeys(edge, principal, items);
+  await claimKeys(edge, principal, items, table.regions);
 
   for (let round = 0; round < MAX_PLACEMENT_TRIES; round++) {
     const byRegion = new Map<string, Item[]>();
@@ -159,7 +152,7 @@ async function placeItems(edge: Edge, principal: Principal, items: Item[]): Prom
           if (result === undefined || "error" in result) {
             item.done = { error: result?.error ?? ApiError.of("internal", "no answer from the shard").body };
           } else if ("task" in result) {
-            item.done = { task: result.task, created: true };
+            item.done = { task: result.task, created: result.created !== false };
           } else {
             reoffer(item, region, result.refused, table.regions, edge.clock(), moves);
           }
@@ -266,9 +259,14 @@ function reoffer(
 /**
  * Mints each offered item's id, and claims the keys of keyed items in one call to the token's key
  * object: a repeat gets the task its key names (or 409 on another body); a key naming a task that
- * was never stored is taken over once IDEMPOTENCY_PENDING_MS have passed.
+ * was never stored is stored by this repeat under the same id.
  */
-async function claimKeys(edge: Edge, principal: Principal, items: Item[]): Promise<void> {
+async function claimKeys(
+  edge: Edge,
+  principal: Principal,
+  items: Item[],
+  regions: readonly RegionLoad[],
+): Promise<void> {
   const now = edge.clock();
   for (const item of items) {
     if (item.offer !== null && item.done === null) {
@@ -315,14 +313,23 @@ async function claimKeys(edge: Edge, principal: Principal, items: Item[]): Promi
         item.done = { task: found.value, created: false };
         return;
       }
-      if (
-        item.done !== null ||
-        missingTaskDecision(claim.claimedAt, now, IDEMPOTENCY_PENDING_MS) === "in_progress"
-      ) {
-        item.done ??= conflict(
-          `a submit with idempotency key ${item.body.idempotencyKey} is under way`,
-          "idempotency_in_progress",
-        );
+      if (item.done !== null) {
+        return; // no region can take it now: 503, the key kept as it is
+      }
+      // The key names a task its shard does not have: the submit that claimed it is under way, or
+      // ended (crashed, refused) before storing it. This repeat stores it under the same id, where
+      // the id says: whichever of the two arrives second finds it there (the shard checks keyed
+      // ids), so there is one task. When that region cannot take it now, the key moves to a new id.
+      const recorded = regions.find((r) => r.id === region && r.healthy);
+      if (recorded !== undefined) {
+        item.id = claim.taskId;
+        item.claimed = true;
+        item.offer = {
+          region: recorded.id,
+          reason: item.offer?.region === recorded.id ? item.offer.reason : "spillover",
+          distanceKm: explainPinned(item.from, recorded)[0]!.distanceKm,
+          requireRoom: false,
+        };
         return;
       }
       takeOvers.push({ key: item.body.idempotencyKey!, from: claim.taskId, to: item.id! });
@@ -335,7 +342,7 @@ async function claimKeys(edge: Edge, principal: Principal, items: Item[]): Promi
       item.claimed = moved[i] === true;
       if (!moved[i]) {
         item.done = conflict(
-          `a submit with idempotency key ${item.body.idempotencyKey} is under way`,
+          `another submit with idempotency key ${item.body.idempotencyKey} moved it meanwhile; try again`,
           "idempotency_in_progress",
         );
       }

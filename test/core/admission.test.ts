@@ -3,7 +3,6 @@ import {
   candidateRefusal,
   claimDecision,
   leftForOwner,
-  missingTaskDecision,
   regionDeletionRefusal,
   shardRefusal,
 } from "../../src/core/admission";
@@ -50,12 +49,10 @@ describe("admission decisions", () => {
     expect(candidateRefusal(emptyElection, "a", now, { maxCandidates: 2, nodeGone: true })).toBe("node_dead");
   });
 
-  it("an idempotency key is new, the same body's task, or a mismatch; a missing task is taken over only late", () => {
+  it("an idempotency key is new, the same body's task, or a mismatch", () => {
     expect(claimDecision(null, "h1")).toEqual({ kind: "new" });
     const record = { requestHash: "h1", taskId: "t-x", claimedAt: 50 };
     expect(claimDecision(record, "h1")).toEqual({ kind: "existing", taskId: "t-x", claimedAt: 50 });
     expect(claimDecision(record, "h2")).toEqual({ kind: "mismatch" });
-    expect(missingTaskDecision(50, 50 + 29_999, 30_000)).toBe("in_progress");
-    expect(missingTaskDecision(50, 50 + 30_000, 30_000)).toBe("take_over");
   });
 });

@@ -1,4 +1,9 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { canonicalJson } from "../../src/core/canonical-json";
+import { sha256Hex } from "../../src/core/sha256-hex";
+import { mintTaskId } from "../../src/ids";
+import { SubmitTask } from "../../src/schemas/tasks";
 import { CITIES, type Harness, world } from "./harness";
 
 const taskRows = (h: Harness, region: string) =>
@@ -121,6 +126,34 @@ describe("region shards", () => {
     );
     expect(theirs.status).toBe(201);
     expect(theirs.body.id).not.toBe(first.body.id);
+  });
+
+  it("a key whose first submit never stored its task (a crash between claim and store) is completed by the repeat, under the same id", async () => {
+    const { h, client } = await world({ "eu-central": 5 });
+    const clientId = (await h.get("/v1/tokens")).body.tokens.find(
+      (t: { role: string }) => t.role === "client",
+    ).id;
+    const body = { type: "x", payload: 7, location: CITIES.paris };
+    const recordedId = mintTaskId("eu-central", h.now);
+    // What a submit that crashed after claiming left behind: a key naming a task no shard has.
+    await env.IDEMPOTENCY_KEYS.get(env.IDEMPOTENCY_KEYS.idFromName(`${h.name}/${clientId}`)).claim(
+      // The hash the edge takes: of the validated body (defaults filled in), without its key.
+      [
+        {
+          key: "crashed",
+          requestHash: await sha256Hex(canonicalJson(SubmitTask.parse(body))),
+          taskId: recordedId,
+        },
+      ],
+      h.now,
+    );
+    const repeat = await h.submit({ ...body, idempotencyKey: "crashed" }, client);
+    expect(repeat.status).toBe(201);
+    expect(repeat.body.id).toBe(recordedId);
+    // The late first submit, had it arrived now, would find it: one task for the key.
+    const again = await h.submit({ ...body, idempotencyKey: "crashed" }, client);
+    expect([again.status, again.body.id]).toEqual([200, recordedId]);
+    expect(await taskRows(h, "eu-central")).toEqual([{ id: recordedId }]);
   });
 
   it("answers a repeated key with its task even when no region could take a new one now", async () => {
