@@ -1,37 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Agent, type AgentOptions } from "../../src/sdk/index.ts";
+import { describe, expect, it } from "vitest";
+import type { Agent, AgentOptions } from "../../src/sdk/index.ts";
+import { startAgent } from "./channel-agents.ts";
 import { FakeMeridian } from "./fake-meridian.ts";
 
 // Elections over the node channel: campaign binds the candidacy to the channel's session, changes
 // are pushed as leader frames, resign hands over. On the fake's virtual clock, as agent.test.ts.
 
-const agents: { agent: Agent; fake: FakeMeridian }[] = [];
-
 function start(fake: FakeMeridian, options: Partial<AgentOptions> = {}): Agent {
-  const agent = new Agent({
-    url: "http://meridian.test",
-    token: "node-token",
-    region: "eu-west-1",
-    handlers: {},
-    fetch: fake.fetch,
-    webSocket: fake.webSocket,
-    clock: fake.clock,
-    logger: false,
-    handleSignals: false,
-    random: () => 0.5,
-    ...options,
-  });
-  agents.push({ agent, fake });
-  void agent.start().catch(() => {});
-  return agent;
+  return startAgent(fake, options);
 }
-
-afterEach(async () => {
-  for (const { agent, fake } of agents.splice(0)) {
-    await fake.clock.run(agent.stop({ drain: false }));
-    expect(fake.channels.invalid).toEqual([]);
-  }
-});
 
 describe("Agent elections over the node channel", () => {
   it("campaigns over the channel, hears changes pushed, and hands over by resigning", async () => {

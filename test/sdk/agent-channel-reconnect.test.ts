@@ -1,38 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Agent, type AgentOptions } from "../../src/sdk/index.ts";
+import { describe, expect, it } from "vitest";
+import type { Agent, AgentOptions } from "../../src/sdk/index.ts";
+import { startAgent } from "./channel-agents.ts";
 import { FakeMeridian } from "./fake-meridian.ts";
 
 // When the node channel breaks, is refused, or does not exist: reconnect with back-off, resume
 // within the grace period, register again after it, fall back to HTTP. On the fake's virtual clock.
 
-const agents: { agent: Agent; fake: FakeMeridian }[] = [];
-
 function start(fake: FakeMeridian, options: Partial<AgentOptions> = {}): Agent {
-  const agent = new Agent({
-    url: "http://meridian.test",
-    token: "node-token",
-    region: "eu-west-1",
-    capacity: 1,
-    handlers: {},
-    fetch: fake.fetch,
-    webSocket: fake.webSocket,
-    clock: fake.clock,
-    logger: false,
-    handleSignals: false,
-    random: () => 0.5,
-    ...options,
-  });
-  agents.push({ agent, fake });
-  void agent.start().catch(() => {});
-  return agent;
+  return startAgent(fake, { capacity: 1, ...options });
 }
-
-afterEach(async () => {
-  for (const { agent, fake } of agents.splice(0)) {
-    await fake.clock.run(agent.stop({ drain: false }));
-    expect(fake.channels.invalid).toEqual([]);
-  }
-});
 
 /** A handler that runs until its task is aborted, counting the aborts. */
 function hanging(counter: { aborted: number }) {

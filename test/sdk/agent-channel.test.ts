@@ -1,38 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { Agent, type AgentOptions } from "../../src/sdk/index.ts";
+import { describe, expect, it } from "vitest";
+import type { Agent, AgentOptions } from "../../src/sdk/index.ts";
+import { startAgent } from "./channel-agents.ts";
 import { FakeMeridian } from "./fake-meridian.ts";
 
 // The agent on its default transport, the node channel, against the fake shard of fake-channel.ts.
 // Time is the fake's virtual clock throughout, as in agent.test.ts (the HTTP path).
 
-const agents: { agent: Agent; fake: FakeMeridian }[] = [];
-
 function start(fake: FakeMeridian, options: Partial<AgentOptions> = {}): Agent {
-  const agent = new Agent({
-    url: "http://meridian.test",
-    token: "node-token",
-    region: "eu-west-1",
-    capacity: 2,
-    handlers: {},
-    fetch: fake.fetch,
-    webSocket: fake.webSocket,
-    clock: fake.clock,
-    logger: false,
-    handleSignals: false,
-    random: () => 0.5,
-    ...options,
-  });
-  agents.push({ agent, fake });
-  void agent.start().catch(() => {});
-  return agent;
+  return startAgent(fake, { capacity: 2, ...options });
 }
-
-afterEach(async () => {
-  for (const { agent, fake } of agents.splice(0)) {
-    await fake.clock.run(agent.stop({ drain: false }));
-    expect(fake.channels.invalid).toEqual([]); // every frame the agent sent was one the shard accepts
-  }
-});
 
 describe("Agent over the node channel", () => {
   it("runs pushed work up to its capacity, offering credit only for free slots, without polling", async () => {
