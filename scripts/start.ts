@@ -77,7 +77,7 @@ const event = (text: string) => {
   agentLog.write(`${new Date().toISOString()} [demo] ${text}\n`);
 };
 
-const fleet = new DemoFleet({ url, nodeToken, log: agentLog, logPath: agentLogPath, event });
+const fleet = new DemoFleet({ url, nodeToken, log: agentLog, event });
 await fleet.start();
 
 const client = new MeridianClient({ url, token: clientToken });
@@ -114,6 +114,7 @@ async function draw(): Promise<void> {
       readerToken,
       regions: REGIONS,
       chaos: fleet.chaos,
+      links: fleet.links(),
       events,
       logDir,
       rate: recent.reduce((n, s) => n + s.n, 0) / 5,

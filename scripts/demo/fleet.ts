@@ -1,7 +1,7 @@
 // The demo fleet: agents in every region, run in this process, except the fleet of the dying
 // region, which runs as real `meridian-agent` processes that get killed (kill -9) and come back.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, type WriteStream } from "node:fs";
+import type { WriteStream } from "node:fs";
 import { join } from "node:path";
 import { demoHandlers } from "../../examples/demo-handlers.ts";
 import { Agent } from "../../src/sdk/index.ts";
@@ -34,6 +34,12 @@ export function electionOf(region: string): string {
   return `leader:${region}`;
 }
 
+/** How a region's nodes are connected now (the view's "link" column). */
+export interface LinkCounts {
+  channel: number;
+  http: number;
+}
+
 /** The dying region's state, for the view. */
 export interface ChaosState {
   region: string;
@@ -48,7 +54,6 @@ export interface FleetOptions {
   nodeToken: string;
   /** Agent log lines go here (the in-process agents and the child processes alike). */
   log: WriteStream;
-  logPath: string;
   /** Something the viewer should notice (the fleet being killed, coming back). */
   event: (message: string) => void;
 }
@@ -56,7 +61,10 @@ export interface FleetOptions {
 export class DemoFleet {
   private readonly options: FleetOptions;
   private readonly agents: Agent[] = [];
+  private readonly agentRegions = new Map<Agent, string>();
   private children: ChildProcess[] = [];
+  /** The latest transport each child process's log told of (channel open, closed, HTTP). */
+  private readonly childLinks = new Map<ChildProcess, "channel" | "http" | null>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   readonly chaos: ChaosState;
@@ -94,6 +102,7 @@ export class DemoFleet {
           logger: this.logger(`${shortName(region.id)}-${String.fromCharCode(97 + i)}`),
         });
         this.agents.push(agent);
+        this.agentRegions.set(agent, region.id);
         starts.push(agent.start());
       });
     }
@@ -123,6 +132,25 @@ export class DemoFleet {
         }),
     );
     await Promise.all([...this.agents.map((a) => a.stop()), ...children]);
+  }
+
+  /** Per region, how many of its nodes are on their channel and how many on HTTP now. */
+  links(): Map<string, LinkCounts> {
+    const counts = new Map<string, LinkCounts>();
+    const add = (region: string, transport: "channel" | "http" | null) => {
+      const c = counts.get(region) ?? { channel: 0, http: 0 };
+      if (transport) {
+        c[transport]++;
+      }
+      counts.set(region, c);
+    };
+    for (const agent of this.agents) {
+      add(this.agentRegions.get(agent) ?? "", agent.transport);
+    }
+    for (const child of this.children) {
+      add(DYING_REGION, this.childLinks.get(child) ?? null);
+    }
+    return counts;
   }
 
   /** Last resort when this process exits: no agent process outlives the demo. */
@@ -170,7 +198,7 @@ export class DemoFleet {
 
   /** The dying region's nodes, each a `meridian-agent` process running examples/demo-handlers.ts. */
   private spawnDyingFleet(region: DemoRegion): void {
-    const out = openSync(this.options.logPath, "a");
+    this.childLinks.clear();
     this.children = region.nodes.map((capacity, i) => {
       const traits = traitsOf(region, i);
       const args = [
@@ -182,8 +210,8 @@ export class DemoFleet {
         join(root, "examples", "demo-handlers.ts"),
       ];
       // Own process group: a Ctrl-C in the terminal reaches the demo, which stops them in order.
-      return spawn(process.execPath, args, {
-        stdio: ["ignore", out, out],
+      const child = spawn(process.execPath, args, {
+        stdio: ["ignore", "pipe", "pipe"],
         detached: true,
         env: {
           ...process.env,
@@ -192,8 +220,27 @@ export class DemoFleet {
           DEMO_FLAKY: String(traits.flaky),
         },
       });
+      // Its output goes to the agents' log, read on the way for the channel's state.
+      this.childLinks.set(child, null);
+      for (const stream of [child.stdout, child.stderr]) {
+        let buffered = "";
+        stream?.setEncoding("utf8");
+        stream?.on("data", (chunk: string) => {
+          if (!this.options.log.writableEnded) {
+            this.options.log.write(chunk);
+          }
+          const lines = (buffered + chunk).split("\n");
+          buffered = lines.pop() ?? "";
+          for (const line of lines) {
+            const link = transportIn(line);
+            if (link !== undefined) {
+              this.childLinks.set(child, link);
+            }
+          }
+        });
+      }
+      return child;
     });
-    closeSync(out); // each child has its own copy
     this.chaos.pids = this.children.map((c) => c.pid ?? 0);
   }
 
@@ -215,4 +262,20 @@ function traitsOf(region: DemoRegion, i: number): { slow: number; flaky: number 
 function traitLabels(region: DemoRegion, i: number): Record<string, string> {
   const { slow, flaky } = traitsOf(region, i);
   return { ...(slow > 1 ? { trait: "slow" } : {}), ...(flaky > 0 ? { trait: "flaky" } : {}) };
+}
+
+/** What an agent's log line says of its transport (src/sdk/channel-link.ts), undefined if nothing. */
+function transportIn(line: string): "channel" | "http" | null | undefined {
+  if (/\bchannel (open|resumed)\b/.test(line)) {
+    return "channel";
+  }
+  if (/node channel cannot be opened .*using HTTP/.test(line)) {
+    return "http";
+  }
+  if (
+    /node channel closed|cannot open the node channel|declared (this node )?dead|registered in/.test(line)
+  ) {
+    return null;
+  }
+  return undefined;
 }

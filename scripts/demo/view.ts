@@ -1,5 +1,5 @@
 // The live view: one compact screen, redrawn about once a second.
-import type { ChaosState } from "./fleet.ts";
+import type { ChaosState, LinkCounts } from "./fleet.ts";
 import type { Snapshot } from "./tracker.ts";
 import { CITIES, type DemoRegion } from "./world.ts";
 
@@ -11,6 +11,8 @@ export interface ViewMeta {
   readerToken: string;
   regions: DemoRegion[];
   chaos: ChaosState;
+  /** Per region, how many of the fleet's nodes are on their channel or on HTTP now. */
+  links: Map<string, LinkCounts>;
   events: { at: number; text: string }[];
   logDir: string;
   /** Tasks submitted per second over the last few seconds. */
@@ -31,6 +33,25 @@ function time(at: number): string {
   return new Date(at).toTimeString().slice(0, 8);
 }
 
+/** How a region's nodes are connected: "3 ch", "2 ch 1 http", "-" when none is. */
+function linkOf(counts: LinkCounts | undefined): string {
+  const parts = [
+    ...(counts?.channel ? [`${counts.channel} ch`] : []),
+    ...(counts?.http ? [`${counts.http} http`] : []),
+  ];
+  return parts.length > 0 ? parts.join(" ") : "-";
+}
+
+function total(links: Map<string, LinkCounts>): LinkCounts {
+  let channel = 0;
+  let http = 0;
+  for (const c of links.values()) {
+    channel += c.channel;
+    http += c.http;
+  }
+  return { channel, http };
+}
+
 /** The screen for one snapshot. */
 export function render(snapshot: Snapshot, meta: ViewMeta): string {
   const c = (code: string, s: string) => (meta.color ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -43,13 +64,14 @@ export function render(snapshot: Snapshot, meta: ViewMeta): string {
   lines.push("");
   lines.push(
     dim(
-      `${pad("region", 17)}${pad("where", 13)}${lpad("nodes", 6)}${lpad("queued", 8)}${lpad("running", 8)}${lpad("done", 7)}${lpad("failed", 7)}${lpad("retried", 8)}  leader (term)`,
+      `${pad("region", 17)}${pad("where", 13)}${lpad("nodes", 6)}${pad(" link", 10)}${lpad("queued", 8)}${lpad("running", 8)}${lpad("done", 7)}${lpad("failed", 7)}${lpad("retried", 8)}  leader (term)`,
     ),
   );
   for (const row of snapshot.rows) {
     const r = row.region;
     const label = meta.regions.find((x) => x.id === r.id)?.label ?? r.label ?? "";
     const nodes = `${r.nodes.healthy}/${r.nodes.total}`;
+    const link = linkOf(meta.links.get(r.id));
     const health = r.healthy ? c("32", "●") : c("31", "○");
     let leader = row.leader ? `${row.leader.name} ${dim(`(${row.leader.term})`)}` : dim("none");
     if (r.id === meta.chaos.region) {
@@ -60,13 +82,13 @@ export function render(snapshot: Snapshot, meta: ViewMeta): string {
           : dim(`  fleet to be killed in ${left}`);
     }
     lines.push(
-      `${health} ${pad(r.id, 15)}${pad(label, 13)}${lpad(nodes, 6)}${lpad(r.queued, 8)}${lpad(r.inFlight, 8)}${lpad(row.done, 7)}${lpad(row.failed, 7)}${lpad(row.retried, 8)}  ${leader}`,
+      `${health} ${pad(r.id, 15)}${pad(label, 13)}${lpad(nodes, 6)} ${pad(link, 9)}${lpad(r.queued, 8)}${lpad(r.inFlight, 8)}${lpad(row.done, 7)}${lpad(row.failed, 7)}${lpad(row.retried, 8)}  ${leader}`,
     );
   }
   const t = snapshot.totals;
   lines.push(
     dim(
-      `  ${pad("all", 28)}${lpad(`${snapshot.nodes.healthy ?? 0}`, 6)}${lpad(t.queued, 8)}${lpad(t.running, 8)}${lpad(t.done, 7)}${lpad(t.failed, 7)}${lpad(t.retried, 8)}  of ${t.submitted} submitted`,
+      `  ${pad("all", 28)}${lpad(`${snapshot.nodes.healthy ?? 0}`, 6)} ${pad(linkOf(total(meta.links)), 9)}${lpad(t.queued, 8)}${lpad(t.running, 8)}${lpad(t.done, 7)}${lpad(t.failed, 7)}${lpad(t.retried, 8)}  of ${t.submitted} submitted`,
     ),
   );
   lines.push("");

@@ -146,6 +146,21 @@ export class Agent {
     return this.session.node?.id ?? null;
   }
 
+  /**
+   * How the node reaches Meridian now: `"channel"` (its WebSocket is open), `"http"` (long polls:
+   * `transport: "http"`, or no channel on offer), or null (not registered, or the channel reconnecting).
+   */
+  get transport(): "channel" | "http" | null {
+    const node = this.session.node;
+    if (!node) {
+      return null;
+    }
+    if (!this.link || this.link.usesHttp(node.id)) {
+      return "http";
+    }
+    return this.link.connectedFor(node.id) ? "channel" : null;
+  }
+
   /** Tasks running now. */
   get inFlight(): number {
     return this.tasks.size;

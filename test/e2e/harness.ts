@@ -78,9 +78,14 @@ export class Api {
   }
 }
 
+/** A server's failure-detection timings (wrangler vars). */
+export type Timings = { HEARTBEAT_INTERVAL_MS: number; NODE_DEAD_AFTER_MS: number };
+
 /** A real `wrangler dev` on a free port with its own state directory and admin token. */
 export class Server {
   child: ChildProcess | null = null;
+  /** The short TIMINGS unless a test file needs others (e.g. the server's defaults). */
+  constructor(readonly timings: Timings = TIMINGS) {}
   readonly admin = `e2e_admin_${randomBytes(12).toString("hex")}`;
   readonly persist = mkdtempSync(join(tmpdir(), "meridian-e2e-"));
   port = 0;
@@ -91,7 +96,7 @@ export class Server {
     const { child, url } = await startWrangler({
       port: this.port,
       persist: this.persist,
-      vars: { ADMIN_TOKEN: this.admin, ...TIMINGS },
+      vars: { ADMIN_TOKEN: this.admin, ...this.timings },
       detached: true,
       stdio: ["ignore", "ignore", "pipe"],
     });
@@ -286,8 +291,8 @@ export const PLACES = {
  * One server for a test file: started before its tests; after them its agents are killed and the
  * server disposed. Call inside `describe`; hooks registered later run after the start.
  */
-export function serverForFile(): { server: Server; agents: AgentProcess[] } {
-  const server = new Server();
+export function serverForFile(timings?: Timings): { server: Server; agents: AgentProcess[] } {
+  const server = new Server(timings);
   const agents: AgentProcess[] = [];
   beforeAll(async () => {
     await server.start();
