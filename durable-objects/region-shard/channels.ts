@@ -130,6 +130,7 @@ export class Channels {
       nodeId: node.id,
       region: node.region,
       heartbeatIntervalMs: this.s.deps.config.heartbeatIntervalMs,
+      graceMs: this.s.deps.config.channelGraceMs,
       resumed,
     });
     return new Response(null, { status: 101, webSocket: client });

@@ -67,6 +67,8 @@ export const ShardFrame = z.discriminatedUnion("op", [
     nodeId: MintedId,
     region: Identifier,
     heartbeatIntervalMs: z.number().int(),
+    /** How long the node may be away (socket closed) and come back with its leases: CHANNEL_GRACE_MS (absent: one heartbeat interval). */
+    graceMs: z.number().int().optional(),
     resumed: z.boolean(),
   }),
   z.object({ op: z.literal("tasks"), tasks: z.array(LeasedTask) }),

@@ -126,6 +126,7 @@ function checkFrame(frame: Record_): string | null {
         nodeId: isMintedId,
         region: isIdentifier,
         heartbeatIntervalMs: isInt,
+        graceMs: optional(isInt), // older servers: the grace period is one heartbeat interval
         resumed: isBoolean,
       });
     case "tasks":

@@ -212,7 +212,7 @@ export class ChannelLink {
         const openedAt = clock.now();
         log.info(welcomed ? "channel resumed: the node keeps its leases" : "channel open");
         welcomed = true;
-        this._graceMs = welcome.heartbeatIntervalMs;
+        this._graceMs = welcome.graceMs ?? welcome.heartbeatIntervalMs;
         this.channel = channel;
         this.notifyChange();
         if (this.draining) {

@@ -92,6 +92,7 @@ describe("the node channel", () => {
       nodeId,
       region: "eu-west",
       heartbeatIntervalMs: 2000,
+      graceMs: 2000,
       resumed: false,
     });
     const ids: string[] = [];

@@ -162,6 +162,7 @@ export class FakeChannels {
       nodeId,
       region: node.region,
       heartbeatIntervalMs: this.fake.heartbeatIntervalMs,
+      graceMs: this.graceMs ?? this.fake.heartbeatIntervalMs,
       resumed,
     });
     return socket;
