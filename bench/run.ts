@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,shards,queue]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,shards,queue]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -7,6 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchBalance } from "./balance.ts";
+import { benchChannel } from "./channel.ts";
 import { benchCore } from "./core.ts";
 import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
@@ -16,7 +17,7 @@ import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
 import { printTable } from "./table.ts";
 
-const PARTS = ["core", "balance", "http", "shards", "queue"] as const;
+const PARTS = ["core", "balance", "http", "channel", "shards", "queue"] as const;
 type Part = (typeof PARTS)[number];
 
 interface Settings {
@@ -104,6 +105,20 @@ async function main(): Promise<void> {
       `http: each route alone, ${http.connections} connections, ${http.durationMs / 1000} s each in ${http.rounds} turn(s) (wrangler dev)`,
     );
     Object.assign(results, await withServer((server, client) => benchHttp(server, client, http)));
+  }
+  if (settings.parts.has("channel")) {
+    const channel = {
+      connections: http.connections,
+      durationMs: quick ? 2_000 : 10_000,
+      warmupMs: quick ? 300 : 1_000,
+      samples: quick ? 50 : 200,
+      noopRps: results["http.noop.rps"],
+      log,
+    };
+    log(
+      `channel: ${channel.connections} node channels (lifecycle, heartbeats, renewals ${channel.durationMs / 1000} s each; dispatch ${channel.samples} samples per transport)`,
+    );
+    Object.assign(results, await withServer((server, client) => benchChannel(server, client, channel)));
   }
   if (settings.parts.has("shards")) {
     // At least two turns even when quick: the order rotates, so no region count always goes first.

@@ -29,6 +29,25 @@ const TARGETS: Target[] = [
     atMost: false,
     describe: ">= 20 x submit",
   },
+  {
+    key: "channel.lifecycle.tasksPerSec",
+    bound: (r) => noop(r, 15),
+    atMost: false,
+    describe: ">= 15 x noop",
+  },
+  ...(["channel.heartbeatsPerSec", "channel.renewalsPerSec"] as const).map(
+    (key): Target => ({ key, bound: (r) => noop(r, 5), atMost: false, describe: ">= 5 x noop" }),
+  ),
+  ...(["channel", "http"] as const).flatMap((via) =>
+    (["p50ms", "p99ms"] as const).map(
+      (q): Target => ({
+        key: `${via}.dispatch.${q}`,
+        bound: () => undefined,
+        atMost: true,
+        describe: "printed",
+      }),
+    ),
+  ),
   { key: "core.pickNode.10k.p99us", bound: () => 20, atMost: true, describe: "<= 20 µs" },
   { key: "core.pickRegion.300.p99us", bound: () => 5, atMost: true, describe: "<= 5 µs" },
   { key: "ring.maxOverAvg", bound: () => 1.25, atMost: true, describe: "<= 1.25" },
@@ -60,6 +79,12 @@ const TARGETS: Target[] = [
   },
 ];
 
+/** `factor` × the no-op rate of this run: the http part's, else the one the channel part measured. */
+function noop(r: Numbers, factor: number): number | undefined {
+  const rps = r["http.noop.rps"] ?? r["channel.noop.rps"];
+  return rps === undefined ? undefined : factor * rps;
+}
+
 /** The keys issues 5 and round 2 require in every results file. */
 export const REQUIRED_KEYS = [
   ...["noop", "submit", "poll", "complete"].flatMap((r) => [
@@ -88,6 +113,14 @@ export const REQUIRED_KEYS = [
   "http.submitKeyed.rps",
   "http.submitKeyed.p50ms",
   "http.submitKeyed.p99ms",
+  // The node channel (API-v2 §4); failover.killLeader.ms comes from test/e2e/channel-failover.test.ts.
+  "channel.lifecycle.tasksPerSec",
+  "channel.heartbeatsPerSec",
+  "channel.renewalsPerSec",
+  "channel.dispatch.p50ms",
+  "channel.dispatch.p99ms",
+  "http.dispatch.p50ms",
+  "http.dispatch.p99ms",
   // Read from /proc: Linux only (CI runs there).
   ...(process.platform === "linux"
     ? [
