@@ -43,6 +43,8 @@ const AFFINITY_SLACK = 32;
  */
 export class Scheduler {
   /** Long polls waiting for work, least-loaded first. */
+  /** Tasks were submitted in this call and not yet handed out. */
+  private heldDispatch = false;
   private readonly waiters = { order: new LeastLoadedIndex<string>(), byNode: new Map<string, Waiter>() };
 
   constructor(
@@ -83,7 +85,9 @@ export class Scheduler {
       routing: command.routing,
     });
     if (task.status === "queued") {
-      this.dispatch(now);
+      // Handed out when the call ends (`dispatchHeld`): the tasks of one batch go to waiting nodes
+      // together — one lease pass and one pushed frame per node, not one per task.
+      this.heldDispatch = true;
     } else {
       this.deadline(runAt);
     }
@@ -208,6 +212,14 @@ export class Scheduler {
     waiters.order.delete(key);
     if (!waiter.channel) {
       this.nodes.waiting.delete(waiter.node.id);
+    }
+  }
+
+  /** Hands out the work submitted during the call that is ending (see `submit`). */
+  dispatchHeld(now: number): void {
+    if (this.heldDispatch) {
+      this.heldDispatch = false;
+      this.dispatch(now);
     }
   }
 

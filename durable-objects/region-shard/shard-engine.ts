@@ -171,8 +171,9 @@ export class ShardEngine {
    * of health before the answer; counts a little later), and moves the alarm.
    */
   private async settle(): Promise<void> {
-    this.tasks.flush();
     const now = this.gate.now();
+    this.scheduler.dispatchHeld(now);
+    this.tasks.flush();
     if (this.outbox.failed || this.outbox.pending()) {
       this.dueAt(now + OUTBOX_RETRY_MS);
     }
