@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,channel,shards,queue]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { benchBalance } from "./balance.ts";
 import { benchChannel } from "./channel.ts";
 import { benchCore } from "./core.ts";
+import { benchFailover } from "./failover.ts";
 import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
 import { benchQueueDepth } from "./queue-depth.ts";
@@ -17,7 +18,7 @@ import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
 import { printTable } from "./table.ts";
 
-const PARTS = ["core", "balance", "http", "channel", "shards", "queue"] as const;
+const PARTS = ["core", "balance", "http", "channel", "failover", "shards", "queue"] as const;
 type Part = (typeof PARTS)[number];
 
 interface Settings {
@@ -59,8 +60,11 @@ function parseArgs(argv: string[]): Settings {
 const log = (line: string) => console.log(line);
 
 /** Starts a fresh server, runs `fn` against it and always stops it. */
-async function withServer<T>(fn: (server: BenchServer, client: HttpClient) => Promise<T>): Promise<T> {
-  const server = await startBenchServer();
+async function withServer<T>(
+  fn: (server: BenchServer, client: HttpClient) => Promise<T>,
+  options: { defaults?: boolean } = {},
+): Promise<T> {
+  const server = await startBenchServer(options);
   const client = new HttpClient(server.url);
   try {
     return await fn(server, client);
@@ -119,6 +123,14 @@ async function main(): Promise<void> {
       `channel: ${channel.connections} node channels (lifecycle, heartbeats, renewals ${channel.durationMs / 1000} s each; dispatch ${channel.samples} samples per transport)`,
     );
     Object.assign(results, await withServer((server, client) => benchChannel(server, client, channel)));
+  }
+  if (settings.parts.has("failover")) {
+    const kills = 5;
+    log(`failover: kill -9 of the leading agent process, ${kills} times (wrangler.toml's own timings)`);
+    Object.assign(
+      results,
+      await withServer((server, client) => benchFailover(server, client, { kills, log }), { defaults: true }),
+    );
   }
   if (settings.parts.has("shards")) {
     // At least two turns even when quick: the order rotates, so no region count always goes first.

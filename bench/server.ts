@@ -92,7 +92,7 @@ async function snapshotSource(dir: string): Promise<string> {
  * Starts a fresh server; `stop()` ends it and deletes its state and source snapshot. A failed start
  * is tried once more with a new snapshot (one taken in the middle of someone's edit may not build).
  */
-export async function startBenchServer(options: { inspectorPort?: number } = {}): Promise<BenchServer> {
+export async function startBenchServer(options: StartOptions = {}): Promise<BenchServer> {
   try {
     return await startOnce(options);
   } catch (error) {
@@ -102,7 +102,13 @@ export async function startBenchServer(options: { inspectorPort?: number } = {})
   }
 }
 
-async function startOnce(options: { inspectorPort?: number }): Promise<BenchServer> {
+interface StartOptions {
+  inspectorPort?: number;
+  /** Keep wrangler.toml's timings and limits instead of BENCH_VARS (a bench of the defaults themselves). */
+  defaults?: boolean;
+}
+
+async function startOnce(options: StartOptions): Promise<BenchServer> {
   const temp = await mkdtemp(join(tmpdir(), "meridian-bench-"));
   const persist = join(temp, "state");
   const sourceDir = join(temp, "source");
@@ -117,7 +123,7 @@ async function startOnce(options: { inspectorPort?: number }): Promise<BenchServ
       port,
       persist,
       quiet: true,
-      vars: { ADMIN_TOKEN: adminToken, ...BENCH_VARS },
+      vars: { ADMIN_TOKEN: adminToken, ...(options.defaults ? {} : BENCH_VARS) },
       extraArgs: [
         "--config",
         config,

@@ -48,6 +48,8 @@ const TARGETS: Target[] = [
       }),
     ),
   ),
+  { key: "failover.killLeader.p50ms", bound: () => 1500, atMost: true, describe: "<= 1500 ms" },
+  { key: "failover.killLeader.maxMs", bound: () => 1500, atMost: true, describe: "<= 1500 ms" },
   { key: "core.pickNode.10k.p99us", bound: () => 20, atMost: true, describe: "<= 20 µs" },
   { key: "core.pickRegion.300.p99us", bound: () => 5, atMost: true, describe: "<= 5 µs" },
   { key: "ring.maxOverAvg", bound: () => 1.25, atMost: true, describe: "<= 1.25" },
@@ -113,7 +115,7 @@ export const REQUIRED_KEYS = [
   "http.submitKeyed.rps",
   "http.submitKeyed.p50ms",
   "http.submitKeyed.p99ms",
-  // The node channel (API-v2 §4); failover.killLeader.ms comes from test/e2e/channel-failover.test.ts.
+  // The node channel (API-v2 §4).
   "channel.lifecycle.tasksPerSec",
   "channel.heartbeatsPerSec",
   "channel.renewalsPerSec",
@@ -121,6 +123,8 @@ export const REQUIRED_KEYS = [
   "channel.dispatch.p99ms",
   "http.dispatch.p50ms",
   "http.dispatch.p99ms",
+  "failover.killLeader.p50ms",
+  "failover.killLeader.maxMs",
   // Read from /proc: Linux only (CI runs there).
   ...(process.platform === "linux"
     ? [

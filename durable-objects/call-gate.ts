@@ -105,11 +105,17 @@ export interface ObjectConfig {
   channelGraceMs: number;
 }
 
+/**
+ * CHANNEL_GRACE_MS's default. API-v2 names one heartbeat interval (2 s); 1 s keeps a `kill -9`
+ * failover within the 1.5 s target and still covers the SDK's first two reconnects (after 125–250
+ * and 250–500 ms): docs/API-NOTES.md.
+ */
+export const DEFAULT_CHANNEL_GRACE_MS = 1000;
+
 export function objectConfig(env: Env): ObjectConfig {
-  const heartbeatIntervalMs = positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000);
   return {
-    heartbeatIntervalMs,
-    channelGraceMs: positiveInt(env.CHANNEL_GRACE_MS, heartbeatIntervalMs),
+    heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
+    channelGraceMs: positiveInt(env.CHANNEL_GRACE_MS, DEFAULT_CHANNEL_GRACE_MS),
     deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
     rateLimit: {
       ratePerSec: positiveInt(env.RATE_LIMIT_PER_SEC, 500),

@@ -12,7 +12,7 @@ import {
 
 const ELECTION = "leader:eu-central-1";
 const REGION = "eu-central-1";
-/** The server's defaults (wrangler.toml): a kill must be detected by the channel's grace period (one interval), not by NODE_DEAD_AFTER_MS. */
+/** The server's defaults (wrangler.toml): a kill must be detected by the channel's grace period (CHANNEL_GRACE_MS, 1 s), not by NODE_DEAD_AFTER_MS. */
 const DEFAULTS: Timings = { HEARTBEAT_INTERVAL_MS: 2000, NODE_DEAD_AFTER_MS: 10_000 };
 const KILLS = 5;
 /** How long the leader's task blocks: it is still running when its process is killed. */

@@ -92,7 +92,7 @@ describe("the node channel", () => {
       nodeId,
       region: "eu-west",
       heartbeatIntervalMs: 2000,
-      graceMs: 2000,
+      graceMs: 1000,
       resumed: false,
     });
     const ids: string[] = [];
@@ -179,7 +179,7 @@ describe("the node channel", () => {
     first.ws.close(1001, "going away");
     expect(await first.next()).toMatchObject({ op: "closed" }); // the shard has seen it close
     expect(await h.shardSql("eu-west", "SELECT channel_closed_at AS at FROM nodes")).toEqual([{ at: h.now }]);
-    await h.advance(1_000); // within the grace period (one heartbeat interval)
+    await h.advance(900); // within the grace period (CHANNEL_GRACE_MS, 1 s)
     const second = (await open(h, nodeId, node)).channel!;
     expect(await second.next()).toMatchObject({ op: "welcome", resumed: true });
     expect(await h.shardSql("eu-west", "SELECT channel_closed_at AS at FROM nodes")).toEqual([{ at: null }]);
@@ -201,7 +201,7 @@ describe("the node channel", () => {
       .leader.term;
     ch.ws.close(1001, "the process went away");
     await ch.next(); // the close reaches the shard
-    await h.advance(2_000); // the grace period, not NODE_DEAD_AFTER_MS (10 s)
+    await h.advance(1_000); // the grace period, not NODE_DEAD_AFTER_MS (10 s)
     expect(await h.alarm("eu-west")).toBe(true);
     expect((await h.get(`/v1/tasks/${id}`, client)).body).toMatchObject({
       status: "scheduled",
