@@ -262,15 +262,16 @@ export class Agent {
       },
       onLeader: (frame) => this.elections.pushed(frame),
       onConnected: (node) => this._state === "running" && this.elections.renewAll(node),
-      onProbe: (node) => {
-        const via = this.elections.via(node);
-        if (this._state === "running" && via !== "http" && via !== null) {
-          this.elections.renewAll(node);
-        } else {
-          this.elections.notifyAll();
+      // A lapsed candidacy turns isLeader false by itself: each probe re-reads them.
+      onProbe: () => this.elections.notifyAll(),
+      onContact: (node, sentAt) => {
+        this.session.seen(node, sentAt);
+        // Not on a welcome (the link has not taken the channel yet): a new session may mean the
+        // node was declared dead, and its candidacies with it.
+        if (this.link?.connectedFor(node.id)) {
+          this.elections.confirmAll(sentAt, this.link.graceMs);
         }
       },
-      onContact: (node, sentAt) => this.session.seen(node, sentAt),
       onFallback: (node) => this._state === "running" && this.elections.renewAll(node),
       onGone: (node, why) => this.session.gone(node.id, why),
     });

@@ -56,8 +56,10 @@ export class Candidacy {
   private readonly listeners = new Set<(state: LeadershipState) => void>();
   private candidate: string | null = null;
   private answer: Standing | null = null;
-  /** Local time until which the last answer holds (sent time + ttl). */
+  /** Local time until which the last answer holds (sent time + ttl, or + the grace period). */
   private validUntil = 0;
+  /** The last answer came over the node's channel: the candidacy lasts as long as its session. */
+  private sessionBound = false;
   private last: LeadershipState;
 
   constructor(election: string, options: CandidacyOptions) {
@@ -118,6 +120,7 @@ export class Candidacy {
         if (this.candidate === candidate) {
           this.validUntil = sentAt + via.validForMs;
           this.answer = this.standingOf(frame);
+          this.sessionBound = true;
         }
       } finally {
         this.notify();
@@ -133,8 +136,21 @@ export class Candidacy {
       if (this.candidate === candidate) {
         this.answer = answer;
         this.validUntil = sentAt + ttlMs;
+        this.sessionBound = false;
       }
     } finally {
+      this.notify();
+    }
+  }
+
+  /**
+   * The channel answered something sent at `sentAt` (a pong, a reply): its session was open then,
+   * so a candidacy bound to it stands until the grace period after that could have run out
+   * (`validForMs`). No campaign round trip to the coordinator is needed to keep believing it.
+   */
+  confirmed(sentAt: number, validForMs: number): void {
+    if (this.sessionBound && this.answer !== null) {
+      this.validUntil = Math.max(this.validUntil, sentAt + validForMs);
       this.notify();
     }
   }

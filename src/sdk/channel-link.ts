@@ -35,7 +35,7 @@ export interface ChannelLinkOptions {
   onLeader: (frame: LeaderFrame) => void;
   /** Connected, first time or resumed: campaign over the channel. */
   onConnected: (node: RegisteredNodeView) => void;
-  /** Every half grace period while connected: a round trip that keeps leadership fresh. */
+  /** Every half grace period while connected, after a ping: leadership is re-read. */
   onProbe: (node: RegisteredNodeView) => void;
   /** An answer to something sent at `sentAt` came: the shard had the node alive then. */
   onContact: (node: RegisteredNodeView, sentAt: number) => void;
@@ -232,6 +232,12 @@ export class ChannelLink {
           this.options.onGone(node, `Meridian closed the channel: ${closed.reason || "the node is gone"}`);
           break;
         }
+        if (closed.code === 4000) {
+          // Another connection took the node over (a second process with the same node id): taking
+          // it back would only replace that one in turn, so this agent leaves it and registers anew.
+          this.options.onGone(node, "another connection took this node's channel over (4000)");
+          break;
+        }
         // A channel that lived a grace period or more starts the back-off over.
         failures = clock.now() - openedAt >= this._graceMs ? 1 : failures + 1;
         if (closed.code === 1008) {
@@ -291,13 +297,17 @@ export class ChannelLink {
     return channel;
   }
 
-  /** Every half grace period while the channel is open, a round trip (see Agent: re-campaigns). */
+  /**
+   * Every half grace period while the channel is open, a ping (answered by the runtime without
+   * waking the shard: its pong is contact, see Agent's onContact), then `onProbe`.
+   */
   private async probeLoop(node: RegisteredNodeView, channel: NodeChannel): Promise<void> {
     const closed = new AbortController();
     void channel.closed.then(() => closed.abort());
     while (channel.state === "open") {
       await this.options.clock.sleep(Math.max(10, this._graceMs / 2), closed.signal);
       if (channel.state === "open") {
+        channel.ping();
         this.options.onProbe(node);
       }
     }

@@ -94,6 +94,8 @@ export class NodeChannel {
   private creditToSend: number | null = null;
   private creditTimer: TimerHandle | null = null;
   private drainSent = false;
+  /** Send times of the pings not answered yet, oldest first. */
+  private readonly pings: number[] = [];
   private resolveClosed: (close: ChannelClose) => void = () => {};
 
   constructor(options: NodeChannelOptions) {
@@ -213,6 +215,18 @@ export class NodeChannel {
     return this.sendNow({ op: "observe", election });
   }
 
+  /**
+   * `{"op":"ping"}`, which the runtime answers with a pong without waking the shard; the pong is
+   * contact (the `contact` event, with the ping's send time). Returns whether the frame was sent.
+   */
+  ping(): boolean {
+    if (this._state !== "open" || !this.transmit(JSON.stringify({ op: "ping" }))) {
+      return false;
+    }
+    this.pings.push(this.clock.now());
+    return true;
+  }
+
   /** Tells the shard the node is alive, with its load (0..1). Returns whether the frame was sent. */
   heartbeat(load?: number): boolean {
     return this.sendNow(
@@ -288,8 +302,14 @@ export class NodeChannel {
           this.emit("leader", frame);
         }
         return;
-      case "pong":
-        return; // an answer to a ping: contact, nothing to do
+      case "pong": {
+        // Pongs come back in the order of the pings (a pong nobody asked for proves nothing).
+        const sentAt = this.pings.shift();
+        if (sentAt !== undefined) {
+          this.emit("contact", sentAt);
+        }
+        return;
+      }
       case "error":
         if (!this.answer(frame.ref, frame)) {
           const error = channelError(frame.error);

@@ -102,6 +102,13 @@ export class Elections {
     }
   }
 
+  /** The node's channel answered something sent at `sentAt`: its session-bound candidacies stand on. */
+  confirmAll(sentAt: number, validForMs: number): void {
+    for (const candidacy of this.candidacies.values()) {
+      candidacy.confirmed(sentAt, validForMs);
+    }
+  }
+
   /** A leader frame pushed over the node's channel. */
   pushed(frame: LeaderFrame): void {
     this.candidacies.get(frame.election)?.pushed(frame);

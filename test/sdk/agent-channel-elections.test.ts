@@ -46,15 +46,17 @@ describe("Agent elections over the node channel", () => {
     expect(fake.callsTo("POST", "/v1/elections/:id/resign")).toEqual([]);
   });
 
-  it("repeats its campaign every half grace period, and stops believing it leads before it can be replaced", async () => {
+  it("campaigns once per session and keeps leading on pongs alone (a grace period from the last one); stops believing it leads before it can be replaced", async () => {
     const fake = new FakeMeridian();
     fake.heartbeatIntervalMs = 200; // the grace period too
     const agent = start(fake, { campaign: ["leader:eu"] });
     await fake.until("it leads", () => agent.leadership("leader:eu")?.isLeader === true);
     const nodeId = agent.nodeId!;
     await fake.clock.advance(1000);
-    const campaigns = fake.channels.sent("campaign").map((c) => c.at);
-    const gaps = campaigns.slice(1).map((at, i) => at - campaigns[i]!);
+    // One campaign (no renewals: the candidacy is bound to the session), a ping every half grace period.
+    expect(fake.channels.sent("campaign").length).toBe(1);
+    const pings = fake.channels.sent("ping").map((c) => c.at);
+    const gaps = pings.slice(1).map((at, i) => at - pings[i]!);
     expect(gaps.length).toBeGreaterThanOrEqual(9);
     expect(new Set(gaps)).toEqual(new Set([100]));
     expect(agent.leadership("leader:eu")!.isLeader).toBe(true);

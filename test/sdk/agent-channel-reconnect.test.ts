@@ -99,6 +99,22 @@ describe("Agent over the node channel, when it breaks", () => {
     expect(fake.channels.upgrades.map((u) => u.nodeId)).toEqual([first, agent.nodeId]);
   });
 
+  it("leaves its node to another connection that took its channel over (4000) instead of taking it back", async () => {
+    const fake = new FakeMeridian();
+    const agent = start(fake);
+    await fake.until("the channel to open", () => fake.channels.upgrades.length === 1);
+    const first = agent.nodeId!;
+    // A second process opens the node's channel: the shard closes the agent's socket with 4000.
+    fake.webSocket(`ws://meridian.test/v1/nodes/${first}/channel`, {
+      headers: { authorization: "Bearer node-token" },
+    });
+    await fake.until("a new registration", () => agent.nodeId !== null && agent.nodeId !== first);
+    await fake.clock.advance(5_000);
+    // One upgrade for the old node by the agent, one by the other process, then the new node's:
+    // no tug of war over the old one.
+    expect(fake.channels.upgrades.map((u) => u.nodeId)).toEqual([first, first, agent.nodeId]);
+  });
+
   it("falls back to HTTP when the server has no channel, and runs work by long polls", async () => {
     const fake = new FakeMeridian();
     fake.channels.supported = false; // the upgrade is answered 404, as by a server without issue 10

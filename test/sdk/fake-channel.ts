@@ -244,6 +244,11 @@ export class FakeChannels {
     const { fake } = this;
     this.frames.push({ nodeId: conn.nodeId, frame, at: fake.clock.now() });
     const ref = "ref" in frame ? frame.ref : undefined;
+    if (frame.op === "ping") {
+      // The runtime's auto-response: answered while the socket is open, whatever the node's state.
+      this.send(conn, { op: "pong" });
+      return;
+    }
     const node = fake.nodes.get(conn.nodeId);
     if (!node || node.dead) {
       this.send(conn, {
