@@ -11,6 +11,8 @@
  *   follows it has come back: a round trip through the shard, not a frame written to a socket.
  * - renewals: `campaign` round trips, one in flight per socket, each answered by a `leader` frame
  *   carrying its ref.
+ * - keepalives: `{"op":"ping"}` round trips, answered by the runtime without waking the shard: what
+ *   the SDK sends to keep a session-bound candidacy believed, instead of campaigning again.
  * - dispatch: sequential; from a submit's 201 to the task arriving at an idle node, over its channel
  *   (a `tasks` frame) or its pending HTTP long poll (`waitMs`), 0 when it arrived first (the shard
  *   pushes before its answer has gone back through the edge); also from the submit's first byte.
@@ -37,6 +39,22 @@ export interface ChannelBenchOptions {
   /** `http.noop.rps` of the same run, if the http part measured it; else a short noop runs here. */
   noopRps?: number;
   log: (line: string) => void;
+  /** Called right before and right after each measured phase (`channel.lifecycle`, ...: the profiler hooks in here). */
+  around?: (phase: string, moment: "start" | "stop") => Promise<void>;
+}
+
+/** Runs `measure` between the `around` hooks of `phase`. */
+async function measured<T>(
+  options: ChannelBenchOptions,
+  phase: string,
+  measure: () => Promise<T>,
+): Promise<T> {
+  await options.around?.(phase, "start");
+  try {
+    return await measure();
+  } finally {
+    await options.around?.(phase, "stop");
+  }
 }
 
 /** Frames a second each socket allows itself (the shard refuses beyond 500). */
@@ -144,6 +162,7 @@ export async function benchChannel(
     Object.assign(out, await lifecycle(server, client, fleet, socks, pinned, options));
     Object.assign(out, await heartbeats(server, socks, options));
     Object.assign(out, await renewals(socks, options));
+    Object.assign(out, await keepalives(server, socks, options));
     Object.assign(out, await dispatch(client, fleet, socks, pinned, options));
   } finally {
     for (const s of socks) {
@@ -230,7 +249,7 @@ async function lifecycle(
   const stop = startCpuReading(server.pid, server.port);
   const before = succeeded;
   const began = performance.now();
-  const load = await submit(options.durationMs);
+  const load = await measured(options, "channel.lifecycle", () => submit(options.durationMs));
   const seconds = (performance.now() - began) / 1000;
   const done = succeeded - before;
   const cpu = stop();
@@ -312,7 +331,9 @@ async function heartbeats(
     await loops(socks, options.warmupMs, probe);
   }
   const stop = startCpuReading(server.pid, server.port);
-  const { probes, seconds } = await loops(socks, options.durationMs, probe);
+  const { probes, seconds } = await measured(options, "channel.heartbeats", () =>
+    loops(socks, options.durationMs, probe),
+  );
   const cpu = stop();
   const beats = probes * HEARTBEATS_PER_PROBE;
   const out: Numbers = {
@@ -329,6 +350,34 @@ async function heartbeats(
   return out;
 }
 
+/**
+ * What keeps a channel candidacy believed by the SDK (API-v2 §4: no ttl renewals while the session
+ * lasts): `{"op":"ping"}`, answered `{"op":"pong"}` by the runtime without waking the shard. Printed
+ * next to the campaign round trips, which a session-bound candidacy no longer needs.
+ */
+async function keepalives(
+  server: BenchServer,
+  socks: Sock[],
+  options: ChannelBenchOptions,
+): Promise<Numbers> {
+  const probe = () => ({ frames: ['{"op":"ping"}'], answered: (f: Frame) => f.op === "pong" });
+  if (options.warmupMs > 0) {
+    await loops(socks, options.warmupMs, probe);
+  }
+  const stop = startCpuReading(server.pid, server.port);
+  const { probes, seconds } = await measured(options, "channel.keepalives", () =>
+    loops(socks, options.durationMs, probe),
+  );
+  const cpu = stop();
+  options.log(
+    `  keepalives  ${(probes / seconds).toFixed(0).padStart(6)} ping → pong round trips/s (the runtime answers; the shard sleeps)`,
+  );
+  return {
+    "channel.keepalivesPerSec": probes / seconds,
+    ...(cpu === null ? {} : { "channel.keepalive.runtimeCpuMs": (cpu.runtime * 1000) / probes }),
+  };
+}
+
 async function renewals(socks: Sock[], options: ChannelBenchOptions): Promise<Numbers> {
   const probe = (_: Sock, i: number, seq: number) => {
     const ref = `c${seq}`;
@@ -340,7 +389,9 @@ async function renewals(socks: Sock[], options: ChannelBenchOptions): Promise<Nu
   if (options.warmupMs > 0) {
     await loops(socks, options.warmupMs, probe);
   }
-  const { probes, seconds } = await loops(socks, options.durationMs, probe);
+  const { probes, seconds } = await measured(options, "channel.renewals", () =>
+    loops(socks, options.durationMs, probe),
+  );
   options.log(`  renewals    ${(probes / seconds).toFixed(0).padStart(6)} campaign round trips/s`);
   return { "channel.renewalsPerSec": probes / seconds };
 }

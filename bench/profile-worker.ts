@@ -6,18 +6,22 @@
  * (<phase>.worker.js), and prints the functions with the most self and total time.
  *
  * Phases: noop, edgeOnly, submit, submitKeyed, poll, complete, batch, election (HTTP bench);
- * shards.1, shards.2, shards.4, shards.8 (lifecycle over k regions); queue.empty, queue.deep (queue bench).
+ * shards.1, shards.2, shards.4, shards.8 (lifecycle over k regions); queue.empty, queue.deep (queue bench);
+ * channel.lifecycle, channel.heartbeats, channel.renewals (node channel bench).
  * Only the Worker's isolate is profiled (the Worker and the Durable Object run in it); wrangler's
  * proxy in front of it is a separate workerd process and shows as the no-op route's cost.
  */
 import { copyFile, mkdir, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { benchChannel } from "./channel.ts";
 import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
 import { benchQueueDepth, type Side } from "./queue-depth.ts";
 import { type BenchServer, freePort, startBenchServer } from "./server.ts";
 import { benchShards, REGION_COUNTS } from "./shards.ts";
+
+const CHANNEL_PHASES = ["channel.lifecycle", "channel.heartbeats", "channel.renewals", "channel.keepalives"];
 
 interface CallFrame {
   functionName: string;
@@ -179,6 +183,7 @@ async function main(): Promise<void> {
     ...REGION_COUNTS.map((k) => `shards.${k}`),
     "queue.empty",
     "queue.deep",
+    ...CHANNEL_PHASES,
   ];
   if (phase === undefined || !phases.includes(phase)) {
     throw new Error(`usage: npm run bench:profile -- <${phases.join("|")}> [--quick]`);
@@ -231,7 +236,11 @@ async function main(): Promise<void> {
     const client = new HttpClient(server.url);
     try {
       inspector = await Inspector.connect(inspectorPort);
-      await (phase.startsWith("shards.") ? benchShards : benchHttp)(server, client, options);
+      if (phase.startsWith("channel.")) {
+        await benchChannel(server, client, { ...options, samples: 1 });
+      } else {
+        await (phase.startsWith("shards.") ? benchShards : benchHttp)(server, client, options);
+      }
     } finally {
       inspector?.close();
       client.close();

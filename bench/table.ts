@@ -38,6 +38,7 @@ const TARGETS: Target[] = [
   ...(["channel.heartbeatsPerSec", "channel.renewalsPerSec"] as const).map(
     (key): Target => ({ key, bound: (r) => noop(r, 5), atMost: false, describe: ">= 5 x noop" }),
   ),
+  { key: "channel.keepalivesPerSec", bound: () => undefined, atMost: false, describe: "printed" },
   ...(["channel", "http"] as const).flatMap((via) =>
     (["p50ms", "p99ms"] as const).map(
       (q): Target => ({

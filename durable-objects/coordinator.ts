@@ -310,8 +310,8 @@ function join(
   ttlMs: number,
   nodeId: string | null,
 ) {
-  const before = s.elections.load(name);
-  const refusal = candidateRefusal(before, candidate, now, {
+  const loaded = s.elections.loadStored(name);
+  const refusal = candidateRefusal(loaded.state, candidate, now, {
     maxCandidates: MAX_CANDIDATES_PER_ELECTION,
     // A node reported gone may not campaign again, bound or not: its id is never reused.
     nodeGone: s.regions.isGone(nodeId ?? candidate),
@@ -322,16 +322,17 @@ function join(
   if (refusal === "too_many_candidates") {
     throw ApiError.of("conflict", `election ${name} has ${MAX_CANDIDATES_PER_ELECTION} candidates`, refusal);
   }
-  const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId);
+  const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId, loaded);
   s.announce(change);
   return change;
 }
 
 function electionView(s: CoordinatorEngine, name: string, now: number): ElectionView {
-  if (!s.elections.exists(name) && s.elections.candidateCount(name) === 0) {
+  const loaded = s.elections.loadStored(name);
+  if (!loaded.stored && loaded.state.candidates.length === 0) {
     throw ApiError.of("not_found", `no election ${name}`);
   }
-  const change = s.elections.apply(name, { kind: "tick" }, now);
+  const change = s.elections.apply(name, { kind: "tick" }, now, null, loaded);
   s.announce(change);
   return {
     name,

@@ -11,6 +11,7 @@ import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import type { TaskFilter } from "./region-shard/task-queue";
 import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
+import { coordinatorStub } from "./stubs";
 
 /**
  * One submitted task's fate at a shard: stored (`created: false` when a keyed task with that id was
@@ -453,7 +454,7 @@ function itemResult<T>(body: () => T, failed: (error: ErrorBody) => T): T {
 
 /** The coordinator of a deployment, for its channel nodes' elections: a refusal is thrown as the ApiError it is. */
 function electionLink(env: Env, deployment: string): ElectionLink {
-  const stub = () => env.COORDINATOR.get(env.COORDINATOR.idFromName(deployment));
+  const stub = () => coordinatorStub(env, deployment);
   const value = <T>(result: Result<T>): T => {
     if (!result.ok) {
       throw new ApiError(result.error);
@@ -472,7 +473,7 @@ function electionLink(env: Env, deployment: string): ElectionLink {
 
 /** The coordinator of a deployment, as a shard's link to it: a refusal counts as not delivered. */
 function coordinatorLink(env: Env, deployment: string): CoordinatorLink {
-  const stub = () => env.COORDINATOR.get(env.COORDINATOR.idFromName(deployment));
+  const stub = () => coordinatorStub(env, deployment);
   const delivered = (result: { ok: boolean }) => {
     if (!result.ok) {
       throw new Error(`the coordinator refused: ${JSON.stringify(result)}`);

@@ -9,6 +9,11 @@ import {
 
 type CandidateRow = { candidate: string; node_id: string | null; joined_at: number; expires_at: number };
 
+export interface StoredElection {
+  state: ElectionState;
+  stored: boolean;
+}
+
 /** The outcome of an event applied to one election. */
 export interface ElectionChange {
   name: string;
@@ -24,6 +29,11 @@ export class ElectionStore {
   constructor(private readonly sql: SqlStorage) {}
 
   load(name: string): ElectionState {
+    return this.loadStored(name).state;
+  }
+
+  /** The election's state, and whether its row exists yet (a first campaign creates it). */
+  loadStored(name: string): StoredElection {
     const row = this.sql
       .exec<{ term: number; leader: string | null; since: number | null }>(
         "SELECT term, leader, since FROM elections WHERE name = ?",
@@ -37,21 +47,24 @@ export class ElectionStore {
       )
       .toArray()
       .map((c) => ({ candidate: c.candidate, joinedAt: c.joined_at, expiresAt: c.expires_at }));
-    return row ? { ...row, candidates } : { ...emptyElection, candidates };
+    return {
+      state: row ? { ...row, candidates } : { ...emptyElection, candidates },
+      stored: row !== undefined,
+    };
   }
 
-  exists(name: string): boolean {
-    return this.sql.exec("SELECT 1 FROM elections WHERE name = ?", name).toArray().length > 0;
-  }
-
-  candidateCount(name: string): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM candidates WHERE election = ?", name).one()
-      .n;
-  }
-
-  /** Applies `event` at `now` and persists the new state. `nodeId` binds a campaigning candidate to a node. */
-  apply(name: string, event: ElectionEvent, now: number, nodeId: string | null = null): ElectionChange {
-    const before = this.load(name);
+  /**
+   * Applies `event` at `now` and persists the new state. `nodeId` binds a campaigning candidate to a
+   * node; `loaded` is the state the caller has just read (read here otherwise).
+   */
+  apply(
+    name: string,
+    event: ElectionEvent,
+    now: number,
+    nodeId: string | null = null,
+    loaded: StoredElection = this.loadStored(name),
+  ): ElectionChange {
+    const before = loaded.state;
     const { state } = applyElection(before, event, now);
     const leaderChanged = state.leader !== before.leader || state.term !== before.term;
     const kept = new Set(state.candidates.map((c) => c.candidate));
@@ -74,7 +87,7 @@ export class ElectionStore {
         );
       }
     }
-    if (state.term !== before.term || state.leader !== before.leader || !this.exists(name)) {
+    if (state.term !== before.term || state.leader !== before.leader || !loaded.stored) {
       this.sql.exec(
         `INSERT INTO elections (name, term, leader, since) VALUES (?, ?, ?, ?)
          ON CONFLICT(name) DO UPDATE SET term = excluded.term, leader = excluded.leader, since = excluded.since`,

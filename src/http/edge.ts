@@ -1,7 +1,7 @@
 import type { Coordinator } from "../../durable-objects/coordinator";
 import type { IdempotencyKeys } from "../../durable-objects/idempotency-keys";
 import type { RegionShard } from "../../durable-objects/region-shard";
-import { coordinatorStub, shardStub } from "../../durable-objects/stubs";
+import { coordinatorStub, keysStub, shardStub } from "../../durable-objects/stubs";
 import type { LatLon } from "../core/geo-routing";
 import { AuthCache } from "./auth-cache";
 import { unwrap } from "./errors";
@@ -36,7 +36,6 @@ export class Edge {
 
   /** The idempotency keys of one token (one object per token: its keys are global across regions). */
   keys(scope: string): DurableObjectStub<IdempotencyKeys> {
-    const ns = this.env.IDEMPOTENCY_KEYS;
-    return ns.get(ns.idFromName(`${this.deployment}/${scope}`));
+    return keysStub(this.env, this.deployment, scope);
   }
 }
