@@ -18,8 +18,13 @@ import { shardStub } from "./stubs";
 
 /** The runtime's dependencies: the wall clock, the configuration, and pushes through shard stubs. */
 function defaultDependencies(env: Env): CoordinatorDependencies {
-  return CoordinatorEngine.defaults(objectConfig(env), async (watcher, change) => {
-    await shardStub(env, watcher.deployment, watcher.region).electionChanged(change);
+  return CoordinatorEngine.defaults(objectConfig(env), async (shard, message) => {
+    const stub = shardStub(env, shard.deployment, shard.region);
+    const result =
+      message.kind === "election"
+        ? await stub.electionChanged(message.change)
+        : await stub.tokenRevoked(message.tokenId);
+    unwrapInternal(result);
   });
 }
 
@@ -144,12 +149,16 @@ export class Coordinator extends DurableObject<Env> {
     return this.run("listTokens", principal, "tokens.list", (s) => ({ tokens: s.tokens.list() }));
   }
 
-  /** Revokes: the next call with that token is 401 at this edge at once, at every edge within the auth cache's bound. */
-  async revokeToken(principal: Principal, id: string) {
-    return this.run("revokeToken", principal, "tokens.revoke", (s) => {
+  /**
+   * Revokes: the next call with that token is 401 at this edge at once, at every edge within the
+   * auth cache's bound; the token's open channels close (1008) and its nodes die in every region.
+   */
+  async revokeToken(principal: Principal, deployment: string, id: string) {
+    return this.run("revokeToken", principal, "tokens.revoke", (s, now) => {
       if (!s.tokens.revoke(id)) {
         throw ApiError.of("not_found", `no token ${id}`);
       }
+      s.revokeChannels(id, deployment, now);
       return null;
     });
   }

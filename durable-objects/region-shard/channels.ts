@@ -89,9 +89,9 @@ export class Channels {
     }
   }
 
-  /** The node's open socket, if any. */
+  /** The node's open socket, if any (one the shard closed itself may still be listed while it closes). */
   socketOf(nodeId: string): WebSocket | undefined {
-    return this.ctx.getWebSockets(nodeTag(nodeId))[0];
+    return this.ctx.getWebSockets(nodeTag(nodeId)).find((ws) => ws.deserializeAttachment() !== null);
   }
 
   /**
@@ -371,6 +371,16 @@ export class Channels {
     }
     this.s.nodes.setChannelClosed(node, now);
     this.s.dueAt(now + this.s.deps.config.channelGraceMs);
+  }
+
+  /** Closes every socket opened with a revoked token (1008), detached: no grace period follows. */
+  revoke(tokenId: string): void {
+    for (const ws of this.ctx.getWebSockets(tokenTag(tokenId))) {
+      if (ws.deserializeAttachment() !== null) {
+        this.detach(ws);
+        ws.close(1008, "token revoked");
+      }
+    }
   }
 
   /** Closes a node's socket because the node is gone (dead, deregistered). */
