@@ -149,8 +149,7 @@ export class Channels {
   ): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState | null;
     if (state === null) {
-      ws.close(1011, "unknown socket");
-      return;
+      return; // in flight when the shard closed the socket itself (abuse, revocation, replaced): dropped
     }
     if (now - state.windowStart >= 1000) {
       state.windowStart = now;
@@ -158,12 +157,11 @@ export class Channels {
     }
     state.windowFrames++;
     ws.serializeAttachment(state);
-    const size = typeof data === "string" ? data.length : data.byteLength;
     let frame: NodeFrame | null = null;
     let abuse: string | null = null;
     if (state.windowFrames > CHANNEL_FRAMES_PER_SEC) {
       abuse = `more than ${CHANNEL_FRAMES_PER_SEC} frames a second`;
-    } else if (typeof data !== "string" || size > MAX_NODE_FRAME_BYTES) {
+    } else if (typeof data !== "string" || oversized(data)) {
       abuse =
         typeof data !== "string"
           ? "frames are JSON text"
@@ -179,7 +177,7 @@ export class Channels {
       ws.serializeAttachment(state);
       send(ws, errorFrame(ApiError.of("invalid_request", abuse ?? "invalid frame").body, refOf(data)));
       if (state.strikes >= CHANNEL_MAX_STRIKES) {
-        ws.close(1008, "too many refused frames");
+        this.closeForAbuse(ws, state, now);
       }
       return;
     }
@@ -199,7 +197,8 @@ export class Channels {
         throw error;
       }
       send(ws, errorFrame(error.body, "ref" in frame ? frame.ref : undefined));
-      if (error.body.reason === "node_dead" || error.body.code === "not_found") {
+      // Only the node's own end closes the socket: a refusal about a task (not_found, lease_lost) does not.
+      if (!node || node.dead) {
         this.detach(ws);
         ws.close(4001, error.body.message.slice(0, 120));
       }
@@ -354,9 +353,9 @@ export class Channels {
   }
 
   /**
-   * A socket closed (or failed). Unless the shard closed it itself (drained, replaced, dead), the
-   * node's grace period starts: it may reconnect and resume until CHANNEL_GRACE_MS has passed; then
-   * the reaper declares it dead.
+   * A socket closed (or failed). Unless the shard closed it itself (drained, replaced, dead, abuse),
+   * the node's grace period starts: it may reconnect and resume until CHANNEL_GRACE_MS has passed;
+   * then the reaper declares it dead.
    */
   closed(ws: WebSocket, now: number): void {
     const state = ws.deserializeAttachment() as SocketState | null;
@@ -364,8 +363,28 @@ export class Channels {
       return; // closed by the shard: nothing follows
     }
     ws.serializeAttachment(null);
-    const node = this.s.nodes.nodes.get(state.nodeId);
+    const current = this.socketOf(state.nodeId);
+    if (current !== undefined && current !== ws) {
+      return; // the close of an older socket, seen after the node reconnected: the new session goes on
+    }
     this.s.scheduler.closeChannel(state.nodeId);
+    this.startGrace(state, now);
+  }
+
+  /**
+   * Too many refused frames: the socket closes with 1008. Detached first, so that its close event,
+   * which may come after the node has reconnected, cannot end the new session; the grace period
+   * starts now instead, as for any close without a drain.
+   */
+  private closeForAbuse(ws: WebSocket, state: SocketState, now: number): void {
+    this.detach(ws);
+    ws.close(1008, "too many refused frames");
+    this.startGrace(state, now);
+  }
+
+  /** The node's channel closed without a drain: it may reconnect within CHANNEL_GRACE_MS and keep its leases. */
+  private startGrace(state: SocketState, now: number): void {
+    const node = this.s.nodes.nodes.get(state.nodeId);
     if (!node || node.dead || (state.draining && node.inFlight === 0)) {
       return;
     }
@@ -416,9 +435,22 @@ function parseFrame(text: string): NodeFrame | null {
   }
 }
 
-/** The ref of a refused frame, when it has a usable one (so the node can match the error). */
+/**
+ * Whether a text frame is over MAX_NODE_FRAME_BYTES in UTF-8 (a character may take up to 3 bytes, so
+ * its length alone would let a 768 KiB frame through); encoded only when its length leaves a doubt.
+ */
+function oversized(text: string): boolean {
+  if (text.length > MAX_NODE_FRAME_BYTES) {
+    return true;
+  }
+  return (
+    text.length * 3 > MAX_NODE_FRAME_BYTES && new TextEncoder().encode(text).byteLength > MAX_NODE_FRAME_BYTES
+  );
+}
+
+/** The ref of a refused frame, when it has a usable one (so the node can match the error); an oversized frame is not parsed. */
 function refOf(data: string | ArrayBuffer): string | undefined {
-  if (typeof data !== "string" || data.length > MAX_NODE_FRAME_BYTES) {
+  if (typeof data !== "string" || oversized(data)) {
     return undefined;
   }
   try {
