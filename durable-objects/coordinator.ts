@@ -3,7 +3,7 @@ import { candidateRefusal } from "../src/core/admission";
 import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
-import type { Operation, Principal, Role } from "../src/core/permissions";
+import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { objectConfig } from "./call-gate";
@@ -155,10 +155,14 @@ export class Coordinator extends DurableObject<Env> {
    */
   async revokeToken(principal: Principal, deployment: string, id: string) {
     return this.run("revokeToken", principal, "tokens.revoke", (s, now) => {
-      if (!s.tokens.revoke(id)) {
+      const token = s.tokens.revoke(id);
+      if (token === null) {
         throw ApiError.of("not_found", `no token ${id}`);
       }
-      s.revokeChannels(id, deployment, now);
+      // Only a role that may act as a node can hold channels or nodes: the shards need not hear of the others.
+      if (can(token.role, "nodes.act")) {
+        s.revokeChannels(id, deployment, now);
+      }
       return null;
     });
   }

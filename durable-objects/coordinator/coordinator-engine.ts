@@ -141,6 +141,9 @@ export class CoordinatorEngine {
    */
   revokeChannels(tokenId: string, deployment: string, now: number): void {
     const regions = [...this.regions.regions.keys()];
+    if (regions.length === 0) {
+      return;
+    }
     this.revocations.add(tokenId, deployment, regions, now + AUTH_CACHE_TTL_MS);
     this.dueAt(now + AUTH_CACHE_TTL_MS);
     for (const region of regions) {

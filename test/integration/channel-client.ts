@@ -1,4 +1,6 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import type { Harness } from "./harness";
 
 /** How long a test waits for a frame that should come before it fails with a message. */
@@ -76,4 +78,19 @@ export async function openChannel(
     channel: response.webSocket ? new TestChannel(response.webSocket) : null,
     body: response.webSocket ? "" : await response.text(),
   };
+}
+
+/** Revocations the coordinator has yet to confirm with a shard. */
+export function revocationsLeft(h: Harness): Promise<unknown[]> {
+  return runInDurableObject(h.stub, (_, ctx) => ctx.storage.sql.exec("SELECT * FROM revocations").toArray());
+}
+
+/**
+ * Runs the coordinator's second round of revocation pushes (due once every edge has forgotten the
+ * token), so a test leaves no alarm to fire while the runtime shuts down; returns what is left.
+ */
+export async function finishRevocations(h: Harness): Promise<unknown[]> {
+  await h.advance(AUTH_CACHE_TTL_MS);
+  await runDurableObjectAlarm(h.stub);
+  return revocationsLeft(h);
 }

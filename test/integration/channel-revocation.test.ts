@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Coordinator } from "../../durable-objects/coordinator";
 import { createApp } from "../../src/app";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
-import { openChannel, type TestChannel } from "./channel-client";
+import { finishRevocations, openChannel, revocationsLeft, type TestChannel } from "./channel-client";
 import { type Harness, harness } from "./harness";
 
 /** A region, a node token (with its id) and its node, a client token. */
@@ -64,6 +64,8 @@ describe("revoking a token ends its channels", () => {
     expect(JSON.parse(refused.body).error.code).toBe("unauthorized");
     await h.submit({ type: "y" }, client);
     expect(await leasedTo(h, nodeId)).toEqual([]);
+    expect(await finishRevocations(h)).toEqual([]); // the second push finds nothing more to end
+    expect(await leasedTo(h, nodeId)).toEqual([]);
   });
 
   it("closes a channel an admin token opened for another token's node, and leaves that node alive", async () => {
@@ -74,6 +76,8 @@ describe("revoking a token ends its channels", () => {
     expect(ch.closed?.code).toBe(1008);
     expect((await h.post(`/v1/nodes/${nodeId}/heartbeat`, {}, node)).status).toBe(200);
     const again = await welcomed(h, nodeId, node);
+    expect(await again.ask({ op: "ping" })).toEqual({ op: "pong" });
+    expect(await finishRevocations(h)).toEqual([]);
     expect(await again.ask({ op: "ping" })).toEqual({ op: "pong" });
   });
 
@@ -127,6 +131,3 @@ describe("revoking a token ends its channels", () => {
     expect(await revocationsLeft(h)).toEqual([]);
   });
 });
-
-const revocationsLeft = (h: Harness) =>
-  runInDurableObject(h.stub, (_, ctx) => ctx.storage.sql.exec("SELECT * FROM revocations").toArray());
