@@ -1,8 +1,9 @@
-import { ApiError, type ErrorBody } from "../../src/core/errors";
+import { ApiError } from "../../src/core/errors";
 import type { Principal } from "../../src/core/permissions";
 import type { LeasedTask } from "../../src/core/task-commands";
-import { MAX_NODE_FRAME_BYTES, NodeFrame, type ShardFrame } from "../../src/schemas/channel";
+import { MAX_NODE_FRAME_BYTES, type NodeFrame } from "../../src/schemas/channel";
 import type { ElectionPush } from "../messages";
+import { errorFrame, leaderFrame, oversized, parseFrame, refOf, send } from "./channel-frames";
 import type { NodeRecord } from "./node-table";
 import type { ShardEngine } from "./shard-engine";
 
@@ -33,23 +34,6 @@ export const CHANNEL_MAX_ELECTIONS = 64;
 
 const nodeTag = (nodeId: string) => `node:${nodeId}`;
 const tokenTag = (tokenId: string) => `token:${tokenId}`;
-
-function send(ws: WebSocket, frame: ShardFrame): void {
-  try {
-    ws.send(JSON.stringify(frame));
-  } catch (error) {
-    console.warn("channel: send failed", error);
-  }
-}
-
-function errorFrame(error: ErrorBody, ref?: string): ShardFrame {
-  const detail = {
-    code: error.code,
-    message: error.message,
-    ...(error.reason ? { reason: error.reason } : {}),
-  };
-  return ref === undefined ? { op: "error", error: detail } : { op: "error", ref, error: detail };
-}
 
 /**
  * A shard's node channels (API-v2 §4): one hibernatable WebSocket per node. The socket's state
@@ -409,54 +393,5 @@ export class Channels {
       this.detach(ws);
       ws.close(4001, reason.slice(0, 120));
     }
-  }
-}
-
-/** A `leader` frame as one node sees the election (its place in line; null when it only observes). */
-function leaderFrame(nodeId: string, change: ElectionPush, ref: string | undefined): ShardFrame {
-  const index = change.order.indexOf(nodeId);
-  return {
-    op: "leader",
-    ...(ref === undefined ? {} : { ref }),
-    election: change.election,
-    leader: change.leader,
-    term: change.term,
-    isLeader: change.leader === nodeId,
-    position: index < 0 ? null : index,
-  };
-}
-
-function parseFrame(text: string): NodeFrame | null {
-  try {
-    const parsed = NodeFrame.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Whether a text frame is over MAX_NODE_FRAME_BYTES in UTF-8 (a character may take up to 3 bytes, so
- * its length alone would let a 768 KiB frame through); encoded only when its length leaves a doubt.
- */
-function oversized(text: string): boolean {
-  if (text.length > MAX_NODE_FRAME_BYTES) {
-    return true;
-  }
-  return (
-    text.length * 3 > MAX_NODE_FRAME_BYTES && new TextEncoder().encode(text).byteLength > MAX_NODE_FRAME_BYTES
-  );
-}
-
-/** The ref of a refused frame, when it has a usable one (so the node can match the error); an oversized frame is not parsed. */
-function refOf(data: string | ArrayBuffer): string | undefined {
-  if (typeof data !== "string" || oversized(data)) {
-    return undefined;
-  }
-  try {
-    const ref = (JSON.parse(data) as { ref?: unknown }).ref;
-    return typeof ref === "string" && ref.length > 0 && ref.length <= 64 ? ref : undefined;
-  } catch {
-    return undefined;
   }
 }
