@@ -3,7 +3,7 @@ import { candidateRefusal } from "../src/core/admission";
 import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
-import type { Operation, Principal, Role } from "../src/core/permissions";
+import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { objectConfig } from "./call-gate";
@@ -18,8 +18,13 @@ import { shardStub } from "./stubs";
 
 /** The runtime's dependencies: the wall clock, the configuration, and pushes through shard stubs. */
 function defaultDependencies(env: Env): CoordinatorDependencies {
-  return CoordinatorEngine.defaults(objectConfig(env), async (watcher, change) => {
-    await shardStub(env, watcher.deployment, watcher.region).electionChanged(change);
+  return CoordinatorEngine.defaults(objectConfig(env), async (shard, message) => {
+    const stub = shardStub(env, shard.deployment, shard.region);
+    const result =
+      message.kind === "election"
+        ? await stub.electionChanged(message.change)
+        : await stub.tokenRevoked(message.tokenId);
+    unwrapInternal(result);
   });
 }
 
@@ -144,11 +149,19 @@ export class Coordinator extends DurableObject<Env> {
     return this.run("listTokens", principal, "tokens.list", (s) => ({ tokens: s.tokens.list() }));
   }
 
-  /** Revokes: the next call with that token is 401 at this edge at once, at every edge within the auth cache's bound. */
-  async revokeToken(principal: Principal, id: string) {
-    return this.run("revokeToken", principal, "tokens.revoke", (s) => {
-      if (!s.tokens.revoke(id)) {
+  /**
+   * Revokes: the next call with that token is 401 at this edge at once, at every edge within the
+   * auth cache's bound; the token's open channels close (1008) and its nodes die in every region.
+   */
+  async revokeToken(principal: Principal, deployment: string, id: string) {
+    return this.run("revokeToken", principal, "tokens.revoke", (s, now) => {
+      const token = s.tokens.revoke(id);
+      if (token === null) {
         throw ApiError.of("not_found", `no token ${id}`);
+      }
+      // Only a role that may act as a node can hold channels or nodes: the shards need not hear of the others.
+      if (can(token.role, "nodes.act")) {
+        s.revokeChannels(id, deployment, now);
       }
       return null;
     });

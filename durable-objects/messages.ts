@@ -1,7 +1,7 @@
 /**
  * What the coordinator and the region shards tell each other. Data flows one way on the hot path:
  * edge → shard; shards → coordinator for load, health and node deaths; the coordinator → a shard
- * only when an admin creates or deletes its region.
+ * when an admin creates or deletes its region or revokes a token, and to push election changes.
  */
 
 /** A region's load and health as its shard reports it (what the edge routes by). */
@@ -59,6 +59,14 @@ export type ElectionPush = {
 
 /** Where a shard can be reached for election pushes. */
 export type Watcher = { deployment: string; region: string };
+
+/**
+ * What the coordinator pushes to a shard (best effort, sent when the call settles): an election its
+ * channel nodes follow changed, or a token was revoked (its channels and nodes there end).
+ */
+export type ShardPush =
+  | { kind: "election"; change: ElectionPush }
+  | { kind: "token_revoked"; tokenId: string };
 
 /**
  * A shard's election calls on behalf of its channel nodes. A candidacy made over a channel is

@@ -396,6 +396,17 @@ export class RegionShard extends DurableObject<Env> {
   }
 
   /**
+   * A token was revoked (told by the coordinator, at least once): its channels here close with 1008
+   * and its nodes here are dead. Idempotent. Internal.
+   */
+  async tokenRevoked(tokenId: string) {
+    return this.s.gate.run(null, null, (now) => {
+      this.s.tokenRevoked(tokenId, now);
+      return null;
+    });
+  }
+
+  /**
    * Opens a node's channel. The edge has authenticated the caller and passes who it is in
    * `x-meridian-token-id` / `x-meridian-role` (a shard is reachable only through the edge).
    */

@@ -1,10 +1,12 @@
 import { type ElectionState, leadership } from "../../src/core/election";
 import { TokenBuckets } from "../../src/core/token-bucket";
+import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
-import type { ElectionPush, Watcher } from "../messages";
+import type { ElectionPush, ShardPush, Watcher } from "../messages";
 import { type ElectionChange, ElectionStore } from "./election-store";
 import { RegionTable } from "./region-table";
+import { REVOCATION_RETRY_MS, RevocationOutbox } from "./revocation-outbox";
 import { migrateCoordinator } from "./schema";
 import { TokenStore } from "./token-store";
 
@@ -14,8 +16,8 @@ export interface CoordinatorDependencies {
   clock: () => number;
   groupWindowMs: number;
   rateLimited: boolean;
-  /** Pushes an election's change to a shard whose channel nodes watch it (best effort). */
-  push: (watcher: Watcher, change: ElectionPush) => Promise<void>;
+  /** Pushes a message to a shard: an election change its channel nodes watch, a revoked token. */
+  push: (shard: Watcher, message: ShardPush) => Promise<void>;
 }
 
 /**
@@ -27,6 +29,7 @@ export class CoordinatorEngine {
   readonly tokens: TokenStore;
   readonly regions: RegionTable;
   readonly elections: ElectionStore;
+  readonly revocations: RevocationOutbox;
   /** Calls served since the object started, by method (what the bench counts per task). */
   readonly calls = new Map<string, number>();
   private readonly alarms: AlarmSchedule;
@@ -48,6 +51,7 @@ export class CoordinatorEngine {
     this.tokens = new TokenStore(sql);
     this.regions = new RegionTable(sql);
     this.elections = new ElectionStore(sql);
+    this.revocations = new RevocationOutbox(sql);
   }
 
   /**
@@ -68,7 +72,7 @@ export class CoordinatorEngine {
 
   static defaults(
     config: ObjectConfig,
-    push: (watcher: Watcher, change: ElectionPush) => Promise<void>,
+    push: (shard: Watcher, message: ShardPush) => Promise<void>,
   ): CoordinatorDependencies {
     return { config, clock: () => Date.now(), groupWindowMs: GROUP_WINDOW_MS, rateLimited: true, push };
   }
@@ -112,7 +116,7 @@ export class CoordinatorEngine {
       // notification: the fencing term is what protects the work, and the node may ask again).
       this.pushes.push(
         this.deps
-          .push(watcher, pushed)
+          .push(watcher, { kind: "election", change: pushed })
           .catch((error) => console.warn("election push failed", watcher, error)),
       );
     }
@@ -130,9 +134,34 @@ export class CoordinatorEngine {
     }
   }
 
-  /** Candidates whose ttl ran out leave their elections. Each election alone; a failing one is logged. */
+  /**
+   * A token was revoked: every region's shard is told now (its channels of the token close, its nodes
+   * of the token die), and again by the alarm once every edge has forgotten the token, until each
+   * shard has taken it (see RevocationOutbox).
+   */
+  revokeChannels(tokenId: string, deployment: string, now: number): void {
+    const regions = [...this.regions.regions.keys()];
+    if (regions.length === 0) {
+      return;
+    }
+    this.revocations.add(tokenId, deployment, regions, now + AUTH_CACHE_TTL_MS);
+    this.dueAt(now + AUTH_CACHE_TTL_MS);
+    for (const region of regions) {
+      // Sent when the call settles, its writes done; a failure is left to the alarm's push.
+      this.pushes.push(
+        this.deps
+          .push({ deployment, region }, { kind: "token_revoked", tokenId })
+          .catch((error) => console.warn("revocation push failed; the alarm retries", region, error)),
+      );
+    }
+  }
+
+  /**
+   * Candidates whose ttl ran out leave their elections (each election alone; a failing one is
+   * logged), and revocations due are pushed to the shards that have not taken them yet.
+   */
   async alarm(): Promise<void> {
-    await this.gate.run(null, null, (now) => {
+    await this.gate.run(null, null, async (now) => {
       this.alarms.fired();
       for (const name of this.elections.withExpiredCandidates(now)) {
         try {
@@ -144,6 +173,13 @@ export class CoordinatorEngine {
       const next = this.elections.nextExpiry();
       if (next !== null) {
         this.dueAt(Math.max(next, now + 1));
+      }
+      if ((await this.revocations.deliver(now, this.deps.push)) > 0) {
+        this.dueAt(now + REVOCATION_RETRY_MS);
+      }
+      const revocation = this.revocations.nextDueAfter(now);
+      if (revocation !== null) {
+        this.dueAt(revocation);
       }
     });
   }

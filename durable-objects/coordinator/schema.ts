@@ -160,6 +160,18 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (election, region)
   );
   `,
+  // v5: token revocations still to be confirmed by each region shard (its channels and nodes of the
+  // token end there). A row goes once a shard took the revocation after every edge forgot the token.
+  `
+  CREATE TABLE revocations (
+    token_id TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    region TEXT NOT NULL,
+    settle_after INTEGER NOT NULL,
+    PRIMARY KEY (token_id, region)
+  );
+  CREATE INDEX revocations_due ON revocations(settle_after);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

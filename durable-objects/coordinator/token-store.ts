@@ -46,15 +46,15 @@ export class TokenStore {
     return [...this.byHash.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
-  /** Returns false when there is no such token. */
-  revoke(id: string): boolean {
+  /** The token revoked, or null when there is no such token. */
+  revoke(id: string): TokenRecord | null {
     for (const [hash, token] of this.byHash) {
       if (token.id === id) {
         this.sql.exec("DELETE FROM tokens WHERE id = ?", id);
         this.byHash.delete(hash);
-        return true;
+        return token;
       }
     }
-    return false;
+    return null;
   }
 }

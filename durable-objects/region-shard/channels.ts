@@ -1,8 +1,9 @@
-import { ApiError, type ErrorBody } from "../../src/core/errors";
+import { ApiError } from "../../src/core/errors";
 import type { Principal } from "../../src/core/permissions";
 import type { LeasedTask } from "../../src/core/task-commands";
-import { MAX_NODE_FRAME_BYTES, NodeFrame, type ShardFrame } from "../../src/schemas/channel";
+import { MAX_NODE_FRAME_BYTES, type NodeFrame } from "../../src/schemas/channel";
 import type { ElectionPush } from "../messages";
+import { errorFrame, leaderFrame, oversized, parseFrame, refOf, send } from "./channel-frames";
 import type { NodeRecord } from "./node-table";
 import type { ShardEngine } from "./shard-engine";
 
@@ -33,23 +34,6 @@ export const CHANNEL_MAX_ELECTIONS = 64;
 
 const nodeTag = (nodeId: string) => `node:${nodeId}`;
 const tokenTag = (tokenId: string) => `token:${tokenId}`;
-
-function send(ws: WebSocket, frame: ShardFrame): void {
-  try {
-    ws.send(JSON.stringify(frame));
-  } catch (error) {
-    console.warn("channel: send failed", error);
-  }
-}
-
-function errorFrame(error: ErrorBody, ref?: string): ShardFrame {
-  const detail = {
-    code: error.code,
-    message: error.message,
-    ...(error.reason ? { reason: error.reason } : {}),
-  };
-  return ref === undefined ? { op: "error", error: detail } : { op: "error", ref, error: detail };
-}
 
 /**
  * A shard's node channels (API-v2 §4): one hibernatable WebSocket per node. The socket's state
@@ -89,9 +73,9 @@ export class Channels {
     }
   }
 
-  /** The node's open socket, if any. */
+  /** The node's open socket, if any (one the shard closed itself may still be listed while it closes). */
   socketOf(nodeId: string): WebSocket | undefined {
-    return this.ctx.getWebSockets(nodeTag(nodeId))[0];
+    return this.ctx.getWebSockets(nodeTag(nodeId)).find((ws) => ws.deserializeAttachment() !== null);
   }
 
   /**
@@ -149,8 +133,7 @@ export class Channels {
   ): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState | null;
     if (state === null) {
-      ws.close(1011, "unknown socket");
-      return;
+      return; // in flight when the shard closed the socket itself (abuse, revocation, replaced): dropped
     }
     if (now - state.windowStart >= 1000) {
       state.windowStart = now;
@@ -158,12 +141,11 @@ export class Channels {
     }
     state.windowFrames++;
     ws.serializeAttachment(state);
-    const size = typeof data === "string" ? data.length : data.byteLength;
     let frame: NodeFrame | null = null;
     let abuse: string | null = null;
     if (state.windowFrames > CHANNEL_FRAMES_PER_SEC) {
       abuse = `more than ${CHANNEL_FRAMES_PER_SEC} frames a second`;
-    } else if (typeof data !== "string" || size > MAX_NODE_FRAME_BYTES) {
+    } else if (typeof data !== "string" || oversized(data)) {
       abuse =
         typeof data !== "string"
           ? "frames are JSON text"
@@ -179,7 +161,7 @@ export class Channels {
       ws.serializeAttachment(state);
       send(ws, errorFrame(ApiError.of("invalid_request", abuse ?? "invalid frame").body, refOf(data)));
       if (state.strikes >= CHANNEL_MAX_STRIKES) {
-        ws.close(1008, "too many refused frames");
+        this.closeForAbuse(ws, state, now);
       }
       return;
     }
@@ -199,7 +181,8 @@ export class Channels {
         throw error;
       }
       send(ws, errorFrame(error.body, "ref" in frame ? frame.ref : undefined));
-      if (error.body.reason === "node_dead" || error.body.code === "not_found") {
+      // Only the node's own end closes the socket: a refusal about a task (not_found, lease_lost) does not.
+      if (!node || node.dead) {
         this.detach(ws);
         ws.close(4001, error.body.message.slice(0, 120));
       }
@@ -354,9 +337,9 @@ export class Channels {
   }
 
   /**
-   * A socket closed (or failed). Unless the shard closed it itself (drained, replaced, dead), the
-   * node's grace period starts: it may reconnect and resume until CHANNEL_GRACE_MS has passed; then
-   * the reaper declares it dead.
+   * A socket closed (or failed). Unless the shard closed it itself (drained, replaced, dead, abuse),
+   * the node's grace period starts: it may reconnect and resume until CHANNEL_GRACE_MS has passed;
+   * then the reaper declares it dead.
    */
   closed(ws: WebSocket, now: number): void {
     const state = ws.deserializeAttachment() as SocketState | null;
@@ -364,13 +347,43 @@ export class Channels {
       return; // closed by the shard: nothing follows
     }
     ws.serializeAttachment(null);
-    const node = this.s.nodes.nodes.get(state.nodeId);
+    const current = this.socketOf(state.nodeId);
+    if (current !== undefined && current !== ws) {
+      return; // the close of an older socket, seen after the node reconnected: the new session goes on
+    }
     this.s.scheduler.closeChannel(state.nodeId);
+    this.startGrace(state, now);
+  }
+
+  /**
+   * Too many refused frames: the socket closes with 1008. Detached first, so that its close event,
+   * which may come after the node has reconnected, cannot end the new session; the grace period
+   * starts now instead, as for any close without a drain.
+   */
+  private closeForAbuse(ws: WebSocket, state: SocketState, now: number): void {
+    this.detach(ws);
+    ws.close(1008, "too many refused frames");
+    this.startGrace(state, now);
+  }
+
+  /** The node's channel closed without a drain: it may reconnect within CHANNEL_GRACE_MS and keep its leases. */
+  private startGrace(state: SocketState, now: number): void {
+    const node = this.s.nodes.nodes.get(state.nodeId);
     if (!node || node.dead || (state.draining && node.inFlight === 0)) {
       return;
     }
     this.s.nodes.setChannelClosed(node, now);
     this.s.dueAt(now + this.s.deps.config.channelGraceMs);
+  }
+
+  /** Closes every socket opened with a revoked token (1008), detached: no grace period follows. */
+  revoke(tokenId: string): void {
+    for (const ws of this.ctx.getWebSockets(tokenTag(tokenId))) {
+      if (ws.deserializeAttachment() !== null) {
+        this.detach(ws);
+        ws.close(1008, "token revoked");
+      }
+    }
   }
 
   /** Closes a node's socket because the node is gone (dead, deregistered). */
@@ -380,41 +393,5 @@ export class Channels {
       this.detach(ws);
       ws.close(4001, reason.slice(0, 120));
     }
-  }
-}
-
-/** A `leader` frame as one node sees the election (its place in line; null when it only observes). */
-function leaderFrame(nodeId: string, change: ElectionPush, ref: string | undefined): ShardFrame {
-  const index = change.order.indexOf(nodeId);
-  return {
-    op: "leader",
-    ...(ref === undefined ? {} : { ref }),
-    election: change.election,
-    leader: change.leader,
-    term: change.term,
-    isLeader: change.leader === nodeId,
-    position: index < 0 ? null : index,
-  };
-}
-
-function parseFrame(text: string): NodeFrame | null {
-  try {
-    const parsed = NodeFrame.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The ref of a refused frame, when it has a usable one (so the node can match the error). */
-function refOf(data: string | ArrayBuffer): string | undefined {
-  if (typeof data !== "string" || data.length > MAX_NODE_FRAME_BYTES) {
-    return undefined;
-  }
-  try {
-    const ref = (JSON.parse(data) as { ref?: unknown }).ref;
-    return typeof ref === "string" && ref.length > 0 && ref.length <= 64 ? ref : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -150,6 +150,23 @@ export class ShardEngine {
     this.outbox.nodesGone([node.id]);
   }
 
+  /**
+   * A token was revoked. Its sockets close with 1008, detached so no grace period starts (a revoked
+   * token cannot come back). Its nodes here are then dead, by the path every death takes (leases
+   * back to the queue as failed attempts, leaderships passed on through the node_gone outbox): a
+   * node whose token is revoked can never report or beat again, so waiting for its heartbeat
+   * deadline would only hold its leases for nothing. A node of another token whose channel the
+   * revoked token had opened (an admin's) only loses that socket: its own token may reconnect.
+   */
+  tokenRevoked(tokenId: string, now: number): void {
+    this.channels.revoke(tokenId);
+    for (const node of [...this.nodes.nodes.values()]) {
+      if (node.tokenId === tokenId && !node.dead) {
+        this.nodeDied(node, "the node's token was revoked", now);
+      }
+    }
+  }
+
   /** The region's load and health now. */
   report(now: number): RegionReport {
     const health = this.nodes.health(now);

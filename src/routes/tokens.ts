@@ -50,7 +50,7 @@ tokens.openapi(
   }),
   async (c) => {
     const edge = c.var.edge;
-    unwrap(await edge.coordinator().revokeToken(c.var.principal, c.req.valid("param").id));
+    unwrap(await edge.coordinator().revokeToken(c.var.principal, edge.deployment, c.req.valid("param").id));
     edge.auth.clear(); // this isolate forgets at once; others within AUTH_CACHE_TTL_MS
     return c.body(null, 204);
   },
