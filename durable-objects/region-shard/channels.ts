@@ -192,14 +192,20 @@ export class Channels {
       this.s.nodes.touch(node, now, frame.op === "heartbeat" ? frame.load : undefined);
       const later = this.handle(ws, state, node, frame, now);
       // Saved before any await, and not after it: a frame handled meanwhile saves its own changes.
-      ws.serializeAttachment(state);
+      // Not at all when the frame closed the socket (drained): its frames still in flight must
+      // find it detached, not handled as a live session's.
+      if (ws.deserializeAttachment() !== null) {
+        ws.serializeAttachment(state);
+      }
       await later;
     } catch (error) {
       if (!(error instanceof ApiError)) {
         throw error;
       }
       send(ws, errorFrame(error.body, "ref" in frame ? frame.ref : undefined));
-      if (error.body.reason === "node_dead" || error.body.code === "not_found") {
+      // Only the node's own end closes the socket: a 404 of a task it names (an extend of an
+      // unknown id) is a refused request like any other, answered on an open channel.
+      if (error.body.reason === "node_dead" || node === undefined) {
         this.detach(ws);
         ws.close(4001, error.body.message.slice(0, 120));
       }
