@@ -195,6 +195,8 @@ export class Channels {
       // Not at all when the frame closed the socket (drained): its frames still in flight must
       // find it detached, not handled as a live session's.
       if (ws.deserializeAttachment() !== null) {
+        // The credit as the pushes made during the frame left it (they lowered the saved copy, not this one).
+        state.credit = this.s.scheduler.creditOf(state.nodeId);
         ws.serializeAttachment(state);
       }
       await later;
