@@ -210,10 +210,12 @@ export async function poll(run: SimulationRun, node: ModelNode, long: boolean): 
   const tasks = reply.value.tasks;
   reconcileLeases(run, before, { node, tasks }, true);
   const regionQueue = before.get(region)!;
-  const toOthers = regionQueue.filter((id) => {
-    const t = m.tasks.get(id)!;
-    return t.status === "leased" && t.nodeId !== node.id;
-  }).length;
+  // Work handed elsewhere meanwhile: to other waiting nodes, or pushed to this node's own channel
+  // (the poll's promotions dispatch before the poll takes its share).
+  const answered = new Set(tasks.map((t) => t.id));
+  const toOthers = regionQueue.filter(
+    (id) => m.tasks.get(id)!.status === "leased" && !answered.has(id),
+  ).length;
   const free = node.capacity - (m.inFlight(node.id) - tasks.length);
   const want = node.draining ? 0 : Math.max(0, Math.min(max, free, regionQueue.length - toOthers));
   expectSame(`tasks polled by ${node.id}`, tasks.length, want);
