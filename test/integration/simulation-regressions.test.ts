@@ -1,4 +1,4 @@
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Coordinator } from "../../durable-objects/coordinator";
@@ -226,6 +226,26 @@ describe("bugs found by the simulation", () => {
     // 2189, so from 2089 on (and in the simulation, whose clock starts in 2200) every channel campaign failed.
     const alarm = await runInDurableObject(h.stub, (_: Coordinator, ctx) => ctx.storage.getAlarm());
     expect(alarm).toBeNull();
+  });
+
+  it("a channel's credit survives the shard's restart less what was pushed with the frame that gave it (read while modelling)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const client = await h.token("client");
+    const nodeId = await h.node(node, "eu-west", 3);
+    const ch = (await openChannel(h, nodeId, node)).channel!;
+    await ch.next();
+    await h.submit({ type: "x" }, client);
+    expect((await ch.ask({ op: "credit", n: 2 })).tasks).toHaveLength(1); // one pushed, credit 1 left
+    await evictDurableObject(h.shard("eu-west"));
+    await h.startShard("eu-west");
+    await h.submit({ type: "y" }, client);
+    await h.submit({ type: "z" }, client);
+    expect((await ch.next()).tasks).toHaveLength(1);
+    // Before the fix the frame saved its credit (2) over the one its push had lowered (1): after the
+    // restart the credit came back whole, and the node holding 1 was pushed 2 more — 3 for a credit of 2.
+    expect(await h.insideShard("eu-west", (s) => s.nodes.nodes.get(nodeId)!.inFlight)).toBe(2);
   });
 
   it("replays the seeds that found them", async () => {
