@@ -1,4 +1,4 @@
-import { type ElectionState, leadership } from "../../src/core/election";
+import { type ElectionState, lapsesByTime, leadership } from "../../src/core/election";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { AlarmSchedule } from "../alarm-schedule";
@@ -100,10 +100,10 @@ export class CoordinatorEngine {
 
   /** Sets the alarm for the next candidate expiry, and tells the election's observers of a new leader. */
   announce(change: ElectionChange): void {
-    const expiry = change.state.candidates.reduce<number | null>(
-      (min, c) => (min === null ? c.expiresAt : Math.min(min, c.expiresAt)),
-      null,
-    );
+    const now = this.gate.now();
+    const expiry = change.state.candidates
+      .filter((c) => lapsesByTime(c.expiresAt, now))
+      .reduce<number | null>((min, c) => (min === null ? c.expiresAt : Math.min(min, c.expiresAt)), null);
     if (expiry !== null) {
       this.dueAt(expiry);
     }
@@ -170,7 +170,7 @@ export class CoordinatorEngine {
           logRowError(name, error);
         }
       }
-      const next = this.elections.nextExpiry();
+      const next = this.elections.nextExpiry(now);
       if (next !== null) {
         this.dueAt(Math.max(next, now + 1));
       }

@@ -5,6 +5,7 @@ import {
   emptyElection,
   type Leadership,
   leadership,
+  SESSION_TTL_MS,
 } from "../../src/core/election";
 
 type CandidateRow = { candidate: string; node_id: string | null; joined_at: number; expires_at: number };
@@ -118,8 +119,14 @@ export class ElectionStore {
       .toArray();
   }
 
-  nextExpiry(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT min(expires_at) AS t FROM candidates").one().t;
+  /** The earliest candidacy expiry to wake up for (a channel session's is none: see `lapsesByTime`). */
+  nextExpiry(now: number): number | null {
+    return this.sql
+      .exec<{ t: number | null }>(
+        "SELECT min(expires_at) AS t FROM candidates WHERE expires_at < ?",
+        now + SESSION_TTL_MS / 2,
+      )
+      .one().t;
   }
 
   /** Records a shard to push this election's changes to. */

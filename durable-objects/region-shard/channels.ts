@@ -174,15 +174,22 @@ export class Channels {
       this.s.nodes.touch(node, now, frame.op === "heartbeat" ? frame.load : undefined);
       const later = this.handle(ws, state, node, frame, now);
       // Saved before any await, and not after it: a frame handled meanwhile saves its own changes.
-      ws.serializeAttachment(state);
+      // Not at all when the frame closed the socket (drained): its frames still in flight must
+      // find it detached, not handled as a live session's.
+      if (ws.deserializeAttachment() !== null) {
+        // The credit as the pushes made during the frame left it (they lowered the saved copy, not this one).
+        state.credit = this.s.scheduler.creditOf(state.nodeId);
+        ws.serializeAttachment(state);
+      }
       await later;
     } catch (error) {
       if (!(error instanceof ApiError)) {
         throw error;
       }
       send(ws, errorFrame(error.body, "ref" in frame ? frame.ref : undefined));
-      // Only the node's own end closes the socket: a refusal about a task (not_found, lease_lost) does not.
-      if (!node || node.dead) {
+      // Only the node's own end closes the socket: a refusal about a task it names (an extend of
+      // an unknown id: not_found; lease_lost) is a refused request like any other.
+      if (!node || node.dead || error.body.reason === "node_dead") {
         this.detach(ws);
         ws.close(4001, error.body.message.slice(0, 120));
       }

@@ -54,6 +54,15 @@ export const emptyElection: ElectionState = Object.freeze({
  */
 export const SESSION_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
 
+/**
+ * Whether a candidacy's expiry is a due time to wake up for: a session's is not (it ends with the
+ * session, and a century ahead is past what an alarm may be set to: `setAlarm` refuses dates after
+ * 2189, so a channel campaign made from 2089 on would fail).
+ */
+export function lapsesByTime(expiresAt: number, now: number): boolean {
+  return expiresAt - now < SESSION_TTL_MS / 2;
+}
+
 /** The term for a new leadership: max(previous + 1, now), so terms are unique and time-ordered. */
 export function nextTerm(previousTerm: number, now: number): number {
   return Math.max(previousTerm + 1, now);

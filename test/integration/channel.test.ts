@@ -1,7 +1,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CHANNEL_MAX_STRIKES } from "../../durable-objects/region-shard/channels";
-import { openChannel as open, type TestChannel } from "./channel-client";
+import { openChannel, type TestChannel } from "./channel-client";
 import { harness } from "./harness";
 
 async function setup() {
@@ -16,7 +16,7 @@ async function setup() {
 describe("the node channel", () => {
   it("welcomes the node, pushes work as credit allows, never past capacity, and takes batched outcomes", async () => {
     const { h, node, client, nodeId } = await setup();
-    const { status, channel } = await open(h, nodeId, node);
+    const { status, channel } = await openChannel(h, nodeId, node);
     expect(status).toBe(101);
     const ch = channel!;
     expect(await ch.next()).toEqual({
@@ -78,17 +78,17 @@ describe("the node channel", () => {
   it("refuses a token that does not own the node (403), a dead node (409), and a plain GET (400)", async () => {
     const { h, node, nodeId } = await setup();
     const other = await h.token("node");
-    expect((await open(h, nodeId, other)).status).toBe(403);
+    expect((await openChannel(h, nodeId, other)).status).toBe(403);
     expect((await h.get(`/v1/nodes/${nodeId}/channel`, node)).status).toBe(400);
     await h.advance(10_001);
-    const dead = await open(h, nodeId, node);
+    const dead = await openChannel(h, nodeId, node);
     expect(dead.status).toBe(409);
     expect(JSON.parse(dead.body).error.reason).toBe("node_dead");
   });
 
   it("answers malformed, unknown and oversized frames with error frames, and closes with 1008 on repeated abuse", async () => {
     const { h, node, nodeId } = await setup();
-    const ch = (await open(h, nodeId, node)).channel!;
+    const ch = (await openChannel(h, nodeId, node)).channel!;
     await ch.next(); // welcome
     const before = await h.shardSql("eu-west", "SELECT * FROM tasks");
     expect((await ch.ask("{not json")).error.code).toBe("invalid_request");
@@ -104,7 +104,7 @@ describe("the node channel", () => {
 
   it("a closed channel keeps the node's leases through the grace period; a reconnect resumes them", async () => {
     const { h, node, client, nodeId } = await setup();
-    const first = (await open(h, nodeId, node)).channel!;
+    const first = (await openChannel(h, nodeId, node)).channel!;
     await first.next();
     const { id } = (await h.submit({ type: "x" }, client)).body;
     const [task] = (await first.ask({ op: "credit", n: 1 })).tasks;
@@ -112,7 +112,7 @@ describe("the node channel", () => {
     expect(await first.next()).toMatchObject({ op: "closed" }); // the shard has seen it close
     expect(await h.shardSql("eu-west", "SELECT channel_closed_at AS at FROM nodes")).toEqual([{ at: h.now }]);
     await h.advance(900); // within the grace period (CHANNEL_GRACE_MS, 1 s)
-    const second = (await open(h, nodeId, node)).channel!;
+    const second = (await openChannel(h, nodeId, node)).channel!;
     expect(await second.next()).toMatchObject({ op: "welcome", resumed: true });
     expect(await h.shardSql("eu-west", "SELECT channel_closed_at AS at FROM nodes")).toEqual([{ at: null }]);
     const reported = await second.ask({
@@ -125,7 +125,7 @@ describe("the node channel", () => {
 
   it("after the grace period the node is dead at once: its leases go back to the queue, its leadership ends", async () => {
     const { h, node, client, nodeId } = await setup();
-    const ch = (await open(h, nodeId, node)).channel!;
+    const ch = (await openChannel(h, nodeId, node)).channel!;
     await ch.next();
     const { id } = (await h.submit({ type: "x" }, client)).body;
     await ch.ask({ op: "credit", n: 1 });
@@ -143,12 +143,12 @@ describe("the node channel", () => {
     const election = (await h.get("/v1/elections/db")).body;
     expect(election.leader).toBeNull();
     expect(election.term).toBeGreaterThanOrEqual(term);
-    expect((await open(h, nodeId, node)).status).toBe(409);
+    expect((await openChannel(h, nodeId, node)).status).toBe(409);
   });
 
   it("a drain stops the pushes, and the shard closes the channel with 1000 once the node holds nothing", async () => {
     const { h, node, client, nodeId } = await setup();
-    const ch = (await open(h, nodeId, node)).channel!;
+    const ch = (await openChannel(h, nodeId, node)).channel!;
     await ch.next();
     const { id } = (await h.submit({ type: "x" }, client)).body;
     const [task] = (await ch.ask({ op: "credit", n: 2 })).tasks;
@@ -166,7 +166,7 @@ describe("the node channel", () => {
 
   it("survives the shard's eviction with the socket open: the next frame is served from the attachment and storage", async () => {
     const { h, node, client, nodeId } = await setup();
-    const ch = (await open(h, nodeId, node)).channel!;
+    const ch = (await openChannel(h, nodeId, node)).channel!;
     await ch.next();
     await h.submit({ type: "x" }, client);
     const [task] = (await ch.ask({ op: "credit", n: 2 })).tasks;
@@ -190,8 +190,8 @@ describe("the node channel", () => {
   it("campaigns over the channel for the node's session: leader frames on every change, and the next node leads when the session ends", async () => {
     const { h, node, nodeId } = await setup();
     const second = await h.node(node, "eu-west", 2);
-    const a = (await open(h, nodeId, node)).channel!;
-    const b = (await open(h, second, node)).channel!;
+    const a = (await openChannel(h, nodeId, node)).channel!;
+    const b = (await openChannel(h, second, node)).channel!;
     await a.next();
     await b.next();
     const first = await a.ask({ op: "campaign", ref: "c1", election: "db" });

@@ -1,11 +1,13 @@
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Coordinator } from "../../durable-objects/coordinator";
 import type { CoordinatorLink, RegionReport } from "../../durable-objects/messages";
 import type { RegionShard } from "../../durable-objects/region-shard";
 import { coordinatorStub } from "../../durable-objects/stubs";
 import { emptyStats, simulate } from "../lib/sim-driver";
 import { Sut } from "../lib/sim-sut";
+import { openChannel } from "./channel-client";
 import { type Harness, harness } from "./harness";
 
 /** Until the node's long poll has reached its shard (a bounded number of round trips, no sleeping). */
@@ -177,12 +179,81 @@ describe("bugs found by the simulation", () => {
     expect(table.value.regions.map((r) => r.healthy)).toEqual([true]);
   });
 
+  it("an extend of an unknown task is refused on a channel that stays open (channel seed 4)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const nodeId = await h.node(node, "eu-west", 2);
+    const ch = (await openChannel(h, nodeId, node)).channel!;
+    await ch.next(); // welcome
+    const unknown = "t-6k7ms3a84gv9er492rcga-eu-west";
+    const refused = await ch.ask({ op: "extend", ref: "x", id: unknown, leaseToken: "l-x", extendMs: 5000 });
+    expect(refused).toMatchObject({ op: "error", ref: "x", error: { code: "not_found" } });
+    // Before the fix a 404 of the task was taken for a 404 of the node: the shard closed the channel (4001).
+    expect(await ch.ask({ op: "ping" })).toEqual({ op: "pong" });
+    expect(ch.closed).toBeNull();
+  });
+
+  it("a frame still in flight when a drain closed the channel is not handled as the session's (channel seed 352)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const nodeId = await h.node(node, "eu-west", 2);
+    const ch = (await openChannel(h, nodeId, node)).channel!;
+    await ch.next();
+    // The node drains (it holds nothing: the shard closes at once) and campaigns before it hears of
+    // the close: both frames reach the shard before the close handshake ends (handled back to back here).
+    await runInDurableObject(h.shard("eu-west"), async (shard: RegionShard, ctx) => {
+      const server = ctx.getWebSockets()[0]!;
+      await shard.webSocketMessage(server, JSON.stringify({ op: "drain" }));
+      await shard.webSocketMessage(server, JSON.stringify({ op: "campaign", ref: "c", election: "db" }));
+    });
+    expect(await ch.next()).toMatchObject({ op: "closed", code: 1000 });
+    // Before the fix the drain saved the session back into the closed socket's attachment: the
+    // campaign was taken as the session's, and the node led "db" for a century with no session to end it.
+    expect((await h.get("/v1/elections/db")).status).toBe(404);
+  });
+
+  it("a campaign over a channel sets no alarm for its session's century-long ttl (channel seed 12)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const nodeId = await h.node(node, "eu-west", 2);
+    const ch = (await openChannel(h, nodeId, node)).channel!;
+    await ch.next();
+    expect(await ch.ask({ op: "campaign", ref: "c", election: "db" })).toMatchObject({ isLeader: true });
+    // Before the fix the coordinator's alarm was set a century ahead: setAlarm refuses dates after
+    // 2189, so from 2089 on (and in the simulation, whose clock starts in 2200) every channel campaign failed.
+    const alarm = await runInDurableObject(h.stub, (_: Coordinator, ctx) => ctx.storage.getAlarm());
+    expect(alarm).toBeNull();
+  });
+
+  it("a channel's credit survives the shard's restart less what was pushed with the frame that gave it (read while modelling)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const node = await h.token("node");
+    const client = await h.token("client");
+    const nodeId = await h.node(node, "eu-west", 3);
+    const ch = (await openChannel(h, nodeId, node)).channel!;
+    await ch.next();
+    await h.submit({ type: "x" }, client);
+    expect((await ch.ask({ op: "credit", n: 2 })).tasks).toHaveLength(1); // one pushed, credit 1 left
+    await evictDurableObject(h.shard("eu-west"));
+    await h.startShard("eu-west");
+    await h.submit({ type: "y" }, client);
+    await h.submit({ type: "z" }, client);
+    expect((await ch.next()).tasks).toHaveLength(1);
+    // Before the fix the frame saved its credit (2) over the one its push had lowered (1): after the
+    // restart the credit came back whole, and the node holding 1 was pushed 2 more — 3 for a credit of 2.
+    expect(await h.insideShard("eu-west", (s) => s.nodes.nodes.get(nodeId)!.inFlight)).toBe(2);
+  });
+
   it("replays the seeds that found them", async () => {
     const stats = emptyStats();
     const sut = await Sut.create(env, `sim-${crypto.randomUUID()}`);
-    for (const seed of [1, 3]) {
+    for (const seed of [1, 3, 4, 12, 352]) {
       await simulate(sut, seed, 30, stats);
     }
-    expect(stats.runs).toBe(2);
+    expect(stats.runs).toBe(5);
   });
 });

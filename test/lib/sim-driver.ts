@@ -5,13 +5,16 @@
  * (sim-check.ts). The seed alone replays the run.
  */
 
-import { objectConfig } from "../../durable-objects/call-gate";
+import { type ObjectConfig, objectConfig } from "../../durable-objects/call-gate";
 import type { Coordinator } from "../../durable-objects/coordinator";
+import type { ShardPush } from "../../durable-objects/messages";
 import type { RegionShard } from "../../durable-objects/region-shard";
 import type { LatLon } from "../../src/core/geo-routing";
 import { Edge } from "../../src/http/edge";
 import type { SubmitTaskInput } from "../../src/schemas/tasks";
 import { Prng } from "./prng";
+import { checkChannels } from "./sim-channel-check";
+import { deliverElectionPushes, type ElectionPushed, simElectionLink } from "./sim-channel-ops";
 import { adoptRunAts, CheckMemory, checkAll, checkSends, InvariantError } from "./sim-check";
 import { converge } from "./sim-delivery";
 import { answer, queueSnapshot, reconcileLeases, settlePolls } from "./sim-leases";
@@ -20,6 +23,7 @@ import { emptyNetworkStats, Network, type NetworkStats } from "./sim-network";
 import type { SimBody } from "./sim-placement";
 import { type Planned, plan } from "./sim-plan";
 import { prelude, quiesce } from "./sim-quiesce";
+import type { SimSocket } from "./sim-sockets";
 import { type PollReply, REGION_IDS, REGIONS, type Region, type Sut } from "./sim-sut";
 import { SimTimers } from "./sim-timers";
 
@@ -30,6 +34,8 @@ export const EPOCH = Date.UTC(2200, 0, 1);
 export const ELECTIONS = ["e1", "e2"] as const;
 /** How likely a step is the next of a burst to the object of the step before. */
 const STAY = 0.75;
+/** The channel grace periods a run may have (CHANNEL_GRACE_MS), shorter and longer than a heartbeat interval. */
+const GRACE_PERIODS_MS = [1000, 2000, 5000] as const;
 
 /** Counts of what a run did, summed into the report. */
 export interface SimStats {
@@ -49,6 +55,23 @@ export interface SimStats {
   /** Requests into the objects: what a run costs. */
   visits: number;
   network: NetworkStats;
+  channels: ChannelStats;
+}
+
+/** What the node channels did. */
+export interface ChannelStats {
+  opened: number;
+  resumed: number;
+  /** Reconnects refused because the grace period had lapsed (the node was dead). */
+  lapsed: number;
+  dropped: number;
+  frames: number;
+  duplicated: number;
+  reordered: number;
+  /** Frames of a socket the shard had closed or replaced, arriving late. */
+  stale: number;
+  pushed: number;
+  leaderFrames: number;
 }
 
 export const emptyStats = (): SimStats => ({
@@ -65,6 +88,18 @@ export const emptyStats = (): SimStats => ({
   deadCampaignsRefused: 0,
   visits: 0,
   network: emptyNetworkStats(),
+  channels: {
+    opened: 0,
+    resumed: 0,
+    lapsed: 0,
+    dropped: 0,
+    frames: 0,
+    duplicated: 0,
+    reordered: 0,
+    stale: 0,
+    pushed: 0,
+    leaderFrames: 0,
+  },
 });
 
 /** A long poll a shard holds; `expect` is the work dispatched to it, once it is. */
@@ -155,6 +190,12 @@ export class SimulationRun {
   readonly polls = new Map<string, PendingPoll>();
   /** The first body sent with each idempotency key (a repeat resends it). */
   readonly bodies = new Map<string, { input: SubmitTaskInput; sim: SimBody }>();
+  /** Every node channel of the run, open or closed (frames of a closed one may still arrive). */
+  readonly sockets: SimSocket[] = [];
+  /** Election changes the coordinator pushed to the shards, not yet delivered. */
+  readonly electionPushes: ElectionPushed[] = [];
+  /** The objects' settings, with this run's CHANNEL_GRACE_MS. */
+  readonly config: ObjectConfig;
   private readonly jitter: Record<Region, Prng>;
 
   constructor(
@@ -174,7 +215,18 @@ export class SimulationRun {
       },
     );
     this.edge = new SimEdge(sut.env, sut, () => this.clock.now);
-    this.model = new Model(EPOCH, objectConfig(sut.env));
+    const channelGraceMs = GRACE_PERIODS_MS[seed % GRACE_PERIODS_MS.length]!;
+    this.config = { ...objectConfig(sut.env), channelGraceMs };
+    this.model = new Model(EPOCH, this.config);
+  }
+
+  /** A socket of the run by its id. */
+  socket(id: number): SimSocket {
+    const socket = this.sockets.find((s) => s.id === id);
+    if (!socket) {
+      throw new Error(`no socket ${id} in this run`);
+    }
+    return socket;
   }
 
   /** What a shard restarts with: the run's clock, jitter and network. */
@@ -183,13 +235,30 @@ export class SimulationRun {
       clock: () => this.clock.now,
       random: () => this.jitter[region].next(),
       link: () => this.network.link(),
+      elections: () => simElectionLink(this),
+      config: this.config,
       groupWindowMs: 0, // the simulation inspects state between back-to-back calls: each starts at once
       rateLimited: false, // thousands of calls per simulated second with one credential
     };
   }
 
   coordinatorDeps() {
-    return { clock: () => this.clock.now, groupWindowMs: 0, rateLimited: false };
+    return {
+      clock: () => this.clock.now,
+      groupWindowMs: 0,
+      rateLimited: false,
+      // Election changes for the shards' channel nodes: delivered by the simulation, in order, after the step.
+      push: (watcher: { deployment: string; region: string }, message: ShardPush) => {
+        if (watcher.deployment !== this.sut.deployment) {
+          throw new InvariantError(`an election push to another deployment: ${watcher.deployment}`);
+        }
+        if (message.kind !== "election") {
+          throw new InvariantError(`a ${message.kind} push: the simulation revokes no token`);
+        }
+        this.electionPushes.push({ region: watcher.region as Region, change: message.change });
+        return Promise.resolve();
+      },
+    };
   }
 
   start(): void {
@@ -201,6 +270,7 @@ export class SimulationRun {
     };
     this.sut.timers = this.timers;
     this.sut.now = () => this.clock.now;
+    this.sut.sockets = (region) => this.sockets.filter((s) => s.region === region);
     this.sut.afterShardCall = (region) => {
       const sends = this.network.takeSends(region);
       checkSends(this.model, region, sends, this.memory);
@@ -233,6 +303,7 @@ export class SimulationRun {
     } finally {
       this.timers.uninstall();
       this.sut.timers = null;
+      this.sut.sockets = () => [];
       console.warn = realWarn;
     }
   }
@@ -286,6 +357,7 @@ export class SimulationRun {
     // Freed slots (complete, fail, cancel, reclaim) may have handed queued work to waiting nodes.
     reconcileLeases(this, queueSnapshot(this.model), null, ordered);
     if (inVisit) {
+      checkChannels(this);
       adoptRunAts(this.model, this.sut);
       checkAll(this.model, this.sut, this.memory, this.network);
     } else {
@@ -296,6 +368,8 @@ export class SimulationRun {
   /** Every long poll let go of answered as it should, then every invariant. */
   async check(): Promise<void> {
     await settlePolls(this);
+    await deliverElectionPushes(this);
+    checkChannels(this);
     adoptRunAts(this.model, this.sut);
     checkAll(this.model, this.sut, this.memory, this.network);
   }
@@ -304,12 +378,15 @@ export class SimulationRun {
     this.log[this.log.length - 1] += ` ${text}`;
   }
 
-  /** The contract's checks on a node acting for itself: 404, 409 node_dead (declaring it dead on the spot). */
+  /**
+   * The contract's checks on a node acting for itself: 404, 409 node_dead (declaring it dead on the
+   * spot once silent too long, or once its closed channel's grace period has lapsed).
+   */
   acting(node: ModelNode): Expect {
     if (!this.model.nodes.has(node.id)) {
       return err("not_found");
     }
-    if (!node.dead && this.model.silentTooLong(node)) {
+    if (!node.dead && (this.model.silentTooLong(node) || this.model.graceLapsed(node))) {
       this.model.die(node);
       this.stats.nodeDeaths++;
     }

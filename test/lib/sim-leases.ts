@@ -94,13 +94,19 @@ export function reconcileLeases(
         expectSame(`lease token of ${row.id}`, handed.leaseToken, row.lease_token);
         expectSame(`attempt of ${row.id}`, handed.attempt, task.attempts + 1);
         expectSame(`lease end of ${row.id}`, handed.leaseExpiresAt, m.now + task.timeoutMs);
-      } else {
-        const pending = run.polls.get(node.id);
-        if (!pending || node.waiting === null) {
-          throw new InvariantError(`task ${row.id} leased to ${node.id}, which neither polled nor waits`);
-        }
+      } else if (node.waiting !== null && run.polls.has(node.id)) {
+        const pending = run.polls.get(node.id)!;
         pending.expect = [...(pending.expect ?? []), row.id];
         pending.tokens.set(row.id, row.lease_token!);
+      } else if (node.channel !== null && node.channel.credit > 0) {
+        // Pushed on its channel: within the credit it gave (the checks match the pushed frame).
+        node.channel.credit--;
+        run.socket(node.channel.socket).expectPushed.push({ id: row.id, leaseToken: row.lease_token! });
+        run.stats.channels.pushed++;
+      } else {
+        throw new InvariantError(
+          `task ${row.id} leased to ${node.id}, which neither polled, waits, nor has channel credit left`,
+        );
       }
       m.grant(task, node, row.lease_token!);
     }
@@ -204,10 +210,12 @@ export async function poll(run: SimulationRun, node: ModelNode, long: boolean): 
   const tasks = reply.value.tasks;
   reconcileLeases(run, before, { node, tasks }, true);
   const regionQueue = before.get(region)!;
-  const toOthers = regionQueue.filter((id) => {
-    const t = m.tasks.get(id)!;
-    return t.status === "leased" && t.nodeId !== node.id;
-  }).length;
+  // Work handed elsewhere meanwhile: to other waiting nodes, or pushed to this node's own channel
+  // (the poll's promotions dispatch before the poll takes its share).
+  const answered = new Set(tasks.map((t) => t.id));
+  const toOthers = regionQueue.filter(
+    (id) => m.tasks.get(id)!.status === "leased" && !answered.has(id),
+  ).length;
   const free = node.capacity - (m.inFlight(node.id) - tasks.length);
   const want = node.draining ? 0 : Math.max(0, Math.min(max, free, regionQueue.length - toOthers));
   expectSame(`tasks polled by ${node.id}`, tasks.length, want);
@@ -238,7 +246,8 @@ function startWait(
 /** A node's long poll ends without work (drain, deregistration, its timer). */
 export function endWait(run: SimulationRun, node: ModelNode): void {
   const pending = run.polls.get(node.id);
-  if (pending) {
+  // A poll already handed work (not yet settled, within a visit) keeps its answer.
+  if (pending && pending.expect === null) {
     pending.expect = [];
   }
   node.waiting = null;
@@ -328,10 +337,13 @@ export async function alarm(run: SimulationRun, target: Region | "coordinator"):
     return;
   }
   adoptRunAts(m, run.sut);
-  for (const node of m.nodes.values()) {
-    if (node.region === target && !node.dead && m.silentTooLong(node)) {
-      m.die(node);
-      run.stats.nodeDeaths++;
+  // Deaths as the reaper declares them: the silent nodes, then those whose channel's grace has lapsed.
+  for (const lapsed of [m.silentTooLong, m.graceLapsed]) {
+    for (const node of m.nodes.values()) {
+      if (node.region === target && !node.dead && lapsed.call(m, node)) {
+        m.die(node);
+        run.stats.nodeDeaths++;
+      }
     }
   }
   for (const task of m.tasks.values()) {

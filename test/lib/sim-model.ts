@@ -11,6 +11,7 @@
  * checks the choice is allowed and then adopts it.
  */
 import type { RegionReport } from "../../durable-objects/messages";
+import { SESSION_TTL_MS } from "../../src/core/election";
 import { ElectionModel } from "./sim-election-model";
 
 export type Status = "scheduled" | "queued" | "leased" | "succeeded" | "failed" | "canceled";
@@ -48,6 +49,22 @@ export interface ModelNode {
   dead: boolean;
   /** The long poll it sits in, if any. */
   waiting: { max: number; deadline: number } | null;
+  /** Its open node channel, if any. */
+  channel: ModelChannel | null;
+  /** When its channel closed without a drain (its grace period runs until it reconnects); null otherwise. */
+  channelClosedAt: number | null;
+  /** The tasks it held when its channel closed: a resumed session keeps exactly these (less those ended since). */
+  heldAtClose: string[];
+}
+
+/** A node's channel session as the shard keeps it (API-v2 §4). */
+export interface ModelChannel {
+  /** The simulation's socket (sim-sockets.ts). */
+  socket: number;
+  /** Tasks the shard may still push: the node's last credit (capped at its room), less what was pushed since. */
+  credit: number;
+  /** The node sent `drain` on it: nothing more is pushed; it closes once the node holds nothing. */
+  draining: boolean;
 }
 
 /** Expected outcome of a call: a value check is done by the driver, errors by code and reason. */
@@ -103,7 +120,7 @@ export class Model {
 
   constructor(
     start: number,
-    readonly config: { heartbeatIntervalMs: number; deadAfterMs: number },
+    readonly config: { heartbeatIntervalMs: number; deadAfterMs: number; channelGraceMs: number },
   ) {
     this.now = start;
   }
@@ -114,6 +131,11 @@ export class Model {
    */
   silentTooLong(node: ModelNode): boolean {
     return this.now - node.lastSeen >= this.config.deadAfterMs;
+  }
+
+  /** Its channel closed without a drain and did not come back within the grace period: dead, to be declared. */
+  graceLapsed(node: ModelNode): boolean {
+    return node.channelClosedAt !== null && this.now - node.channelClosedAt >= this.config.channelGraceMs;
   }
 
   /** May be handed work now: not dead, not draining, not suspect. */
@@ -213,6 +235,24 @@ export class Model {
     return task;
   }
 
+  /** A node registered now. */
+  addNode(id: string, region: string, capacity: number): ModelNode {
+    const node: ModelNode = {
+      id,
+      region,
+      capacity,
+      lastSeen: this.now,
+      draining: false,
+      dead: false,
+      waiting: null,
+      channel: null,
+      channelClosedAt: null,
+      heldAtClose: [],
+    };
+    this.nodes.set(id, node);
+    return node;
+  }
+
   grant(task: ModelTask, node: ModelNode, leaseToken: string): void {
     task.status = "leased";
     task.attempts++;
@@ -268,6 +308,7 @@ export class Model {
   die(node: ModelNode): void {
     node.dead = true;
     node.waiting = null;
+    node.channel = null; // the shard closes it (4001)
     this.reclaim(node);
     this.outboxOf(node.region).push(node.id);
   }
@@ -275,6 +316,7 @@ export class Model {
   /** A node deregisters: its leases back to the queue, the coordinator to be told. */
   deregister(node: ModelNode): void {
     node.waiting = null;
+    node.channel = null; // the shard closes it (4001)
     this.reclaim(node);
     this.nodes.delete(node.id);
     this.departed.add(node.id);
@@ -362,16 +404,21 @@ export class Model {
       if (n.region === region && !n.dead && n.lastSeen >= restartedAt) {
         due.push(n.lastSeen + this.config.deadAfterMs);
       }
+      if (n.region === region && !n.dead && n.channelClosedAt !== null) {
+        due.push(n.channelClosedAt + this.config.channelGraceMs);
+      }
     }
     return due.length === 0 ? null : Math.min(...due);
   }
 
-  /** The earliest candidate ttl (the coordinator's alarm). */
+  /** The earliest candidate ttl (the coordinator's alarm); a channel session's candidacy has none to wait for. */
   earliestCoordinatorDue(): number | null {
     const due: number[] = [];
     for (const e of this.elections.values()) {
       for (const c of e.candidates) {
-        due.push(c.expiresAt);
+        if (c.expiresAt - this.now < SESSION_TTL_MS / 2) {
+          due.push(c.expiresAt);
+        }
       }
     }
     return due.length === 0 ? null : Math.min(...due);

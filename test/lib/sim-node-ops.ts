@@ -66,6 +66,6 @@ export async function register(run: SimulationRun, region: Region, capacity: num
   run.note(`${id} cap=${capacity}`);
   const before = queueSnapshot(m);
   expectResult("register", await run.sut.onShard(region, (s) => s.registerNode(ADMIN, { id, capacity })), ok);
-  m.nodes.set(id, { id, region, capacity, lastSeen: m.now, draining: false, dead: false, waiting: null });
+  m.addNode(id, region, capacity);
   reconcileLeases(run, before, null, true);
 }

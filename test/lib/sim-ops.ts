@@ -198,30 +198,56 @@ export async function leaseCall(
   reconcileLeases(run, before, null, true);
 }
 
-/** Many outcomes in one call to the node's shard; each item alone (a task of another region is not there). */
-export async function report(run: SimulationRun, node: ModelNode): Promise<void> {
+/** One outcome of a report (HTTP or channel), with the task it names (undefined: an unknown id). */
+export interface ReportPick {
+  task: ModelTask | undefined;
+  item: {
+    id: string;
+    leaseToken: string;
+    outcome: "succeeded" | "failed";
+    retryable: boolean;
+    error: string;
+    result: unknown;
+  };
+}
+
+/** 1 to `most` outcomes of tasks picked among `among` (all by default), each with a current, stale or made-up token. */
+export function pickReports(
+  run: SimulationRun,
+  region: Region,
+  most: number,
+  among?: ModelTask[],
+): ReportPick[] {
+  return Array.from({ length: run.rng.int(1, most) }, () => {
+    const task = run.pickTask(among);
+    return {
+      task,
+      item: {
+        id: task?.id ?? unknownTaskId(region),
+        leaseToken: task ? run.pickToken(task) : "l-none",
+        outcome: run.rng.bool(0.7) ? ("succeeded" as const) : ("failed" as const),
+        retryable: run.rng.bool(0.8),
+        error: "sim",
+        result: { by: "report" },
+      },
+    };
+  });
+}
+
+/**
+ * Each outcome of a report, in order, as the contract says: recorded, or refused alone (404 for a
+ * task the shard does not hold, 409 with the lease's refusal); the model applies those recorded.
+ */
+export function expectReported(
+  run: SimulationRun,
+  region: Region,
+  picks: ReportPick[],
+  results: ({ id: string; status: string } | { id: string; error: { code: string; reason?: string } })[],
+): void {
   const m = run.model;
-  const region = node.region as Region;
-  const picks = Array.from({ length: run.rng.int(1, 3) }, () => run.pickTask());
-  const reports = picks.map((task) => ({
-    id: task?.id ?? unknownTaskId(region),
-    leaseToken: task ? run.pickToken(task) : "l-none",
-    outcome: run.rng.bool(0.7) ? ("succeeded" as const) : ("failed" as const),
-    retryable: run.rng.bool(0.8),
-    error: "sim",
-    result: { by: "report" },
-  }));
-  run.note(`${node.id} ${reports.length} items`);
-  const expected = run.acting(node);
-  const before = queueSnapshot(m);
-  const reply = await run.sut.onShard(region, (s) => s.report(ADMIN, node.id, reports));
-  expectResult("report", reply, expected);
-  if (!reply.ok) {
-    return;
-  }
-  for (const [i, r] of reports.entries()) {
-    const task = picks[i]?.region === region ? picks[i] : undefined;
-    const got = reply.value.results[i]!;
+  for (const [i, { task: picked, item: r }] of picks.entries()) {
+    const task = picked?.region === region ? picked : undefined;
+    const got = results[i]!;
     const refusal = task ? m.leaseRefusal(task, r.leaseToken) : null;
     if (!task || refusal) {
       const want = !task ? ["not_found", undefined] : ["conflict", refusal];
@@ -235,6 +261,23 @@ export async function report(run: SimulationRun, node: ModelNode): Promise<void>
     }
     expectSame(`report item ${r.id}`, got, { id: r.id, status: task.status });
   }
+}
+
+/** Many outcomes in one call to the node's shard; each item alone (a task of another region is not there). */
+export async function report(run: SimulationRun, node: ModelNode): Promise<void> {
+  const m = run.model;
+  const region = node.region as Region;
+  const picks = pickReports(run, region, 3);
+  const reports = picks.map((p) => p.item);
+  run.note(`${node.id} ${reports.length} items`);
+  const expected = run.acting(node);
+  const before = queueSnapshot(m);
+  const reply = await run.sut.onShard(region, (s) => s.report(ADMIN, node.id, reports));
+  expectResult("report", reply, expected);
+  if (!reply.ok) {
+    return;
+  }
+  expectReported(run, region, picks, reply.value.results);
   reconcileLeases(run, before, null, true);
 }
 

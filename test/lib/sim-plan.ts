@@ -4,6 +4,17 @@
  * consecutive steps of one object share a visit (sim-driver.ts).
  */
 
+import {
+  channelElection,
+  channelFrames,
+  closedSockets,
+  drainChannel,
+  dropChannel,
+  giveCredit,
+  lateReconnect,
+  openChannel,
+  staleFrames,
+} from "./sim-channel-ops";
 import { network } from "./sim-delivery";
 import { EPOCH, type SimulationRun } from "./sim-driver";
 import { nodeDeath, restartCoordinator, restartShard } from "./sim-faults";
@@ -34,6 +45,13 @@ const SHARD_OPS: readonly Op[] = [
   "drain",
   "deregister",
   "alarm",
+  "channelOpen",
+  "channelCredit",
+  "channelFrames",
+  "channelDrain",
+  "channelDrop",
+  "channelStale",
+  "channelElection",
 ];
 const COORDINATOR_OPS: readonly Op[] = [
   "campaign",
@@ -71,7 +89,15 @@ export type Op =
   | "alarm"
   | "nodeDeath"
   | "restart"
-  | "network";
+  | "network"
+  | "channelOpen"
+  | "channelCredit"
+  | "channelFrames"
+  | "channelDrain"
+  | "channelDrop"
+  | "channelLate"
+  | "channelStale"
+  | "channelElection";
 
 /**
  * Chooses the next step and what it acts on (so the object it calls is known before it runs).
@@ -85,11 +111,18 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
   const tasks = [...m.tasks.values()].filter((t) => region === null || t.region === region);
   const leased = tasks.filter((t) => t.status === "leased");
   const live = run.liveNodes().length;
+  // Channel sessions: open ones, those in their grace period, nodes that may open one (not in a long
+  // poll), nodes that may long poll (no session: which of its poll or its channel gets work is the shard's choice).
+  const channeled = nodes.filter((n) => n.channel !== null);
+  const away = nodes.filter((n) => n.channelClosedAt !== null && !n.dead);
+  const openers = nodes.filter((n) => n.waiting === null);
+  const pollers = nodes.filter((n) => n.channel === null && n.channelClosedAt === null);
+  const stale = closedSockets(run, region);
   const weights: Partial<Record<Op, number>> = {
     register: live < 2 ? 12 : live < 4 ? 6 : 1,
     heartbeat: nodes.length > 0 ? 10 : 0,
     poll: nodes.length > 0 ? 12 : 0,
-    longPoll: nodes.length > 0 ? 4 : 0,
+    longPoll: pollers.length > 0 ? 4 : 0,
     submit: 16,
     batch: 3,
     complete: tasks.length > 0 ? (leased.length > 0 ? 12 : 2) : 0,
@@ -112,6 +145,14 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
     nodeDeath: nodes.length > 0 ? 1 : 0,
     restart: 3,
     network: 14,
+    channelOpen: openers.length > 0 ? (away.length > 0 ? 6 : 4) : 0,
+    channelCredit: channeled.length > 0 ? 6 : 0,
+    channelFrames: channeled.length > 0 ? 8 : 0,
+    channelDrain: channeled.length > 0 ? 0.5 : 0,
+    channelDrop: channeled.length > 0 ? 2 : 0,
+    channelLate: away.length > 0 ? 1 : 0,
+    channelStale: stale.length > 0 ? 1.5 : 0,
+    channelElection: channeled.length > 0 ? 3 : 0,
   };
   if (stay !== null) {
     const mine = stay === "coordinator" ? COORDINATOR_OPS : SHARD_OPS;
@@ -140,12 +181,13 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
       const node = rng.pick(nodes);
       return local(node.region as Region, () => heartbeat(run, node));
     }
-    case "poll":
-    case "longPoll": {
+    case "poll": {
       const node = rng.pick(nodes);
-      return op === "poll"
-        ? local(node.region as Region, () => poll(run, node, false))
-        : cross(() => poll(run, node, true));
+      return local(node.region as Region, () => poll(run, node, false));
+    }
+    case "longPoll": {
+      const node = rng.pick(pollers);
+      return cross(() => poll(run, node, true));
     }
     case "submit":
     case "batch":
@@ -198,5 +240,34 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
     }
     case "network":
       return local("coordinator", () => network(run));
+    case "channelOpen": {
+      // Most often the node comes back within its grace period.
+      const back = openers.filter((n) => n.channelClosedAt !== null);
+      const node = rng.pick(back.length > 0 && rng.bool(0.6) ? back : openers);
+      return local(node.region as Region, () => openChannel(run, node));
+    }
+    case "channelLate": {
+      const node = rng.pick(away);
+      return cross(() => lateReconnect(run, node));
+    }
+    case "channelStale": {
+      const socket = rng.pick(stale);
+      return local(socket.region, () => staleFrames(run, socket));
+    }
+    case "channelCredit":
+    case "channelFrames":
+    case "channelDrain":
+    case "channelDrop":
+    case "channelElection": {
+      const node = rng.pick(channeled);
+      const step = {
+        channelCredit: giveCredit,
+        channelFrames: channelFrames,
+        channelDrain: drainChannel,
+        channelDrop: dropChannel,
+        channelElection: channelElection,
+      }[op];
+      return local(node.region as Region, () => step(run, node));
+    }
   }
 }

@@ -91,15 +91,7 @@ async function executeAll(
     const id = newNodeId(run, region);
     run.log.push(`  register ${id}`);
     expectResult("register", await shard.registerNode(ADMIN, { id, capacity: 3 }), ok);
-    m.nodes.set(id, {
-      id,
-      region,
-      capacity: 3,
-      lastSeen: m.now,
-      draining: false,
-      dead: false,
-      waiting: null,
-    });
+    m.addNode(id, region, 3);
     await photograph();
   }
   for (const node of nodes()) {

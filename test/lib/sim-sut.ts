@@ -32,6 +32,7 @@ import {
   type ShardSnapshot,
   shardSnapshot,
 } from "./sim-snapshots";
+import { absorbRuntimeEvents, closeAll, type SimSocket, settleCloses } from "./sim-sockets";
 import type { SimTimers } from "./sim-timers";
 
 /** The credential every simulated call uses (authorization is the auth matrix's job). */
@@ -45,7 +46,14 @@ export type PollReply = Result<{ tasks: LeasedTask[] }>;
 export type { ShardSnapshot, TaskRow } from "./sim-snapshots";
 
 const SHARD_TABLES = ["tasks", "nodes", "outbox"] as const;
-const COORDINATOR_TABLES = ["tokens", "elections", "candidates", "region_loads", "gone_nodes"] as const;
+const COORDINATOR_TABLES = [
+  "tokens",
+  "elections",
+  "candidates",
+  "region_loads",
+  "gone_nodes",
+  "election_watchers",
+] as const;
 
 type Target = Region | "coordinator";
 
@@ -71,6 +79,8 @@ export class Sut {
    * answered meanwhile finishes on its own): the photograph waits for it.
    */
   ending: (region: Region, waiting: ReadonlySet<string>) => boolean = () => false;
+  /** The run's node channels to a shard (the photograph waits until those the shard closed are gone). */
+  sockets: (region: Region) => SimSocket[] = () => [];
   /** Told after each shard call, once photographed (the driver checks what the shard sent). */
   afterShardCall: (region: Region) => void = () => {};
   /** Requests made into the objects (each costs about as much as a whole step's checks). */
@@ -160,11 +170,14 @@ export class Sut {
         for (let i = 0; i < 100 && this.ending(region, shard.engine.nodes.waiting); i++) {
           await ctx.storage.getAlarm();
         }
+        await settleCloses(ctx, this.sockets(region));
         this.shardState.set(region, await shardSnapshot(shard, ctx, this.now()));
         this.afterShardCall(region);
       };
+      absorbRuntimeEvents(shard);
       if (this.unwiped.delete(region)) {
         cutPolls(shard);
+        await closeAll(ctx);
         for (const table of SHARD_TABLES) {
           ctx.storage.sql.exec(`DELETE FROM ${table}`);
         }
@@ -185,6 +198,7 @@ export class Sut {
   /** Runs `fn` inside the coordinator, then photographs it (at once within a visit to it). */
   async onCoordinator<T>(
     fn: (coordinator: Coordinator, ctx: DurableObjectState) => T | Promise<T>,
+    stub = this.coordinator,
   ): Promise<T> {
     const inside = this.inside;
     if (inside !== null) {
@@ -197,7 +211,7 @@ export class Sut {
     }
     this.setOwner(null);
     this.visits++;
-    return runInDurableObject(this.coordinator, async (coordinator: Coordinator, ctx) => {
+    return runInDurableObject(stub, async (coordinator: Coordinator, ctx) => {
       if (this.unwiped.delete("coordinator")) {
         for (const table of COORDINATOR_TABLES) {
           ctx.storage.sql.exec(`DELETE FROM ${table}`);
@@ -214,6 +228,25 @@ export class Sut {
         this.inside = null;
       }
     });
+  }
+
+  /**
+   * A call a shard makes to the coordinator while the simulation visits it (a channel node's election
+   * frame): a request of its own into the coordinator, from inside the shard, awaited by the frame.
+   */
+  async fromShard<T>(fn: (coordinator: Coordinator) => T | Promise<T>): Promise<T> {
+    const inside = this.inside;
+    if (inside === null || inside.target === "coordinator") {
+      throw new Error("a call from a shard outside a visit to a shard");
+    }
+    this.inside = null;
+    try {
+      // A stub of the shard's own: one made by the test cannot be used from inside another object.
+      return await this.onCoordinator(fn, coordinatorStub(this.env, this.deployment));
+    } finally {
+      this.inside = inside;
+      this.setOwner(inside.target);
+    }
   }
 
   /** Whether a visit is under way (calls to other objects must wait for its end). */
