@@ -21,6 +21,12 @@ export interface HubLimits extends ChunkLimits {
   streams: number;
   /** How often a quiet stream gets `: keep-alive`. */
   keepAliveMs: number;
+  /**
+   * How long a stream lives before the hub ends it (the reader resumes with Last-Event-ID). The
+   * bound on a slot whose reader went away unnoticed: under `wrangler dev` a client's hang-up never
+   * reaches the hub (measured: 16 streams closed by their clients kept their slots while events flowed).
+   */
+  maxStreamMs: number;
 }
 
 export const DEFAULT_HUB_LIMITS: HubLimits = {
@@ -28,9 +34,11 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
   ring: { maxEvents: 10_000, maxBytes: 4 * 1024 * 1024 },
   streamsPerToken: 16,
   streams: 256,
-  chunkEvents: 1000,
-  chunkBytes: 256 * 1024,
+  // A reader that fell behind catches up in few writes: each write is a round trip to the client.
+  chunkEvents: 10_000,
+  chunkBytes: 1024 * 1024,
   keepAliveMs: 15_000,
+  maxStreamMs: 5 * 60_000,
 };
 
 /** Ids are reserved in blocks, so the counter is written once per block, not once per event. */
@@ -152,6 +160,7 @@ export class EventHub extends DurableObject<Env> {
     );
     this.streams.add(stream);
     this.keepAlives();
+    setTimeout(() => stream.close(), this.limits.maxStreamMs);
     return { ok: true, value: stream.readable };
   }
 

@@ -23,6 +23,7 @@ export class EventStream {
   private wake: (() => void) | null = null;
   private keepAliveDue = false;
   private ended = false;
+  private controller: ReadableStreamDefaultController<Uint8Array> | null = null;
 
   constructor(
     readonly tokenId: string,
@@ -35,6 +36,9 @@ export class EventStream {
     // highWaterMark 0: nothing is read ahead of the reader; `pull` runs only when a read waits.
     this.readable = new ReadableStream<Uint8Array>(
       {
+        start: (controller) => {
+          this.controller = controller;
+        },
         pull: (controller) => this.pull(controller),
         cancel: () => this.end(),
       },
@@ -55,9 +59,18 @@ export class EventStream {
     this.notify();
   }
 
-  /** Closes the stream from the hub's side (the hub is restarting). */
+  /**
+   * Ends the stream from the hub's side (its time is up, or the hub restarts): its slot is free at
+   * once, and the reader sees the end even if it is not reading (EventSource then reconnects with
+   * its Last-Event-ID and resumes where it was).
+   */
   close(): void {
     this.end();
+    try {
+      this.controller?.close();
+    } catch {
+      // already closed or cancelled
+    }
   }
 
   /** Frees its slot once, and lets a waiting pull see the end. */

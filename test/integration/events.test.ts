@@ -344,6 +344,19 @@ describe("GET /v1/events", () => {
     }
   });
 
+  it("ends a stream after maxStreamMs, freeing its slot even when the reader reads nothing", async () => {
+    const h = await harness();
+    const reader = await h.token("reader");
+    await restartHub(h, { maxStreamMs: 20, streamsPerToken: 1 });
+    const idle = await h.openEvents("", reader); // never read until it has ended
+    const ended = await stream(h, "", await h.token("reader"));
+    await expect(ended.next()).rejects.toThrow("the event stream ended");
+    // The idle one's time is up too: its token may open a stream again.
+    const again = await stream(h, "", reader);
+    await again.cancel();
+    await idle.body?.cancel();
+  });
+
   it("caps open streams of the whole deployment", async () => {
     const h = await harness();
     await restartHub(h, { streams: 2 });
