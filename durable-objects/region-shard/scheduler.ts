@@ -12,6 +12,7 @@ import {
   waitingStatus,
 } from "../../src/core/task-lifecycle";
 import type { NodeRecord, NodeTable } from "./node-table";
+import type { ShardMetrics } from "./shard-metrics";
 import { parseTask, type TaskQueue, type TaskRecord, type TaskRow } from "./task-queue";
 
 export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
@@ -55,6 +56,8 @@ export class Scheduler {
     private readonly newId: (prefix: string) => string,
     /** Told of every new due time (a lease's end, a retry), so the alarm can be set early enough. */
     private readonly deadline: (at: number) => void,
+    /** Counts what the scheduler does, for `/metrics` (in memory; saved at most every few seconds). */
+    private readonly metrics: ShardMetrics,
   ) {}
 
   /** Stores a new task (the caller has checked that the region takes it) and wakes a waiting node. */
@@ -83,7 +86,9 @@ export class Scheduler {
       requestHash: command.requestHash,
       affinityKey: command.affinityKey,
       routing: command.routing,
+      leasedAt: null,
     });
+    this.metrics.submitted();
     if (task.status === "queued") {
       // Handed out when the call ends (`dispatchHeld`): the tasks of one batch go to waiting nodes
       // together — one lease pass and one pushed frame per node, not one per task.
@@ -131,7 +136,8 @@ export class Scheduler {
 
   private leaseTo(task: TaskRecord, node: NodeRecord, now: number): LeasedTask {
     const next = lease(task, node.id, this.newId("l"), now + task.timeoutMs);
-    this.tasks.save(task, { ...next, updatedAt: now });
+    this.tasks.save(task, { ...next, leasedAt: now, updatedAt: now });
+    this.metrics.leased(task, now);
     node.inFlight++;
     this.deadline(next.leaseExpiresAt!);
     return {
@@ -259,8 +265,9 @@ export class Scheduler {
   /** Records success. Refusals: lease_lost / already_terminal. */
   complete(task: TaskRecord, leaseToken: string, result: unknown, now: number): TaskStatus {
     this.requireLease(task, leaseToken, now);
-    this.release(task);
+    this.release(task, now);
     this.tasks.save(task, { ...succeed(task), result: result ?? null, updatedAt: now });
+    this.metrics.completed("succeeded");
     this.dispatch(now); // the freed slot may be a waiting node's
     return "succeeded";
   }
@@ -283,16 +290,18 @@ export class Scheduler {
     if (!next) {
       throw ApiError.of("conflict", `task ${task.id} has already ended (${task.status})`, "already_terminal");
     }
-    this.release(task);
+    this.release(task, now);
     this.tasks.save(task, { ...next, updatedAt: now });
+    this.metrics.completed("canceled");
     this.dispatch(now);
   }
 
   /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */
   failAttempt(task: TaskRecord, error: string, retryable: boolean, now: number): TaskRecord {
-    this.release(task);
+    this.release(task, now);
     const next = { ...afterFailedAttempt(task, error, retryable, now, this.random), updatedAt: now };
     this.tasks.save(task, next);
+    this.metrics.failedAttempt(next.status === "scheduled" ? "scheduled" : "failed");
     if (next.status === "scheduled") {
       this.deadline(next.runAt);
     }
@@ -304,6 +313,7 @@ export class Scheduler {
   expireLeases(now: number, onError: RowErrorHandler): number {
     return this.eachRow(this.tasks.expired(now, 1000), now, onError, (task) => {
       this.failAttempt(task, "lease expired", true, now);
+      this.metrics.leaseExpired();
     });
   }
 
@@ -348,6 +358,7 @@ export class Scheduler {
         onError(row.id, error);
         try {
           this.tasks.quarantine(row, error instanceof Error ? error.message : String(error), now);
+          this.metrics.quarantined();
         } catch (again) {
           onError(row.id, again);
         }
@@ -366,8 +377,11 @@ export class Scheduler {
     }
   }
 
-  /** Frees the slot of the node holding a leased task. */
-  private release(task: TaskRecord): void {
+  /** Ends a leased task's attempt: its run time is counted, and its node's slot is freed. */
+  private release(task: TaskRecord, now: number): void {
+    if (task.status === "leased") {
+      this.metrics.attemptEnded(task.leasedAt, now);
+    }
     if (task.status === "leased" && task.nodeId !== null) {
       const node = this.nodes.nodes.get(task.nodeId);
       if (node) {

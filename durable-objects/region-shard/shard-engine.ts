@@ -11,6 +11,7 @@ import { type NodeRecord, NodeTable } from "./node-table";
 import { Reaper } from "./reaper";
 import { Scheduler } from "./scheduler";
 import { migrateShard } from "./schema";
+import { ShardMetrics } from "./shard-metrics";
 import { TaskQueue } from "./task-queue";
 
 /** What a shard is built with. The runtime gives the defaults; tests and the simulation their own. */
@@ -41,6 +42,8 @@ export class ShardEngine {
   readonly outbox: CoordinatorOutbox;
   readonly reaper: Reaper;
   readonly channels: Channels;
+  /** Task counters and histograms for `/metrics`. */
+  readonly metrics: ShardMetrics;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
@@ -77,7 +80,15 @@ export class ShardEngine {
         node.inFlight = inFlight;
       }
     }
-    this.scheduler = new Scheduler(this.nodes, this.tasks, deps.random, mintId, (at) => this.dueAt(at));
+    this.metrics = new ShardMetrics(sql);
+    this.scheduler = new Scheduler(
+      this.nodes,
+      this.tasks,
+      deps.random,
+      mintId,
+      (at) => this.dueAt(at),
+      this.metrics,
+    );
     this.access = new Access(this.nodes, this.tasks);
     this.outbox = new CoordinatorOutbox(
       sql,
@@ -191,6 +202,7 @@ export class ShardEngine {
     const now = this.gate.now();
     this.scheduler.dispatchHeld(now);
     this.tasks.flush();
+    this.metrics.settle(now, (at) => this.dueAt(at));
     if (this.outbox.failed || this.outbox.pending()) {
       this.dueAt(now + OUTBOX_RETRY_MS);
     }
