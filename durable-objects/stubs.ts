@@ -1,6 +1,7 @@
 import type { LatLon } from "../src/core/geo-routing";
 import { locationHintFor } from "../src/core/location-hint";
 import type { Coordinator } from "./coordinator";
+import type { EdgeMetrics } from "./edge-metrics";
 import type { IdempotencyKeys } from "./idempotency-keys";
 import { shardName } from "./messages";
 import type { RegionShard } from "./region-shard";
@@ -33,6 +34,11 @@ function idOf(
 /** The coordinator of a deployment. */
 export function coordinatorStub(env: Env, deployment: string): DurableObjectStub<Coordinator> {
   return env.COORDINATOR.get(idOf(env.COORDINATOR, "coordinator", deployment));
+}
+
+/** The edges' HTTP metrics of a deployment (one object per deployment, like the coordinator). */
+export function edgeMetricsStub(env: Env, deployment: string): DurableObjectStub<EdgeMetrics> {
+  return env.EDGE_METRICS.get(idOf(env.EDGE_METRICS, "edge-metrics", deployment));
 }
 
 /** The idempotency keys object of one token (`scope`) in a deployment. */

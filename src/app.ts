@@ -4,6 +4,7 @@ import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
 import { renderDocsPage } from "./http/docs-page";
 import { Edge } from "./http/edge";
+import { httpMetrics } from "./http/edge-http-metrics";
 import { errorResponse } from "./http/errors";
 import { bearer, jsonBody, requestId } from "./http/middleware";
 import { elections } from "./routes/elections";
@@ -49,6 +50,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     c.set("edge", edge);
     await next();
   });
+  app.use("*", httpMetrics);
   app.use("/v1/*", bearer);
   app.use("/v1/*", jsonBody);
 
