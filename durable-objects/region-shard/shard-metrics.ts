@@ -8,8 +8,11 @@ import {
   type TaskOutcome,
 } from "../../src/core/task-metrics";
 
-/** Unsaved counts are written at most this often while the shard works, and this long after it stops. */
-export const METRICS_PERSIST_MS = 5000;
+/** While the shard keeps counting, its counts are saved at most this often. */
+export const METRICS_SAVE_EVERY_MS = 5000;
+
+/** Once the shard has counted nothing for this long, everything is saved as final. */
+export const METRICS_QUIET_MS = 2000;
 
 /** What the `shard` table holds under the key 'metrics'. */
 interface StoredMetrics {
@@ -22,20 +25,25 @@ interface StoredMetrics {
  * A shard's task counters and histograms (src/core/task-metrics.ts), counted in memory where the
  * scheduler acts and saved without one SQL statement per task:
  *
- * - The first count after a quiet spell is saved at the end of its call (it rides the call's commit),
- *   then at most every METRICS_PERSIST_MS, and once more METRICS_PERSIST_MS after the last count (the
- *   alarm wakes the shard for it). A shard idle that long has saved everything, so eviction (which
- *   waits for a longer idle time) loses nothing.
- * - That last write is marked `final`. A shard that restarts and finds its last write not final may
- *   have counted more than it saved (a crash, a deploy mid-work): it starts again from zero. A counter
- *   that dropped by the few counts lost would be read by Prometheus as a reset anyway, and `rate()`
- *   would then add the whole counter again; a real reset to zero is what `rate()` handles exactly.
+ * - The first count after a final save is saved at the end of its call (it rides the call's commit),
+ *   then at most every METRICS_SAVE_EVERY_MS while counts keep coming.
+ * - Once nothing has been counted for METRICS_QUIET_MS (the alarm wakes the shard for it), all is
+ *   saved and marked `final`: memory and storage agree. Eviction waits for a longer idle time, so an
+ *   object evicted when idle restarts with its counters whole.
+ * - A shard that restarts and finds its last save not final may have counted more than it saved (a
+ *   crash, a deploy mid-work): it starts again from zero. A counter that dropped by the few counts
+ *   lost would be read by Prometheus as a reset anyway, and `rate()` would then add the whole
+ *   counter again; a real reset to zero is what `rate()` handles exactly.
  */
 export class ShardMetrics {
   readonly tasks: TaskMetrics;
+  /** Something was counted during the current call. */
   private dirty = false;
+  /** Something counted is not in storage yet. */
+  private unsaved = false;
   private storedFinal: boolean;
   private savedAt = Number.NEGATIVE_INFINITY;
+  private lastCountAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly sql: SqlStorage) {
     const row = sql.exec<{ value: string }>("SELECT value FROM shard WHERE key = 'metrics'").toArray()[0];
@@ -52,8 +60,8 @@ export class ShardMetrics {
     }
   }
 
-  submitted(count = 1): void {
-    this.tasks.submitted += count;
+  submitted(): void {
+    this.tasks.submitted++;
     this.dirty = true;
   }
 
@@ -93,24 +101,25 @@ export class ShardMetrics {
 
   /**
    * At the end of every call and alarm: saves what the rules above say is due, and asks for the
-   * alarm (`dueAt`) when a save is owed later. A few comparisons when there is nothing to do.
+   * alarm (`dueAt`) while a final save is owed. A few comparisons when there is nothing to do.
    */
   settle(now: number, dueAt: (at: number) => void): void {
     if (this.dirty) {
-      if (this.storedFinal || now - this.savedAt >= METRICS_PERSIST_MS) {
-        this.save(now, false);
-        this.dirty = false;
-        dueAt(now + METRICS_PERSIST_MS);
-      } else {
-        dueAt(this.savedAt + METRICS_PERSIST_MS);
-      }
-    } else if (!this.storedFinal) {
-      if (now - this.savedAt >= METRICS_PERSIST_MS) {
-        this.save(now, true);
-      } else {
-        dueAt(this.savedAt + METRICS_PERSIST_MS);
-      }
+      this.dirty = false;
+      this.unsaved = true;
+      this.lastCountAt = now;
     }
+    if (this.storedFinal && !this.unsaved) {
+      return;
+    }
+    if (now - this.lastCountAt >= METRICS_QUIET_MS) {
+      this.save(now, true);
+      return;
+    }
+    if (this.unsaved && (this.storedFinal || now - this.savedAt >= METRICS_SAVE_EVERY_MS)) {
+      this.save(now, false);
+    }
+    dueAt(this.lastCountAt + METRICS_QUIET_MS);
   }
 
   private save(now: number, final: boolean): void {
@@ -121,6 +130,7 @@ export class ShardMetrics {
     );
     this.savedAt = now;
     this.storedFinal = final;
+    this.unsaved = false;
   }
 }
 
