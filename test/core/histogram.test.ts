@@ -45,9 +45,15 @@ describe("histogram with fixed buckets", () => {
           const a = emptyHistogram(TASK_SECONDS_BUCKETS);
           const b = emptyHistogram(TASK_SECONDS_BUCKETS);
           const both = emptyHistogram(TASK_SECONDS_BUCKETS);
-          xs.forEach((x) => observe(a, x));
-          ys.forEach((y) => observe(b, y));
-          [...xs, ...ys].forEach((v) => observe(both, v));
+          for (const x of xs) {
+            observe(a, x);
+          }
+          for (const y of ys) {
+            observe(b, y);
+          }
+          for (const v of [...xs, ...ys]) {
+            observe(both, v);
+          }
           const merged = mergeHistograms(a, b);
           expect(merged.counts).toEqual(both.counts);
           expect(merged.sum).toBeCloseTo(both.sum, 6);
