@@ -153,6 +153,7 @@ describe("metrics", () => {
     expect((await campaign(n2)).status).toBe(200); // n2 queues behind: none
     expect((await campaign(n1)).status).toBe(200); // a renewal: none
     expect((await h.post("/v1/elections/db/resign", { candidate: n1 }, node)).status).toBe(200); // n2 leads
+    expect((await h.post("/v1/elections/db/resign", { candidate: n2 }, node)).status).toBe(200); // no leader: none
     await h.post("/v1/elections/other/campaign", { candidate: n1, ttlMs: 60_000 }, node); // another election
     const after = await scrape(h, reader);
     expect(
