@@ -71,9 +71,9 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     ),
   );
 
-  app.notFound(() => {
-    throw ApiError.of("not_found", "no such route");
-  });
+  // Answered, not thrown: a throw here would escape every middleware's `next()` (compose catches
+  // only a handler's own throw), and the HTTP metrics middleware would miss the 404.
+  app.notFound((c) => errorResponse(ApiError.of("not_found", "no such route"), c));
   app.onError(errorResponse);
   return app;
 }

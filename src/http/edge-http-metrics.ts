@@ -101,7 +101,9 @@ function waitUntilOf(c: Context<AppEnv>): ((promise: Promise<unknown>) => void) 
  */
 export const httpMetrics: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();
-  await next(); // Hono turns a thrown error into the error response before this returns
+  // Does not throw: Hono answers a handler's or middleware's throw at its own level, and the app's
+  // notFound answers (src/app.ts), so every request reaches the count below with its response.
+  await next();
   const metrics = c.var.edge.httpMetrics;
   metrics.record(routeLabel(c), c.res.status, (performance.now() - started) / 1000);
   const waitUntil = waitUntilOf(c);
