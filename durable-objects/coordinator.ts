@@ -289,6 +289,7 @@ export class Coordinator extends DurableObject<Env> {
     return this.run("status", principal, "status.read", (s, now) => ({
       now,
       elections: s.elections.all(),
+      leaderChanges: s.elections.leaderChanges(),
       coordinatorCalls: Object.fromEntries(s.calls),
     }));
   }

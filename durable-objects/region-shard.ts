@@ -5,6 +5,7 @@ import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
+import type { TaskMetrics } from "../src/core/task-metrics";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
@@ -29,6 +30,8 @@ export interface ShardStats {
   nodes: { healthy: number; total: number };
   nodeStatus: Record<NodeStatus, number>;
   tasks: Record<TaskStatus, number>;
+  /** The shard's task counters and histograms (meridian_tasks_*_total, meridian_dispatch_seconds, ...). */
+  metrics: TaskMetrics;
 }
 
 /**
@@ -126,6 +129,8 @@ export class RegionShard extends DurableObject<Env> {
         nodes: report.nodes,
         nodeStatus: s.nodes.statusCounts(now),
         tasks: s.tasks.depth(),
+        // A copy: the live counters go on changing while the answer is serialised.
+        metrics: structuredClone(s.metrics.tasks),
       };
     });
   }

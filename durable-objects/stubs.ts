@@ -1,6 +1,7 @@
 import type { LatLon } from "../src/core/geo-routing";
 import { locationHintFor } from "../src/core/location-hint";
 import type { Coordinator } from "./coordinator";
+import type { EdgeMetrics } from "./edge-metrics";
 import type { EventHub } from "./event-hub";
 import type { IdempotencyKeys } from "./idempotency-keys";
 import { shardName } from "./messages";
@@ -39,6 +40,11 @@ export function coordinatorStub(env: Env, deployment: string): DurableObjectStub
 /** The event hub of a deployment (GET /v1/events). */
 export function eventHubStub(env: Env, deployment: string): DurableObjectStub<EventHub> {
   return env.EVENT_HUB.get(idOf(env.EVENT_HUB, "events", deployment));
+}
+
+/** The edges' HTTP metrics of a deployment (one object per deployment, like the coordinator). */
+export function edgeMetricsStub(env: Env, deployment: string): DurableObjectStub<EdgeMetrics> {
+  return env.EDGE_METRICS.get(idOf(env.EDGE_METRICS, "edge-metrics", deployment));
 }
 
 /** The idempotency keys object of one token (`scope`) in a deployment. */

@@ -6,6 +6,7 @@ import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
 import { renderDocsPage } from "./http/docs-page";
 import { Edge } from "./http/edge";
+import { httpMetrics } from "./http/edge-http-metrics";
 import { errorResponse } from "./http/errors";
 import { bearer, jsonBody, requestId } from "./http/middleware";
 import { elections } from "./routes/elections";
@@ -77,6 +78,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     c.set("edge", edge);
     await next();
   });
+  app.use("*", httpMetrics);
   app.use("/v1/*", bearer);
   app.use("/v1/*", jsonBody);
 
@@ -98,9 +100,9 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
     ),
   );
 
-  app.notFound(() => {
-    throw ApiError.of("not_found", "no such route");
-  });
+  // Answered, not thrown: a throw here would escape every middleware's `next()` (compose catches
+  // only a handler's own throw), and the HTTP metrics middleware would miss the 404.
+  app.notFound((c) => errorResponse(ApiError.of("not_found", "no such route"), c));
   app.onError(errorResponse);
   return app;
 }

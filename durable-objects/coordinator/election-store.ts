@@ -89,13 +89,16 @@ export class ElectionStore {
       }
     }
     if (state.term !== before.term || state.leader !== before.leader || !loaded.stored) {
+      // A new term is a new leadership: counted in the same statement that writes it.
       this.sql.exec(
-        `INSERT INTO elections (name, term, leader, since) VALUES (?, ?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET term = excluded.term, leader = excluded.leader, since = excluded.since`,
+        `INSERT INTO elections (name, term, leader, since, leader_changes) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET term = excluded.term, leader = excluded.leader, since = excluded.since,
+           leader_changes = leader_changes + excluded.leader_changes`,
         name,
         state.term,
         state.leader,
         state.since,
+        state.term !== before.term ? 1 : 0,
       );
     }
     return { name, state, leaderChanged };
@@ -146,6 +149,15 @@ export class ElectionStore {
         name,
       )
       .toArray();
+  }
+
+  /**
+   * Leaderships begun in every election (one per new term) since the count began (schema v6): the
+   * total only, since election names are chosen by callers and unbounded (see docs/OPERATIONS.md).
+   */
+  leaderChanges(): number {
+    return this.sql.exec<{ n: number }>("SELECT coalesce(sum(leader_changes), 0) AS n FROM elections").one()
+      .n;
   }
 
   /** Every election with its current leadership. */

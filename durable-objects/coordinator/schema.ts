@@ -172,6 +172,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX revocations_due ON revocations(settle_after);
   `,
+  // v6: metrics. How many leaderships each election has begun (one per new term), summed into
+  // meridian_leader_changes_total; counted from this version on, and written with the term.
+  `
+  ALTER TABLE elections ADD COLUMN leader_changes INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -13,6 +13,7 @@ import {
 } from "../../src/core/task-lifecycle";
 import type { NodeRecord, NodeTable } from "./node-table";
 import { type RecordEvent, taskFailed, taskLeased, taskRouted, taskSucceeded } from "./shard-events";
+import type { ShardMetrics } from "./shard-metrics";
 import { parseTask, type TaskQueue, type TaskRecord, type TaskRow } from "./task-queue";
 
 export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
@@ -56,6 +57,8 @@ export class Scheduler {
     private readonly newId: (prefix: string) => string,
     /** Told of every new due time (a lease's end, a retry), so the alarm can be set early enough. */
     private readonly deadline: (at: number) => void,
+    /** Counts what the scheduler does, for `/metrics` (in memory; saved at most every few seconds). */
+    private readonly metrics: ShardMetrics,
     /** Told of what happens to tasks (routed, leased, succeeded, failed), for GET /v1/events. */
     private readonly record: RecordEvent = () => {},
   ) {}
@@ -86,8 +89,10 @@ export class Scheduler {
       requestHash: command.requestHash,
       affinityKey: command.affinityKey,
       routing: command.routing,
+      leasedAt: null,
     });
     this.record(taskRouted(task, now));
+    this.metrics.submitted();
     if (task.status === "queued") {
       // Handed out when the call ends (`dispatchHeld`): the tasks of one batch go to waiting nodes
       // together — one lease pass and one pushed frame per node, not one per task.
@@ -135,7 +140,8 @@ export class Scheduler {
 
   private leaseTo(task: TaskRecord, node: NodeRecord, now: number): LeasedTask {
     const next = lease(task, node.id, this.newId("l"), now + task.timeoutMs);
-    this.tasks.save(task, { ...next, updatedAt: now });
+    this.tasks.save(task, { ...next, leasedAt: now, updatedAt: now });
+    this.metrics.leased(task, now);
     node.inFlight++;
     this.deadline(next.leaseExpiresAt!);
     this.record(taskLeased(task, node.id, next.attempts, now));
@@ -264,9 +270,10 @@ export class Scheduler {
   /** Records success. Refusals: lease_lost / already_terminal. */
   complete(task: TaskRecord, leaseToken: string, result: unknown, now: number): TaskStatus {
     this.requireLease(task, leaseToken, now);
-    this.release(task);
+    this.release(task, now);
     this.tasks.save(task, { ...succeed(task), result: result ?? null, updatedAt: now });
     this.record(taskSucceeded(task, now)); // `task` is the row as its holder had it: its node, its attempts
+    this.metrics.completed("succeeded");
     this.dispatch(now); // the freed slot may be a waiting node's
     return "succeeded";
   }
@@ -289,17 +296,19 @@ export class Scheduler {
     if (!next) {
       throw ApiError.of("conflict", `task ${task.id} has already ended (${task.status})`, "already_terminal");
     }
-    this.release(task);
+    this.release(task, now);
     this.tasks.save(task, { ...next, updatedAt: now });
+    this.metrics.completed("canceled");
     this.dispatch(now);
   }
 
   /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */
   failAttempt(task: TaskRecord, error: string, retryable: boolean, now: number): TaskRecord {
-    this.release(task);
+    this.release(task, now);
     const next = { ...afterFailedAttempt(task, error, retryable, now, this.random), updatedAt: now };
     this.tasks.save(task, next);
     this.record(taskFailed(task, next.status === "failed", now));
+    this.metrics.failedAttempt(next.status === "scheduled" ? "scheduled" : "failed");
     if (next.status === "scheduled") {
       this.deadline(next.runAt);
     }
@@ -311,6 +320,7 @@ export class Scheduler {
   expireLeases(now: number, onError: RowErrorHandler): number {
     return this.eachRow(this.tasks.expired(now, 1000), now, onError, (task) => {
       this.failAttempt(task, "lease expired", true, now);
+      this.metrics.leaseExpired();
     });
   }
 
@@ -355,6 +365,7 @@ export class Scheduler {
         onError(row.id, error);
         try {
           this.tasks.quarantine(row, error instanceof Error ? error.message : String(error), now);
+          this.metrics.quarantined();
         } catch (again) {
           onError(row.id, again);
         }
@@ -373,8 +384,11 @@ export class Scheduler {
     }
   }
 
-  /** Frees the slot of the node holding a leased task. */
-  private release(task: TaskRecord): void {
+  /** Ends a leased task's attempt: its run time is counted, and its node's slot is freed. */
+  private release(task: TaskRecord, now: number): void {
+    if (task.status === "leased") {
+      this.metrics.attemptEnded(task.leasedAt, now);
+    }
     if (task.status === "leased" && task.nodeId !== null) {
       const node = this.nodes.nodes.get(task.nodeId);
       if (node) {

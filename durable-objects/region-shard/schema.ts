@@ -69,6 +69,11 @@ export const SHARD_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE nodes ADD COLUMN channel_closed_at INTEGER;
   `,
+  // v3: metrics. When the task's last attempt was leased (null before its first): an attempt's run
+  // time (meridian_task_run_seconds) counts from it, and extending the lease does not move it.
+  `
+  ALTER TABLE tasks ADD COLUMN leased_at INTEGER;
+  `,
 ];
 
 export function migrateShard(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {

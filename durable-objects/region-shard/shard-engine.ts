@@ -14,6 +14,7 @@ import { Reaper } from "./reaper";
 import { Scheduler } from "./scheduler";
 import { migrateShard } from "./schema";
 import { nodeDown } from "./shard-events";
+import { ShardMetrics } from "./shard-metrics";
 import { TaskQueue } from "./task-queue";
 
 /** What a shard is built with. The runtime gives the defaults; tests and the simulation their own. */
@@ -48,6 +49,8 @@ export class ShardEngine {
   readonly channels: Channels;
   /** What happened here, on its way to the deployment's event hub (batched, best effort). */
   readonly events: EventOutbox;
+  /** Task counters and histograms for `/metrics`. */
+  readonly metrics: ShardMetrics;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
@@ -85,12 +88,14 @@ export class ShardEngine {
         node.inFlight = inFlight;
       }
     }
+    this.metrics = new ShardMetrics(sql);
     this.scheduler = new Scheduler(
       this.nodes,
       this.tasks,
       deps.random,
       mintId,
       (at) => this.dueAt(at),
+      this.metrics,
       (event) => this.events.record(event),
     );
     this.access = new Access(this.nodes, this.tasks);
@@ -222,6 +227,7 @@ export class ShardEngine {
     const now = this.gate.now();
     this.scheduler.dispatchHeld(now);
     this.tasks.flush();
+    this.metrics.settle(now, (at) => this.dueAt(at));
     if (this.outbox.failed || this.outbox.pending()) {
       this.dueAt(now + OUTBOX_RETRY_MS);
     }

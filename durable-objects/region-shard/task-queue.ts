@@ -18,6 +18,8 @@ export interface TaskRecord extends TaskState {
   requestHash: string | null;
   affinityKey: string | null;
   routing: TaskRouting;
+  /** When the task's last attempt was leased (null before its first): the attempt's run time counts from it. */
+  leasedAt: number | null;
 }
 
 /** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
@@ -45,6 +47,7 @@ export type TaskRow = {
   request_hash: string | null;
   affinity_key: string | null;
   routing: string;
+  leased_at: number | null;
 };
 
 export function parseTask(row: TaskRow): TaskRecord {
@@ -72,6 +75,7 @@ export function parseTask(row: TaskRow): TaskRecord {
     requestHash: row.request_hash,
     affinityKey: row.affinity_key,
     routing: JSON.parse(row.routing) as TaskRouting,
+    leasedAt: row.leased_at,
   };
 }
 
@@ -243,7 +247,7 @@ export class TaskQueue {
   save(previous: TaskRecord, next: TaskRecord): void {
     this.db.exec(
       `UPDATE tasks SET status = ?, node_id = ?, attempts = ?, result = ?, last_error = ?, updated_at = ?, run_at = ?,
-         lease_token = ?, lease_expires_at = ? WHERE id = ?`,
+         lease_token = ?, lease_expires_at = ?, leased_at = ? WHERE id = ?`,
       next.status,
       next.nodeId,
       next.attempts,
@@ -253,6 +257,7 @@ export class TaskQueue {
       next.runAt,
       next.leaseToken,
       next.leaseExpiresAt,
+      next.leasedAt,
       next.id,
     );
     if (previous.status !== next.status) {

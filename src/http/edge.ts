@@ -1,21 +1,30 @@
 import type { Coordinator } from "../../durable-objects/coordinator";
+import type { EdgeMetrics } from "../../durable-objects/edge-metrics";
 import type { EventHub } from "../../durable-objects/event-hub";
 import type { IdempotencyKeys } from "../../durable-objects/idempotency-keys";
 import type { RegionShard } from "../../durable-objects/region-shard";
-import { coordinatorStub, eventHubStub, keysStub, shardStub } from "../../durable-objects/stubs";
+import {
+  coordinatorStub,
+  edgeMetricsStub,
+  eventHubStub,
+  keysStub,
+  shardStub,
+} from "../../durable-objects/stubs";
 import type { LatLon } from "../core/geo-routing";
 import { AuthCache } from "./auth-cache";
+import { EdgeHttpMetrics } from "./edge-http-metrics";
 import { unwrap } from "./errors";
 import { RoutingTableCache } from "./routing-table";
 
 /**
- * What an edge isolate keeps between requests: its auth cache and its copy of the routing table,
- * and the way to each object of its deployment. One per app (per isolate in production; a test may
+ * What an edge isolate keeps between requests: its auth cache, its copy of the routing table, the
+ * HTTP metrics it has not yet sent, and the way to each object of its deployment. One per app (per isolate in production; a test may
  * make several to stand for several isolates).
  */
 export class Edge {
   readonly auth: AuthCache;
   readonly table: RoutingTableCache;
+  readonly httpMetrics: EdgeHttpMetrics;
 
   constructor(
     readonly env: Env,
@@ -25,6 +34,9 @@ export class Edge {
   ) {
     this.auth = new AuthCache(async (hash) => unwrap(await this.coordinator().authenticate(hash)), clock);
     this.table = new RoutingTableCache(async () => unwrap(await this.coordinator().routingTable()), clock);
+    this.httpMetrics = new EdgeHttpMetrics(async (delta) => {
+      unwrap(await this.edgeMetrics().add(delta));
+    }, clock);
   }
 
   coordinator(): DurableObjectStub<Coordinator> {
@@ -38,6 +50,11 @@ export class Edge {
   /** The deployment's event hub (GET /v1/events). */
   events(): DurableObjectStub<EventHub> {
     return eventHubStub(this.env, this.deployment);
+  }
+
+  /** The object that sums every isolate's HTTP metrics. */
+  edgeMetrics(): DurableObjectStub<EdgeMetrics> {
+    return edgeMetricsStub(this.env, this.deployment);
   }
 
   /** The idempotency keys of one token (one object per token: its keys are global across regions). */

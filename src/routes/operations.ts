@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
 import { unwrap } from "../http/errors";
-import { prometheusText } from "../http/metrics";
+import { type MetricsSnapshot, prometheusText } from "../http/metrics";
 import { bearer, operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { regionStats } from "../http/shard-calls";
@@ -51,12 +51,26 @@ operations.openapi(
     },
   }),
   async (c) => {
-    return c.text(prometheusText(await status(c)), 200, { "content-type": "text/plain; version=0.0.4" });
+    return c.text(prometheusText(await metricsSnapshot(c)), 200, {
+      "content-type": "text/plain; version=0.0.4",
+    });
   },
 );
 
 /** Regions with their shards' live numbers, node counts and queue depths by status, elections and leaders. */
 async function status(c: Context<AppEnv>) {
+  const { taskMetrics: _t, leaderChanges: _l, ...view } = await gather(c);
+  return view;
+}
+
+/** The status snapshot with every counter: each shard's, the coordinator's, and the edges' summed by EdgeMetrics. */
+async function metricsSnapshot(c: Context<AppEnv>): Promise<MetricsSnapshot> {
+  const [gathered, http] = await Promise.all([gather(c), c.var.edge.edgeMetrics().read()]);
+  return { ...gathered, http: unwrap(http) };
+}
+
+/** What the status and the metrics share: one call to the coordinator, one to every region's shard. */
+async function gather(c: Context<AppEnv>) {
   const edge = c.var.edge;
   const coordinator = edge.coordinator();
   const [listed, status] = await Promise.all([
@@ -64,7 +78,7 @@ async function status(c: Context<AppEnv>) {
     coordinator.status(c.var.principal),
   ]);
   const { regions } = unwrap(listed);
-  const { now, elections, coordinatorCalls } = unwrap(status);
+  const { now, elections, coordinatorCalls, leaderChanges } = unwrap(status);
   const stats = await regionStats(c, regions);
   const nodes = { healthy: 0, suspect: 0, draining: 0, dead: 0 };
   const tasks = { scheduled: 0, queued: 0, leased: 0, succeeded: 0, failed: 0, canceled: 0 };
@@ -83,5 +97,7 @@ async function status(c: Context<AppEnv>) {
     tasks,
     elections,
     coordinatorCalls,
+    taskMetrics: regions.map((r, i) => ({ region: r.id, metrics: stats[i]!.metrics })),
+    leaderChanges,
   };
 }
