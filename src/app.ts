@@ -2,7 +2,6 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { DEFAULT_DEPLOYMENT } from "../durable-objects/messages";
 import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
-import { renderDocsPage } from "./http/docs-page";
 import { Edge } from "./http/edge";
 import { errorResponse } from "./http/errors";
 import { bearer, jsonBody, requestId } from "./http/middleware";
@@ -63,11 +62,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", DOC_INFO);
-  app.get("/docs", (c) =>
-    c.html(
-      renderDocsPage(app.getOpenAPI31Document(DOC_INFO) as unknown as Parameters<typeof renderDocsPage>[0]),
-    ),
-  );
+  // `/docs` (the API explorer) and `/dashboard` are static assets (wrangler.toml `[assets]`), served
+  // before the Worker runs: see scripts/build-dashboard.mjs.
 
   app.notFound(() => {
     throw ApiError.of("not_found", "no such route");
