@@ -36,8 +36,22 @@ const UNAVAILABLE_RETRY_MS = 30_000;
 /** No byte for this long (keep-alives included) means the connection is dead. */
 const SILENCE_LIMIT_MS = 45_000;
 
+/** What the stream does I/O and waits with: the page's own by default, a test's fakes in unit tests. */
+export interface StreamDeps {
+  fetch: typeof fetch;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+}
+
+const PAGE_DEPS: StreamDeps = {
+  fetch: (input, init) => fetch(input, init),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+};
+
 export class EventStream {
   private readonly parser = new SseParser();
+  private readonly deps: StreamDeps;
   private controller: AbortController | null = null;
   private stopped = false;
   private retryBaseMs = RETRY_BASE_MS;
@@ -46,11 +60,14 @@ export class EventStream {
     private readonly url: string,
     private readonly authorization: string,
     private readonly on: StreamHandlers,
-    private readonly random: () => number = Math.random,
-  ) {}
+    deps: Partial<StreamDeps> = {},
+  ) {
+    this.deps = { ...PAGE_DEPS, ...deps };
+  }
 
-  start(): void {
-    void this.run();
+  /** Runs until stopped or refused; the promise settles then (the page ignores it, tests await it). */
+  start(): Promise<void> {
+    return this.run();
   }
 
   stop(): void {
@@ -72,7 +89,7 @@ export class EventStream {
           return;
         }
         if (outcome === "unavailable") {
-          await this.sleep(UNAVAILABLE_RETRY_MS);
+          await this.deps.sleep(UNAVAILABLE_RETRY_MS);
           continue;
         }
         why = "the stream ended";
@@ -83,9 +100,12 @@ export class EventStream {
         why = error instanceof Error ? error.message : String(error);
       }
       failures++;
-      const inMs = retryDelayMs(failures, this.random, { baseMs: this.retryBaseMs, maxMs: RETRY_MAX_MS });
+      const inMs = retryDelayMs(failures, this.deps.random, {
+        baseMs: this.retryBaseMs,
+        maxMs: RETRY_MAX_MS,
+      });
       this.on.state({ kind: "reconnecting", inMs, why });
-      await this.sleep(inMs);
+      await this.deps.sleep(inMs);
     }
   }
 
@@ -100,7 +120,11 @@ export class EventStream {
     if (this.parser.lastId) {
       headers["last-event-id"] = this.parser.lastId;
     }
-    const response = await fetch(this.url, { headers, signal: controller.signal, cache: "no-store" });
+    const response = await this.deps.fetch(this.url, {
+      headers,
+      signal: controller.signal,
+      cache: "no-store",
+    });
     if (response.status === 404) {
       await response.body?.cancel();
       this.on.state({ kind: "unavailable" });
@@ -154,10 +178,6 @@ export class EventStream {
       }
     }
     return out.messages.length > 0;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
   }
 }
 

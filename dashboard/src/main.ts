@@ -66,7 +66,7 @@ class Dashboard {
     void this.poll();
     this.timers.push(setInterval(() => void this.poll(), POLL_MS));
     this.timers.push(setInterval(() => this.charts.update(this.stats.series(Date.now())), 1000));
-    this.stream.start();
+    void this.stream.start();
   }
 
   stop(): void {
