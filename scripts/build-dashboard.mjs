@@ -5,8 +5,18 @@
 // the machines Meridian runs on may have no internet.
 //
 //   node scripts/build-dashboard.mjs              build (always)
-//   node scripts/build-dashboard.mjs --if-missing build only when the output is absent (dev, start, tests)
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+//   node scripts/build-dashboard.mjs --if-missing build only when the output is absent or older than
+//                                                 dashboard/ (dev, start and the tests do this)
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -38,9 +48,31 @@ const PAGES = [
   ["pages/docs-init.js", "docs/docs-init.js"],
 ];
 
-/** Whether a finished build is present. */
+/** The newest modification time of the files under `dir` (recursively). */
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Whether a finished build is present and newer than the dashboard's sources and this script, so
+ * a test run after editing dashboard/ never serves a stale page. (Packages are not watched: a
+ * dependency upgrade needs `npm run build`, which `npm install` runs as `prepare`.)
+ */
 export function assetsBuilt() {
-  return existsSync(STAMP);
+  if (!existsSync(STAMP)) {
+    return false;
+  }
+  const built = statSync(STAMP).mtimeMs;
+  const sources = Math.max(
+    newestMtime(join(root, "dashboard")),
+    statSync(fileURLToPath(import.meta.url)).mtimeMs,
+  );
+  return built >= sources;
 }
 
 /** Builds every asset into ASSETS_DIR (replacing what was there); answers the dashboard bundle's sizes. */

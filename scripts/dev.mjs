@@ -36,7 +36,7 @@ export function ensureAdminToken() {
 /** Children spawned `detached`: each leads its own process group. */
 const detachedChildren = new WeakSet();
 
-/** Builds the static assets (dashboard, API explorer) if they are missing: wrangler needs the directory. */
+/** Builds the static assets (dashboard, API explorer) if missing or older than dashboard/: wrangler needs the directory. */
 export async function ensureAssets() {
   if (!assetsBuilt()) {
     console.log("building the dashboard and API explorer assets (npm run build) ...");

@@ -10,6 +10,11 @@ import { type Arc, ArcSet } from "./arcs";
 import { s } from "./dom";
 import type { RegionInfo } from "./fleet-state";
 import { formatCount, formatPercent, loadShare } from "./format";
+import { type LabelPlacement, placeLabels } from "./label-layout";
+
+/** Rough size of a label's characters and of its two lines, in map units (11 px system font). */
+const CHAR_WIDTH = 7;
+const LABEL_HEIGHT = 26;
 
 const WIDTH = 960;
 const HEIGHT = 500;
@@ -56,9 +61,25 @@ export class WorldMap {
     this.land.replaceChildren(s("path", { class: "countries", d: this.path(countries) ?? "" }));
   }
 
-  /** Redraws every region marker (cheap: ten-odd groups). */
+  /** Redraws every region marker (cheap: ten-odd groups), labels placed clear of each other. */
   setRegions(regions: RegionInfo[]): void {
-    this.markerLayer.replaceChildren(...regions.map((region) => this.marker(region)));
+    const drawn = regions.map((region) => {
+      const [x, y] = this.projection([region.lon, region.lat]) ?? [0, 0];
+      return { region, x, y, detail: detailOf(region) };
+    });
+    const placements = placeLabels(
+      drawn.map(({ region, x, y, detail }) => ({
+        id: region.id,
+        x,
+        y,
+        width: Math.max(region.id.length, detail.length) * CHAR_WIDTH,
+        height: LABEL_HEIGHT,
+      })),
+      WIDTH,
+    );
+    this.markerLayer.replaceChildren(
+      ...drawn.map((d, i) => this.marker(d.region, d.x, d.y, d.detail, placements[i]!)),
+    );
   }
 
   /** Starts an arc for a task routed from `arc.from` to `arc.to`. */
@@ -115,20 +136,18 @@ export class WorldMap {
    * One region: a filled circle when healthy, a hollow diamond with a cross when not, and a label
    * that says it in words, with load and queue.
    */
-  private marker(region: RegionInfo): SVGGElement {
-    const [x, y] = this.projection([region.lon, region.lat]) ?? [0, 0];
+  private marker(
+    region: RegionInfo,
+    x: number,
+    y: number,
+    detail: string,
+    label: LabelPlacement,
+  ): SVGGElement {
     const health = region.healthy ? "healthy" : "unhealthy";
-    const load = formatPercent(loadShare(region.inFlight, region.capacity));
-    const detail = region.healthy
-      ? `load ${load} · queue ${formatCount(region.queued)}`
-      : `UNHEALTHY · queue ${formatCount(region.queued)}`;
     const shape = region.healthy
       ? s("circle", { class: "shape", r: 7 })
       : s("path", { class: "shape", d: "M0,-9L9,0L0,9L-9,0Z M-4,-4L4,4 M-4,4L4,-4" });
-    // Labels of regions near the right edge go on the left of the marker, so they are not cut off.
-    const left = x > WIDTH * 0.8;
-    const labelX = left ? -11 : 11;
-    const anchor = left ? "end" : "start";
+    const text = { x: label.dx, "text-anchor": label.anchor };
     return s(
       "g",
       {
@@ -139,8 +158,16 @@ export class WorldMap {
       },
       s("title", {}, `${region.id}${region.label ? ` (${region.label})` : ""}: ${health}, ${detail}`),
       shape,
-      s("text", { class: "name", x: labelX, y: -2, "text-anchor": anchor }, region.id),
-      s("text", { class: "detail", x: labelX, y: 10, "text-anchor": anchor }, detail),
+      s("text", { class: "name", ...text, y: label.dy - 2 }, region.id),
+      s("text", { class: "detail", ...text, y: label.dy + 10 }, detail),
     );
   }
+}
+
+/** A region's second label line: load and queue, or that it is unhealthy. */
+function detailOf(region: RegionInfo): string {
+  const queue = `queue ${formatCount(region.queued)}`;
+  return region.healthy
+    ? `load ${formatPercent(loadShare(region.inFlight, region.capacity))} · ${queue}`
+    : `UNHEALTHY · ${queue}`;
 }
