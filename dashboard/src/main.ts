@@ -8,9 +8,10 @@ import type { Topology } from "topojson-specification";
 import { ApiCallError, ApiClient, authMessage } from "./api-client";
 import { Charts } from "./charts";
 import { byId, h } from "./dom";
+import { describeEvent, EVENT_LOG_LINES } from "./event-log";
 import { EventStream, type StreamState } from "./event-stream";
 import { FleetState, type NodeInfo, type StatusSnapshot } from "./fleet-state";
-import { formatCount, formatDuration } from "./format";
+import { formatClock, formatCount, formatDuration } from "./format";
 import { LIVE_EVENT_TYPES, type LiveEvent } from "./live-events";
 import { renderRegionCards } from "./region-cards";
 import { lookUpTask } from "./task-lookup";
@@ -35,6 +36,7 @@ class Dashboard {
   private readonly stream: EventStream;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly recent: { taskId: string; region: string }[] = [];
+  private readonly log: { at: number; text: string }[] = [];
   private renderPending = false;
   private stopped = false;
   private missed = 0;
@@ -113,7 +115,14 @@ class Dashboard {
 
   private onEvent(event: LiveEvent): void {
     this.stats.record(event);
+    const wasHealthy =
+      event.type === "region.changed" ? this.fleet.regions.get(event.region)?.healthy : undefined;
     this.fleet.applyEvent(event);
+    const line = describeEvent(event, wasHealthy);
+    if (line) {
+      this.log.unshift({ at: event.at, text: line });
+      this.log.splice(EVENT_LOG_LINES);
+    }
     if (event.type === "task.routed") {
       this.recent.unshift({ taskId: event.taskId, region: event.region });
       this.recent.splice(RECENT_TASKS);
@@ -159,6 +168,9 @@ class Dashboard {
     this.map.setRegions(this.fleet.sortedRegions());
     renderRegionCards(byId("regions"), this.fleet);
     renderCounters(this.stats.counters, this.missed);
+    byId("event-log").replaceChildren(
+      ...this.log.map((entry) => h("li", {}, h("time", {}, formatClock(entry.at)), ` ${entry.text}`)),
+    );
     byId("recent").replaceChildren(
       ...this.recent.map((task) =>
         h(
