@@ -10,7 +10,7 @@ import { Charts } from "./charts";
 import { byId, h } from "./dom";
 import { describeEvent, EVENT_LOG_LINES } from "./event-log";
 import { EventStream, type StreamState } from "./event-stream";
-import { FleetState, type NodeInfo, type StatusSnapshot } from "./fleet-state";
+import { FleetState, type NodeInfo, nodeName, type StatusSnapshot } from "./fleet-state";
 import { formatClock, formatCount, formatDuration } from "./format";
 import { LIVE_EVENT_TYPES, type LiveEvent } from "./live-events";
 import { renderRegionCards } from "./region-cards";
@@ -118,7 +118,10 @@ class Dashboard {
     const wasHealthy =
       event.type === "region.changed" ? this.fleet.regions.get(event.region)?.healthy : undefined;
     this.fleet.applyEvent(event);
-    const line = describeEvent(event, wasHealthy);
+    const line = describeEvent(event, wasHealthy, (id) => {
+      const node = this.fleet.nodes.get(id);
+      return node ? nodeName(node) : id;
+    });
     if (line) {
       this.log.unshift({ at: event.at, text: line });
       this.log.splice(EVENT_LOG_LINES);

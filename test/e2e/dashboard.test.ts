@@ -128,6 +128,14 @@ describe("the dashboard, in a browser, against a real wrangler dev and agents", 
       },
       10_000,
     );
+    // A burst from every city, for the picture: arcs to the nearest healthy regions, fading.
+    await fetch(`${server.url}/v1/tasks:batch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.client}` },
+      body: JSON.stringify({ tasks: Object.values(PLACES).map((location) => ({ type: "work", location })) }),
+    });
+    await waitFor("arcs of the burst", async () => (await p.locator(".world-map .arc").count()) >= 8, 8000);
+    await screenshot(p, "dashboard-live", { element: ".map-panel" });
     await p.context().close();
   });
 
