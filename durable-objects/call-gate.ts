@@ -1,3 +1,4 @@
+import { type Config, parseConfig } from "../src/core/config";
 import { ApiError, type Result } from "../src/core/errors";
 import { can, type Operation, type Principal } from "../src/core/permissions";
 import { TokenBuckets } from "../src/core/token-bucket";
@@ -96,37 +97,15 @@ export class CallGate {
   }
 }
 
-/** The settings every object reads from `[vars]`, validated (a bad value is refused at start-up). */
-export interface ObjectConfig {
-  heartbeatIntervalMs: number;
-  deadAfterMs: number;
-  rateLimit: { ratePerSec: number; burst: number };
-  /** How long a node whose channel closed (without a drain) may reconnect and keep its leases. */
-  channelGraceMs: number;
-}
+/** The settings every object reads (src/core/config.ts). */
+export type ObjectConfig = Config;
 
 /**
- * CHANNEL_GRACE_MS's default. API-v2 names one heartbeat interval (2 s); 1 s keeps a `kill -9`
- * failover within the 1.5 s target and still covers the SDK's first two reconnects (after 125–250
- * and 250–500 ms): docs/API-NOTES.md.
+ * The objects' settings. A bad value throws ConfigError; the edge has already answered every
+ * request 500 `misconfigured` for the same env, so no call reaches an object with one.
  */
-export const DEFAULT_CHANNEL_GRACE_MS = 1000;
-
 export function objectConfig(env: Env): ObjectConfig {
-  return {
-    heartbeatIntervalMs: positiveInt(env.HEARTBEAT_INTERVAL_MS, 2000),
-    channelGraceMs: positiveInt(env.CHANNEL_GRACE_MS, DEFAULT_CHANNEL_GRACE_MS),
-    deadAfterMs: positiveInt(env.NODE_DEAD_AFTER_MS, 10000),
-    rateLimit: {
-      ratePerSec: positiveInt(env.RATE_LIMIT_PER_SEC, 500),
-      burst: positiveInt(env.RATE_LIMIT_BURST, 1000),
-    },
-  };
-}
-
-function positiveInt(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
+  return parseConfig(env as unknown as Record<string, unknown>);
 }
 
 /** Logs a row (task, node, election) that an alarm pass skipped after an error. */

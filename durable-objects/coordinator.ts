@@ -6,6 +6,7 @@ import type { RegionLoad } from "../src/core/geo-routing";
 import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
+import { MAX_CANDIDATES } from "../src/schemas/elections";
 import { objectConfig } from "./call-gate";
 import {
   type CoordinatorDependencies,
@@ -27,9 +28,6 @@ function defaultDependencies(env: Env): CoordinatorDependencies {
     unwrapInternal(result);
   });
 }
-
-/** Limits the coordinator enforces whatever the Worker checked. */
-export const MAX_CANDIDATES_PER_ELECTION = 1000;
 
 export interface ElectionView {
   name: string;
@@ -325,7 +323,7 @@ function join(
 ) {
   const loaded = s.elections.loadStored(name);
   const refusal = candidateRefusal(loaded.state, candidate, now, {
-    maxCandidates: MAX_CANDIDATES_PER_ELECTION,
+    maxCandidates: MAX_CANDIDATES,
     // A node reported gone may not campaign again, bound or not: its id is never reused.
     nodeGone: s.regions.isGone(nodeId ?? candidate),
   });
@@ -333,7 +331,7 @@ function join(
     throw ApiError.of("conflict", `node ${nodeId} was declared dead; register again`, "node_dead");
   }
   if (refusal === "too_many_candidates") {
-    throw ApiError.of("conflict", `election ${name} has ${MAX_CANDIDATES_PER_ELECTION} candidates`, refusal);
+    throw ApiError.of("conflict", `election ${name} has ${MAX_CANDIDATES} candidates`, refusal);
   }
   const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId, loaded);
   s.announce(change);

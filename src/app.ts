@@ -1,5 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { DEFAULT_DEPLOYMENT } from "../durable-objects/messages";
+import packageJson from "../package.json";
+import { ConfigError, parseConfig } from "./core/config";
 import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
 import { Edge } from "./http/edge";
@@ -28,11 +30,35 @@ const DOC_INFO = {
   openapi: "3.1.0",
   info: {
     title: "Meridian",
-    version: "1.0.0",
+    // One version for the package and the API it serves (additions since v1 are a minor version).
+    version: packageJson.version,
     description:
       "Serverless edge scheduler: tasks routed to the nearest healthy region, leases with retries, elections with fencing terms.",
   },
 };
+
+/** Each env's settings, parsed once (an env is the same object for every request of an isolate). */
+const checked = new WeakMap<object, ConfigError | null>();
+
+/** 500 `misconfigured`, naming the setting, when the settings cannot be used (src/core/config.ts). */
+function checkConfig(env: Env): void {
+  let problem = checked.get(env);
+  if (problem === undefined) {
+    try {
+      parseConfig(env as unknown as Record<string, unknown>);
+      problem = null;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) {
+        throw error;
+      }
+      problem = error;
+    }
+    checked.set(env, problem);
+  }
+  if (problem !== null) {
+    throw ApiError.of("misconfigured", `Meridian is misconfigured: ${problem.message}`);
+  }
+}
 
 /** Builds the edge Worker's Hono app: one sub-app per resource, all under /v1. */
 export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
@@ -44,6 +70,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
 
   app.use("*", requestId);
   app.use("*", async (c, next) => {
+    checkConfig(c.env);
     edge ??= new Edge(c.env, deployment, clock);
     c.set("edge", edge);
     await next();

@@ -171,8 +171,15 @@ export class Channels {
         throw ApiError.of("not_found", `no node ${state.nodeId}`);
       }
       act(node);
+      const wasSuspect = this.s.nodes.statusOf(node, now) === "suspect";
       this.s.nodes.touch(node, now, frame.op === "heartbeat" ? frame.load : undefined);
       const later = this.handle(ws, state, node, frame, now);
+      if (wasSuspect) {
+        // Dispatch skipped the node while it was suspect: work queued meanwhile goes to its credit
+        // now (as an HTTP heartbeat does; RELIABILITY.md bugs 6, 15) — after the frame, so a credit
+        // frame's new credit is the one the pushes use.
+        this.s.scheduler.dispatch(now);
+      }
       // Saved before any await, and not after it: a frame handled meanwhile saves its own changes.
       // Not at all when the frame closed the socket (drained): its frames still in flight must
       // find it detached, not handled as a live session's.

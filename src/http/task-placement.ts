@@ -1,7 +1,7 @@
 import type { SubmitResult } from "../../durable-objects/region-shard";
 import type { TaskView } from "../../durable-objects/region-shard/views";
 import { canonicalJson } from "../core/canonical-json";
-import { ApiError, type ErrorBody, type Result } from "../core/errors";
+import { ApiError, type ErrorBody, type ErrorReason, type Result } from "../core/errors";
 import type { LatLon, RegionLoad } from "../core/geo-routing";
 import { regionOfTaskId } from "../core/ids";
 import type { Principal } from "../core/permissions";
@@ -354,6 +354,6 @@ function isNoRegion(placed: Placed): boolean {
   return "error" in placed && placed.error.code === "no_healthy_region";
 }
 
-function conflict(message: string, reason: string): Placed {
+function conflict(message: string, reason: ErrorReason): Placed {
   return { error: ApiError.of("conflict", message, reason).body };
 }

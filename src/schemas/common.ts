@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES } from "../core/errors";
+import { ERROR_CODES, ERROR_REASON_LIST } from "../core/errors";
 
 /** `^[a-z0-9][a-z0-9._:-]{0,127}$`: regions, election names, candidates, task types. */
 export const Identifier = z
@@ -28,7 +28,10 @@ export const ErrorResponse = z
     error: z.object({
       code: z.enum(ERROR_CODES),
       message: z.string(),
-      reason: z.string().optional().openapi({ description: "why a 409 happened", example: "lease_lost" }),
+      reason: z.enum(ERROR_REASON_LIST).optional().openapi({
+        description: "why, when the code alone does not say (docs/TROUBLESHOOTING.md)",
+        example: "lease_lost",
+      }),
       issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
       requestId: z.string().optional(),
     }),

@@ -37,6 +37,7 @@ export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   payload_too_large: 413,
   rate_limited: 429,
   internal: 500,
+  misconfigured: 500,
   no_healthy_region: 503,
   unavailable: 503,
 };

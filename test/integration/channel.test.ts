@@ -75,6 +75,25 @@ describe("the node channel", () => {
     ch.ws.close(1000, "test done");
   });
 
+  it("a node that went suspect with credit left is pushed the work queued meanwhile on its next frame", async () => {
+    const { h, node, client, nodeId } = await setup();
+    const ch = (await openChannel(h, nodeId, node)).channel!;
+    await ch.next();
+    ch.send({ op: "credit", n: 2 });
+    // With a space, not the runtime's auto-response: the shard answers it after the credit.
+    expect(await ch.ask('{"op": "ping"}')).toEqual({ op: "pong" });
+    const idle = await h.node(node, "eu-west", 1); // an HTTP node that keeps the region healthy
+    await h.advance(4_001); // two heartbeat intervals of silence: suspect, not dead
+    await h.post(`/v1/nodes/${idle}/heartbeat`, {}, node);
+    const { id } = (await h.submit({ type: "x", region: "eu-west" }, client)).body;
+    expect((await h.get(`/v1/tasks/${id}`, client)).body.status).toBe("queued"); // skipped: suspect
+    ch.send({ op: "heartbeat" });
+    const pushed = await ch.next();
+    expect(pushed.op).toBe("tasks");
+    expect(pushed.tasks.map((t: { id: string }) => t.id)).toEqual([id]);
+    ch.ws.close(1000, "test done");
+  });
+
   it("refuses a token that does not own the node (403), a dead node (409), and a plain GET (400)", async () => {
     const { h, node, nodeId } = await setup();
     const other = await h.token("node");

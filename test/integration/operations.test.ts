@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import packageJson from "../../package.json";
 import { harness } from "./harness";
 
 describe("operations endpoints", () => {
@@ -40,6 +41,8 @@ describe("operations endpoints", () => {
     const doc = await h.get("/openapi.json", null);
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toBe("3.1.0");
+    expect(doc.body.info.version).toBe(packageJson.version); // one version: the package's
+    expect(doc.body.components.schemas.Error.properties.error.properties.reason.enum).toContain("lease_lost");
     const paths = Object.keys(doc.body.paths);
     for (const path of [
       "/v1/tokens",

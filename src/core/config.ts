@@ -1,0 +1,142 @@
+import { z } from "zod";
+
+/**
+ * Meridian's settings: `[vars]` of wrangler.toml (overridable in `.dev.vars` or with `--var`) and
+ * the `ADMIN_TOKEN` secret, each parsed once by this schema. A bad value is never replaced by a
+ * default: every request then answers 500 `misconfigured` naming the setting (a Worker cannot refuse
+ * to start). docs/CONFIGURATION.md is generated from SETTINGS (`npm run docs`), and a test keeps it so.
+ */
+
+interface NumberSetting {
+  kind: "ms" | "count";
+  default: number;
+  min: number;
+  max: number;
+  describe: string;
+}
+
+/** The numeric settings, with their defaults and bounds. */
+export const SETTINGS = {
+  HEARTBEAT_INTERVAL_MS: {
+    kind: "ms",
+    default: 2000,
+    min: 100,
+    max: 600_000,
+    describe:
+      "How often a node sends a heartbeat (told to nodes when they register). A node silent for two intervals is suspect: it is given no new work.",
+  },
+  NODE_DEAD_AFTER_MS: {
+    kind: "ms",
+    default: 10_000,
+    min: 200,
+    max: 3_600_000,
+    describe:
+      "A node silent this long is dead: its leases go back to the queue and its leaderships pass on. Must be more than HEARTBEAT_INTERVAL_MS.",
+  },
+  CHANNEL_GRACE_MS: {
+    kind: "ms",
+    default: 1000,
+    min: 1,
+    max: 600_000,
+    describe:
+      "A node whose channel closed without a drain may reconnect and keep its leases this long; then it is dead (a kill -9 is detected in about this time).",
+  },
+  RATE_LIMIT_PER_SEC: {
+    kind: "count",
+    default: 500,
+    min: 1,
+    max: 1_000_000,
+    describe: "Requests a second one token may make to one object (the coordinator, or one region shard).",
+  },
+  RATE_LIMIT_BURST: {
+    kind: "count",
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+    describe: "Requests one token may make at once to one object before RATE_LIMIT_PER_SEC applies.",
+  },
+} as const satisfies Record<string, NumberSetting>;
+
+export type SettingName = keyof typeof SETTINGS | "ADMIN_TOKEN";
+
+/** The parsed settings every part of Meridian reads. */
+export interface Config {
+  heartbeatIntervalMs: number;
+  deadAfterMs: number;
+  channelGraceMs: number;
+  rateLimit: { ratePerSec: number; burst: number };
+}
+
+/** A setting that cannot be used: named, with what was wrong. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly setting: SettingName,
+    reason: string,
+  ) {
+    super(`${setting}: ${reason}`);
+  }
+}
+
+/** A whole number within its bounds, written as digits (`"10s"`, `"1e4"`, `"-1"` and `""` are refused). */
+function numberSchema(setting: NumberSetting) {
+  const unit = setting.kind === "ms" ? " milliseconds" : "";
+  return z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) {
+        return setting.default;
+      }
+      const text = String(value).trim();
+      const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < setting.min || n > setting.max) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a whole number of${unit} from ${setting.min} to ${setting.max}, got ${JSON.stringify(value)}`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+const EnvSchema = z
+  .object({
+    HEARTBEAT_INTERVAL_MS: numberSchema(SETTINGS.HEARTBEAT_INTERVAL_MS),
+    NODE_DEAD_AFTER_MS: numberSchema(SETTINGS.NODE_DEAD_AFTER_MS),
+    CHANNEL_GRACE_MS: numberSchema(SETTINGS.CHANNEL_GRACE_MS),
+    RATE_LIMIT_PER_SEC: numberSchema(SETTINGS.RATE_LIMIT_PER_SEC),
+    RATE_LIMIT_BURST: numberSchema(SETTINGS.RATE_LIMIT_BURST),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["NODE_DEAD_AFTER_MS"],
+        message: `must be more than HEARTBEAT_INTERVAL_MS (${env.HEARTBEAT_INTERVAL_MS}), got ${env.NODE_DEAD_AFTER_MS}: a node would be dead before its first missed heartbeat`,
+      });
+    }
+  });
+
+/** The settings of `env`, or a ConfigError naming the first one that cannot be used. */
+export function parseConfig(env: Record<string, unknown>): Config {
+  if (typeof env.ADMIN_TOKEN !== "string" || env.ADMIN_TOKEN.trim() === "") {
+    throw new ConfigError(
+      "ADMIN_TOKEN",
+      "missing: set it with `wrangler secret put ADMIN_TOKEN` (locally, `npm run dev` writes one to .dev.vars)",
+    );
+  }
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(issue.path[0] as SettingName, issue.message);
+  }
+  const v = parsed.data;
+  return {
+    heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS,
+    deadAfterMs: v.NODE_DEAD_AFTER_MS,
+    channelGraceMs: v.CHANNEL_GRACE_MS,
+    rateLimit: { ratePerSec: v.RATE_LIMIT_PER_SEC, burst: v.RATE_LIMIT_BURST },
+  };
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig, SETTINGS } from "../../src/core/config";
+
+const ADMIN = { ADMIN_TOKEN: "secret" };
+
+/** The ConfigError `env` makes parseConfig throw (fails the test when it parses). */
+function refusal(env: Record<string, unknown>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error;
+    }
+    throw error;
+  }
+  throw new Error(`parsed: ${JSON.stringify(env)}`);
+}
+
+describe("settings (src/core/config.ts)", () => {
+  it("takes each default when a setting is absent, and digits (as wrangler gives [vars]) otherwise", () => {
+    expect(parseConfig(ADMIN)).toEqual({
+      heartbeatIntervalMs: SETTINGS.HEARTBEAT_INTERVAL_MS.default,
+      deadAfterMs: SETTINGS.NODE_DEAD_AFTER_MS.default,
+      channelGraceMs: SETTINGS.CHANNEL_GRACE_MS.default,
+      rateLimit: {
+        ratePerSec: SETTINGS.RATE_LIMIT_PER_SEC.default,
+        burst: SETTINGS.RATE_LIMIT_BURST.default,
+      },
+    });
+    expect(
+      parseConfig({
+        ...ADMIN,
+        HEARTBEAT_INTERVAL_MS: "500",
+        NODE_DEAD_AFTER_MS: 2500,
+        CHANNEL_GRACE_MS: " 700 ",
+      }),
+    ).toMatchObject({ heartbeatIntervalMs: 500, deadAfterMs: 2500, channelGraceMs: 700 });
+  });
+
+  it("refuses a value it cannot use instead of falling back to the default, naming the setting", () => {
+    for (const bad of ["10s", "1e4", "-1", "", "2000.5", "0x10", "9007199254740993"]) {
+      const error = refusal({ ...ADMIN, NODE_DEAD_AFTER_MS: bad });
+      expect(error.setting).toBe("NODE_DEAD_AFTER_MS");
+      expect(error.message).toContain(JSON.stringify(bad));
+    }
+    expect(refusal({ ...ADMIN, RATE_LIMIT_BURST: "0" }).setting).toBe("RATE_LIMIT_BURST");
+    expect(refusal({ ...ADMIN, HEARTBEAT_INTERVAL_MS: "600001" }).message).toMatch(/from 100 to 600000/);
+  });
+
+  it("checks settings against each other: a node may not be dead before its first missed heartbeat", () => {
+    const error = refusal({ ...ADMIN, HEARTBEAT_INTERVAL_MS: "5000", NODE_DEAD_AFTER_MS: "5000" });
+    expect(error.setting).toBe("NODE_DEAD_AFTER_MS");
+    expect(error.message).toMatch(/more than HEARTBEAT_INTERVAL_MS/);
+  });
+
+  it("requires the admin token", () => {
+    expect(refusal({}).setting).toBe("ADMIN_TOKEN");
+    expect(refusal({ ADMIN_TOKEN: "  " }).setting).toBe("ADMIN_TOKEN");
+  });
+});
