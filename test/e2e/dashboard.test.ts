@@ -135,6 +135,12 @@ describe("the dashboard, in a browser, against a real wrangler dev and agents", 
       body: JSON.stringify({ tasks: Object.values(PLACES).map((location) => ({ type: "work", location })) }),
     });
     await waitFor("arcs of the burst", async () => (await p.locator(".world-map .arc").count()) >= 8, 8000);
+    const burst = routedBefore + 1 + Object.keys(PLACES).length;
+    await waitFor(
+      "the burst counted",
+      async () => Number(await p.textContent('[data-counter="routed"]')) >= burst,
+      5000,
+    );
     await screenshot(p, "dashboard-live", { element: ".map-panel" });
     await p.context().close();
   });
