@@ -16,13 +16,17 @@ export function launchBrowser(): Promise<Browser> {
 
 /**
  * A screenshot into docs/images/<name>.png: the viewport, or only `element` (smaller files);
- * `mask`: selectors painted over (e.g. a token).
+ * `mask`: selectors painted over (e.g. a token). Only with UPDATE_SCREENSHOTS=1, so that a test
+ * run does not rewrite the committed pictures.
  */
 export async function screenshot(
   page: Page,
   name: string,
   options: { element?: string; mask?: string[] } = {},
 ): Promise<void> {
+  if (process.env.UPDATE_SCREENSHOTS !== "1") {
+    return;
+  }
   mkdirSync(IMAGES, { recursive: true });
   const shot = {
     path: join(IMAGES, `${name}.png`),
