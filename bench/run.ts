@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { benchBalance } from "./balance.ts";
 import { benchChannel } from "./channel.ts";
 import { benchCore } from "./core.ts";
+import { benchEvents } from "./events.ts";
 import { benchFailover } from "./failover.ts";
 import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
@@ -18,7 +19,7 @@ import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
 import { printTable } from "./table.ts";
 
-const PARTS = ["core", "balance", "http", "channel", "failover", "shards", "queue"] as const;
+const PARTS = ["core", "balance", "http", "channel", "failover", "shards", "queue", "events"] as const;
 type Part = (typeof PARTS)[number];
 
 interface Settings {
@@ -154,6 +155,19 @@ async function main(): Promise<void> {
         startServer: () => startBenchServer(),
       }),
     );
+  }
+  if (settings.parts.has("events")) {
+    // At least two turns each even when quick: the order alternates, so neither side always goes first.
+    const events = {
+      ...http,
+      durationMs: quick ? 6_000 : 12_000,
+      rounds: Math.max(2, http.rounds),
+      streams: 10,
+    };
+    log(
+      `events: submit 100 / poll 100 / report 100 in one region, ${events.connections} connections, with no event stream vs ${events.streams} streams read, ${events.durationMs / 1000} s each in ${events.rounds} turns`,
+    );
+    Object.assign(results, await withServer((server, client) => benchEvents(server, client, events)));
   }
   results["meta.seconds"] = (performance.now() - began) / 1000;
 

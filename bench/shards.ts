@@ -58,7 +58,7 @@ const SHARD_BACKGROUND = ["reportLoad", "nodesGone"] as const;
 /** The bench's own reading (GET /v1/status asks the coordinator for these two). */
 const READING = ["status", "listRegions"] as const;
 
-interface Stage {
+export interface Stage {
   clientToken: string;
   nodeToken: string;
   regions: string[];
@@ -101,8 +101,13 @@ async function inParallel(
   return answers;
 }
 
-/** Two tokens, 8 regions and `connections` nodes (capacity 10 000) in each. */
-async function setUp(client: HttpClient, adminToken: string, connections: number): Promise<Stage> {
+/** Two tokens, `regionCount` regions (8 by default) and `connections` nodes (capacity 10 000) in each. */
+export async function setUp(
+  client: HttpClient,
+  adminToken: string,
+  connections: number,
+  regionCount: number = PLACES.length,
+): Promise<Stage> {
   const token = async (role: string) =>
     (
       await client.json<{ token: string }>({
@@ -114,7 +119,7 @@ async function setUp(client: HttpClient, adminToken: string, connections: number
     ).token;
   const clientToken = await token("client");
   const nodeToken = await token("node");
-  const regions = PLACES.map((_, i) => `bench-s${i}`);
+  const regions = PLACES.slice(0, regionCount).map((_, i) => `bench-s${i}`);
   await inParallel(
     client,
     regions.map((id, i) => ({
@@ -185,7 +190,7 @@ function callsBetween(before: Map<string, number>, after: Map<string, number>): 
  * The k regions are k consecutive ones from `first` (round the 8): each run starts further on, so
  * every region's table grows alike and no region count always meets the same tables.
  */
-async function lifecycle(
+export async function lifecycle(
   client: HttpClient,
   stage: Stage,
   regionCount: number,

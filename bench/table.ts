@@ -68,6 +68,13 @@ const TARGETS: Target[] = [
     describe: (r) => `>= 1 region (CPU/task ${fmt(r["shards.lifecycle.cpuPerTaskVs1.4"])} x of 1 region)`,
   },
   {
+    key: "events.overhead.ratio",
+    bound: () => 1.1,
+    atMost: true,
+    describe: (r) =>
+      `<= 1.1 (tasks/s with no stream ÷ with ${fmt(r["events.streams"])} streams read; ${fmt(r["events.stream.dropped"])} dropped markers)`,
+  },
+  {
     key: "edge.coordinatorCallsPerTask.hotPath",
     bound: () => 0,
     atMost: true,
@@ -126,6 +133,10 @@ export const REQUIRED_KEYS = [
   "http.dispatch.p99ms",
   "failover.killLeader.p50ms",
   "failover.killLeader.maxMs",
+  // Live events (issue 11).
+  "events.overhead.ratio",
+  "events.lifecycle.tasksPerSec.none",
+  "events.lifecycle.tasksPerSec.streaming",
   // Read from /proc: Linux only (CI runs there).
   ...(process.platform === "linux"
     ? [

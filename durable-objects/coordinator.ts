@@ -14,19 +14,34 @@ import {
   electionPush,
 } from "./coordinator/coordinator-engine";
 import { RESET_COMMAND } from "./coordinator/schema";
-import type { RegionReport, Watcher } from "./messages";
-import { shardStub } from "./stubs";
+import { DEFAULT_DEPLOYMENT, type RegionReport, type Watcher } from "./messages";
+import { eventHubStub, shardStub } from "./stubs";
 
-/** The runtime's dependencies: the wall clock, the configuration, and pushes through shard stubs. */
-function defaultDependencies(env: Env): CoordinatorDependencies {
-  return CoordinatorEngine.defaults(objectConfig(env), async (shard, message) => {
-    const stub = shardStub(env, shard.deployment, shard.region);
-    const result =
-      message.kind === "election"
-        ? await stub.electionChanged(message.change)
-        : await stub.tokenRevoked(message.tokenId);
-    unwrapInternal(result);
-  });
+/**
+ * The runtime's dependencies: the wall clock, the configuration, pushes through shard stubs, and
+ * the event hub of `deployment` (the coordinator's own name).
+ */
+function defaultDependencies(env: Env, deployment: string): CoordinatorDependencies {
+  return CoordinatorEngine.defaults(
+    objectConfig(env),
+    async (shard, message) => {
+      const stub = shardStub(env, shard.deployment, shard.region);
+      const result =
+        message.kind === "election"
+          ? await stub.electionChanged(message.change)
+          : await stub.tokenRevoked(message.tokenId);
+      unwrapInternal(result);
+    },
+    (events) => eventHubStub(env, deployment).publish(events),
+  );
+}
+
+/**
+ * The deployment a coordinator serves: the name it was reached by (`idFromName(deployment)`,
+ * durable-objects/stubs.ts). Only an id made otherwise has none; it can only be the default one.
+ */
+function deploymentOf(ctx: DurableObjectState): string {
+  return ctx.id.name ?? DEFAULT_DEPLOYMENT;
 }
 
 export interface ElectionView {
@@ -64,13 +79,13 @@ export class Coordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
-      this.current = await CoordinatorEngine.load(ctx, defaultDependencies(env));
+      this.current = await CoordinatorEngine.load(ctx, defaultDependencies(env, deploymentOf(ctx)));
     });
   }
 
   /** The object as it would restart with other dependencies (a test's clock): memory reloaded from storage. */
   async restartWith(deps: Partial<CoordinatorDependencies>): Promise<void> {
-    const current = this.current?.deps ?? defaultDependencies(this.env);
+    const current = this.current?.deps ?? defaultDependencies(this.env, deploymentOf(this.ctx));
     this.current = await CoordinatorEngine.load(this.ctx, { ...current, ...deps });
   }
 
@@ -118,7 +133,7 @@ export class Coordinator extends DurableObject<Env> {
 
   /** A shard's load and health; the newest report wins. */
   async reportLoad(region: string, report: RegionReport) {
-    return this.run("reportLoad", null, null, (s) => s.regions.report(region, report));
+    return this.run("reportLoad", null, null, (s, now) => s.reportLoad(region, report, now));
   }
 
   /** Nodes that died or left: they may not campaign again, and their candidacies end now. Idempotent. */

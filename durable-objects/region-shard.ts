@@ -9,9 +9,10 @@ import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
+import { nodeDown, nodeUp } from "./region-shard/shard-events";
 import type { TaskFilter } from "./region-shard/task-queue";
 import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
-import { coordinatorStub } from "./stubs";
+import { coordinatorStub, eventHubStub } from "./stubs";
 
 /**
  * One submitted task's fate at a shard: stored (`created: false` when a keyed task with that id was
@@ -45,6 +46,7 @@ export class RegionShard extends DurableObject<Env> {
       objectConfig(env),
       (deployment) => coordinatorLink(env, deployment),
       (deployment) => electionLink(env, deployment),
+      (deployment) => (events) => eventHubStub(env, deployment).publish(events),
     );
     ctx.blockConcurrencyWhile(async () => {
       this.current = await ShardEngine.load(ctx, defaults);
@@ -138,7 +140,7 @@ export class RegionShard extends DurableObject<Env> {
     return this.s.gate.run(principal, "nodes.register", (now) => {
       const s = this.s;
       const region = this.region();
-      s.nodes.register({
+      const node: NodeRecord = {
         id: input.id,
         region,
         tokenId: principal.tokenId,
@@ -152,7 +154,9 @@ export class RegionShard extends DurableObject<Env> {
         lastSeenAt: now,
         persistedSeenAt: now,
         channelClosedAt: null,
-      });
+      };
+      s.nodes.register(node);
+      s.events.record(nodeUp(node, "http", now));
       s.dueAt(now + 2 * s.deps.config.heartbeatIntervalMs + 1);
       s.scheduler.dispatch(now);
       return {
@@ -210,9 +214,7 @@ export class RegionShard extends DurableObject<Env> {
   async drainNode(principal: Principal, id: string) {
     return this.s.gate.run(principal, "nodes.act", (now) => {
       const s = this.s;
-      const node = this.actingNode(principal, id, now);
-      s.nodes.setDraining(node);
-      s.scheduler.stopWaiting(node.id, true);
+      s.drain(this.actingNode(principal, id, now), now);
       return { status: "draining" as const };
     });
   }
@@ -222,6 +224,10 @@ export class RegionShard extends DurableObject<Env> {
     return this.s.gate.run(principal, "nodes.act", (now) => {
       const s = this.s;
       const node = s.access.ownedNode(principal, id);
+      if (!node.dead) {
+        // A dead node already went down; recorded before its work is reclaimed, as for a death.
+        s.events.record(nodeDown(node, "deregistered", now));
+      }
       s.scheduler.reclaim(node, "node deregistered", now, (row, e) => console.error(row, e));
       s.channels.end(node.id, "node deregistered");
       s.nodes.remove(node);

@@ -1,6 +1,7 @@
 import type { LatLon } from "../src/core/geo-routing";
 import { locationHintFor } from "../src/core/location-hint";
 import type { Coordinator } from "./coordinator";
+import type { EventHub } from "./event-hub";
 import type { IdempotencyKeys } from "./idempotency-keys";
 import { shardName } from "./messages";
 import type { RegionShard } from "./region-shard";
@@ -33,6 +34,11 @@ function idOf(
 /** The coordinator of a deployment. */
 export function coordinatorStub(env: Env, deployment: string): DurableObjectStub<Coordinator> {
   return env.COORDINATOR.get(idOf(env.COORDINATOR, "coordinator", deployment));
+}
+
+/** The event hub of a deployment (GET /v1/events). */
+export function eventHubStub(env: Env, deployment: string): DurableObjectStub<EventHub> {
+  return env.EVENT_HUB.get(idOf(env.EVENT_HUB, "events", deployment));
 }
 
 /** The idempotency keys object of one token (`scope`) in a deployment. */

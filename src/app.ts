@@ -8,6 +8,7 @@ import { Edge } from "./http/edge";
 import { errorResponse } from "./http/errors";
 import { bearer, jsonBody, requestId } from "./http/middleware";
 import { elections } from "./routes/elections";
+import { events } from "./routes/events";
 import { nodes } from "./routes/nodes";
 import { operations } from "./routes/operations";
 import { owners } from "./routes/owners";
@@ -86,6 +87,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/v1", tasks);
   app.route("/v1", elections);
   app.route("/v1", owners);
+  app.route("/v1", events);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", DOC_INFO);

@@ -3,7 +3,8 @@ import { TokenBuckets } from "../../src/core/token-bucket";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
-import type { ElectionPush, ShardPush, Watcher } from "../messages";
+import { EventOutbox, type EventSink } from "../event-outbox";
+import type { ElectionPush, RegionReport, ShardPush, Watcher } from "../messages";
 import { type ElectionChange, ElectionStore } from "./election-store";
 import { RegionTable } from "./region-table";
 import { REVOCATION_RETRY_MS, RevocationOutbox } from "./revocation-outbox";
@@ -18,6 +19,8 @@ export interface CoordinatorDependencies {
   rateLimited: boolean;
   /** Pushes a message to a shard: an election change its channel nodes watch, a revoked token. */
   push: (shard: Watcher, message: ShardPush) => Promise<void>;
+  /** The deployment's event hub, where leader and region-health changes go (GET /v1/events). */
+  events: EventSink;
 }
 
 /**
@@ -30,6 +33,8 @@ export class CoordinatorEngine {
   readonly regions: RegionTable;
   readonly elections: ElectionStore;
   readonly revocations: RevocationOutbox;
+  /** Leader and region-health changes, on their way to the event hub (batched, best effort). */
+  readonly events: EventOutbox;
   /** Calls served since the object started, by method (what the bench counts per task). */
   readonly calls = new Map<string, number>();
   private readonly alarms: AlarmSchedule;
@@ -52,6 +57,7 @@ export class CoordinatorEngine {
     this.regions = new RegionTable(sql);
     this.elections = new ElectionStore(sql);
     this.revocations = new RevocationOutbox(sql);
+    this.events = new EventOutbox(() => deps.events);
   }
 
   /**
@@ -73,8 +79,37 @@ export class CoordinatorEngine {
   static defaults(
     config: ObjectConfig,
     push: (shard: Watcher, message: ShardPush) => Promise<void>,
+    events: EventSink,
   ): CoordinatorDependencies {
-    return { config, clock: () => Date.now(), groupWindowMs: GROUP_WINDOW_MS, rateLimited: true, push };
+    return {
+      config,
+      clock: () => Date.now(),
+      groupWindowMs: GROUP_WINDOW_MS,
+      rateLimited: true,
+      push,
+      events,
+    };
+  }
+
+  /**
+   * A shard's load report: the newest one is kept (see RegionTable.report); a change of the region's
+   * health goes to the event stream, with the counts of the report that changed it.
+   */
+  reportLoad(region: string, report: RegionReport, now: number): boolean {
+    const before = this.regions.regions.get(region)?.load.healthy;
+    const taken = this.regions.report(region, report);
+    if (taken && before !== report.healthy) {
+      this.events.record({
+        type: "region.changed",
+        at: now,
+        region,
+        healthy: report.healthy,
+        capacity: report.capacity,
+        inFlight: report.inFlight,
+        queued: report.queued,
+      });
+    }
+    return taken;
   }
 
   /** Records a due time; the alarm is moved earlier when needed at the end of the call. */
@@ -110,6 +145,13 @@ export class CoordinatorEngine {
     if (!change.leaderChanged) {
       return;
     }
+    this.events.record({
+      type: "leader.changed",
+      at: now,
+      election: change.name,
+      leader: change.state.leader,
+      term: change.state.term,
+    });
     const pushed = electionPush(change.name, change.state);
     for (const watcher of this.elections.watchers(change.name)) {
       // Sent when the call settles, its writes done; a failed push is logged, not retried (a

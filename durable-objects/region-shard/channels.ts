@@ -6,6 +6,7 @@ import type { ElectionPush } from "../messages";
 import { errorFrame, leaderFrame, oversized, parseFrame, refOf, send } from "./channel-frames";
 import type { NodeRecord } from "./node-table";
 import type { ShardEngine } from "./shard-engine";
+import { nodeUp } from "./shard-events";
 
 /** Frames a socket may send per second before they are refused (each refusal is a strike). */
 export const CHANNEL_FRAMES_PER_SEC = 500;
@@ -109,6 +110,7 @@ export class Channels {
       elections: [],
     };
     server.serializeAttachment(state);
+    this.s.events.record(nodeUp(node, "channel", now));
     send(server, {
       op: "welcome",
       nodeId: node.id,
@@ -268,8 +270,7 @@ export class Channels {
       case "drain":
         state.draining = true;
         state.credit = 0;
-        s.nodes.setDraining(node);
-        s.scheduler.stopWaiting(node.id, true);
+        s.drain(node, now);
         this.closeIfDrained(ws, state, node);
         return;
       case "campaign":

@@ -12,6 +12,7 @@ import {
   waitingStatus,
 } from "../../src/core/task-lifecycle";
 import type { NodeRecord, NodeTable } from "./node-table";
+import { type RecordEvent, taskFailed, taskLeased, taskRouted, taskSucceeded } from "./shard-events";
 import { parseTask, type TaskQueue, type TaskRecord, type TaskRow } from "./task-queue";
 
 export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
@@ -55,6 +56,8 @@ export class Scheduler {
     private readonly newId: (prefix: string) => string,
     /** Told of every new due time (a lease's end, a retry), so the alarm can be set early enough. */
     private readonly deadline: (at: number) => void,
+    /** Told of what happens to tasks (routed, leased, succeeded, failed), for GET /v1/events. */
+    private readonly record: RecordEvent = () => {},
   ) {}
 
   /** Stores a new task (the caller has checked that the region takes it) and wakes a waiting node. */
@@ -84,6 +87,7 @@ export class Scheduler {
       affinityKey: command.affinityKey,
       routing: command.routing,
     });
+    this.record(taskRouted(task, now));
     if (task.status === "queued") {
       // Handed out when the call ends (`dispatchHeld`): the tasks of one batch go to waiting nodes
       // together — one lease pass and one pushed frame per node, not one per task.
@@ -134,6 +138,7 @@ export class Scheduler {
     this.tasks.save(task, { ...next, updatedAt: now });
     node.inFlight++;
     this.deadline(next.leaseExpiresAt!);
+    this.record(taskLeased(task, node.id, next.attempts, now));
     return {
       id: task.id,
       type: task.type,
@@ -261,6 +266,7 @@ export class Scheduler {
     this.requireLease(task, leaseToken, now);
     this.release(task);
     this.tasks.save(task, { ...succeed(task), result: result ?? null, updatedAt: now });
+    this.record(taskSucceeded(task, now)); // `task` is the row as its holder had it: its node, its attempts
     this.dispatch(now); // the freed slot may be a waiting node's
     return "succeeded";
   }
@@ -293,6 +299,7 @@ export class Scheduler {
     this.release(task);
     const next = { ...afterFailedAttempt(task, error, retryable, now, this.random), updatedAt: now };
     this.tasks.save(task, next);
+    this.record(taskFailed(task, next.status === "failed", now));
     if (next.status === "scheduled") {
       this.deadline(next.runAt);
     }

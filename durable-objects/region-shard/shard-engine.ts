@@ -1,8 +1,10 @@
+import type { NodeDownReason } from "../../src/core/events";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { mintId } from "../../src/ids";
 import { PING, PONG } from "../../src/schemas/channel";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
+import { EventOutbox, type EventSink } from "../event-outbox";
 import type { CoordinatorLink, ElectionLink, RegionReport, ShardConfig } from "../messages";
 import { Access } from "./access";
 import { Channels } from "./channels";
@@ -11,6 +13,7 @@ import { type NodeRecord, NodeTable } from "./node-table";
 import { Reaper } from "./reaper";
 import { Scheduler } from "./scheduler";
 import { migrateShard } from "./schema";
+import { nodeDown } from "./shard-events";
 import { TaskQueue } from "./task-queue";
 
 /** What a shard is built with. The runtime gives the defaults; tests and the simulation their own. */
@@ -22,6 +25,8 @@ export interface ShardDependencies {
   link: (deployment: string) => CoordinatorLink;
   /** Election calls for channel nodes, to the coordinator of a deployment. */
   elections: (deployment: string) => ElectionLink;
+  /** The event hub of a deployment, where the shard's events go (GET /v1/events). */
+  events: (deployment: string) => EventSink;
   /** 0 turns group commit off (the simulation inspects state between back-to-back calls). */
   groupWindowMs: number;
   /** false: no per-token rate limit (the simulation's calls come by the thousand). */
@@ -41,6 +46,8 @@ export class ShardEngine {
   readonly outbox: CoordinatorOutbox;
   readonly reaper: Reaper;
   readonly channels: Channels;
+  /** What happened here, on its way to the deployment's event hub (batched, best effort). */
+  readonly events: EventOutbox;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
@@ -69,6 +76,7 @@ export class ShardEngine {
       groupWindowMs: deps.groupWindowMs,
       settle: () => this.settle(),
     });
+    this.events = new EventOutbox(() => (this.config === null ? null : deps.events(this.config.deployment)));
     this.nodes = new NodeTable(sql, deps.config);
     this.tasks = new TaskQueue(sql);
     for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
@@ -77,7 +85,14 @@ export class ShardEngine {
         node.inFlight = inFlight;
       }
     }
-    this.scheduler = new Scheduler(this.nodes, this.tasks, deps.random, mintId, (at) => this.dueAt(at));
+    this.scheduler = new Scheduler(
+      this.nodes,
+      this.tasks,
+      deps.random,
+      mintId,
+      (at) => this.dueAt(at),
+      (event) => this.events.record(event),
+    );
     this.access = new Access(this.nodes, this.tasks);
     this.outbox = new CoordinatorOutbox(
       sql,
@@ -108,6 +123,7 @@ export class ShardEngine {
     config: ObjectConfig,
     link: (deployment: string) => CoordinatorLink,
     elections: (deployment: string) => ElectionLink,
+    events: (deployment: string) => EventSink,
   ): ShardDependencies {
     return {
       config,
@@ -115,6 +131,7 @@ export class ShardEngine {
       random: Math.random,
       link,
       elections,
+      events,
       groupWindowMs: GROUP_WINDOW_MS,
       rateLimited: true,
     };
@@ -142,12 +159,26 @@ export class ShardEngine {
     this.alarms.dueAt(at);
   }
 
-  /** A node is gone: its work back to the queue, no new work, the coordinator told (its leaderships end). */
-  nodeDied(node: NodeRecord, reason: string, now: number): void {
+  /**
+   * A node is gone: its work back to the queue, no new work, the coordinator told (its leaderships
+   * end). `down` is how the event stream names it: dead, or revoked with its token.
+   */
+  nodeDied(node: NodeRecord, reason: string, now: number, down: NodeDownReason = "dead"): void {
+    // Before the work it held is reclaimed: a reader sees the node go down, then its tasks fail.
+    this.events.record(nodeDown(node, down, now));
     this.nodes.markDead(node);
     this.channels.end(node.id, reason);
     this.scheduler.reclaim(node, reason, now, logRowError);
     this.outbox.nodesGone([node.id]);
+  }
+
+  /** A node drains (over HTTP or its channel): no new work; it leaves the pool (`node.down` drained) once. */
+  drain(node: NodeRecord, now: number): void {
+    if (!node.draining) {
+      this.events.record(nodeDown(node, "drained", now));
+    }
+    this.nodes.setDraining(node);
+    this.scheduler.stopWaiting(node.id, true);
   }
 
   /**
@@ -162,7 +193,7 @@ export class ShardEngine {
     this.channels.revoke(tokenId);
     for (const node of [...this.nodes.nodes.values()]) {
       if (node.tokenId === tokenId && !node.dead) {
-        this.nodeDied(node, "the node's token was revoked", now);
+        this.nodeDied(node, "the node's token was revoked", now, "revoked");
       }
     }
   }

@@ -24,6 +24,7 @@ export const PERMISSIONS = {
   "elections.read": ["node", "reader"],
   "owners.read": ["node", "reader"],
   "status.read": ["reader"],
+  "events.read": ["reader"],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Operation = keyof typeof PERMISSIONS;

@@ -1,7 +1,8 @@
 import type { Coordinator } from "../../durable-objects/coordinator";
+import type { EventHub } from "../../durable-objects/event-hub";
 import type { IdempotencyKeys } from "../../durable-objects/idempotency-keys";
 import type { RegionShard } from "../../durable-objects/region-shard";
-import { coordinatorStub, keysStub, shardStub } from "../../durable-objects/stubs";
+import { coordinatorStub, eventHubStub, keysStub, shardStub } from "../../durable-objects/stubs";
 import type { LatLon } from "../core/geo-routing";
 import { AuthCache } from "./auth-cache";
 import { unwrap } from "./errors";
@@ -32,6 +33,11 @@ export class Edge {
 
   shard(region: string, at?: LatLon): DurableObjectStub<RegionShard> {
     return shardStub(this.env, this.deployment, region, at);
+  }
+
+  /** The deployment's event hub (GET /v1/events). */
+  events(): DurableObjectStub<EventHub> {
+    return eventHubStub(this.env, this.deployment);
   }
 
   /** The idempotency keys of one token (one object per token: its keys are global across regions). */

@@ -193,6 +193,11 @@ const ROUTES: Route[] = [
     call: () => ({ method: "GET", path: "/v1/status" }),
   },
   { name: "GET /metrics", allowed: ["admin", "reader"], call: () => ({ method: "GET", path: "/metrics" }) },
+  {
+    name: "GET /v1/events",
+    allowed: ["admin", "reader"],
+    call: () => ({ method: "GET", path: "/v1/events" }),
+  },
 ];
 
 // `/docs` and `/dashboard` are static assets, served before the Worker (they hold no data).
@@ -223,7 +228,7 @@ async function cell(route: Route, caller: Caller): Promise<{ status: number; cod
     { method, headers, body: body === undefined ? undefined : JSON.stringify(body) },
     env,
   );
-  // The observe stream never ends: read the status, then hang up.
+  // The observe and event streams never end: read the status, then hang up.
   let text = "";
   if (response.headers.get("content-type")?.includes("event-stream")) {
     await response.body?.cancel();

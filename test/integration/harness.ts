@@ -2,9 +2,10 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import type { Coordinator } from "../../durable-objects/coordinator";
 import type { CoordinatorEngine } from "../../durable-objects/coordinator/coordinator-engine";
+import type { EventHub } from "../../durable-objects/event-hub";
 import type { RegionShard } from "../../durable-objects/region-shard";
 import type { ShardDependencies, ShardEngine } from "../../durable-objects/region-shard/shard-engine";
-import { coordinatorStub, shardStub } from "../../durable-objects/stubs";
+import { coordinatorStub, eventHubStub, shardStub } from "../../durable-objects/stubs";
 import { createApp } from "../../src/app";
 
 export const ADMIN = "test-admin-token";
@@ -40,6 +41,36 @@ export class Harness {
 
   shard(region: string): DurableObjectStub<RegionShard> {
     return shardStub(env, this.name, region);
+  }
+
+  /** The deployment's event hub. */
+  hub(): DurableObjectStub<EventHub> {
+    return eventHubStub(env, this.name);
+  }
+
+  /**
+   * Sends the events the coordinator and the test's shards hold to the hub now, coordinator last
+   * (they would go within EVENT_FLUSH_MS on their own; a test does not wait for a timer).
+   */
+  async flushEvents(): Promise<void> {
+    for (const region of this.regions) {
+      await this.insideShard(region, (engine) => engine.events.flush());
+    }
+    await this.inside((engine) => engine.events.flush());
+  }
+
+  /** `GET /v1/events` (plus `query`) as the response itself: its body is the stream. */
+  openEvents(
+    query = "",
+    token: string | null = ADMIN,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    const all = token === null ? headers : { ...headers, authorization: `Bearer ${token}` };
+    return this.app.request(
+      `http://meridian.test/v1/events${query}`,
+      { headers: all },
+      env,
+    ) as Promise<Response>;
   }
 
   /** Runs `fn` inside the coordinator, with what it holds in memory. */
