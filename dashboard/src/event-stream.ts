@@ -136,6 +136,12 @@ export class EventStream {
         this.on.state({ kind: "refused", error });
         return "refused";
       }
+      if (response.status === 400 && headers["last-event-id"]) {
+        // The server cannot resume from our id (malformed, or from another hub): start afresh, and
+        // reload the state from REST as after a reset.
+        this.parser.forgetLastId();
+        this.on.reset("bad_last_event_id");
+      }
       throw new Error(`the server answered ${response.status} ${error.code}`);
     }
     this.on.state({ kind: "live" });

@@ -2,67 +2,26 @@
  * The events of `GET /v1/events` (API-v2 §7) as the dashboard reads them, and the check that turns
  * a message's JSON into one of them. A message the dashboard does not understand (a newer type, a
  * malformed body) is skipped, never trusted: `JSON.parse(x) as T` would let one bad field break
- * the page. Pure.
+ * the page. Fields the server gives from a fixed list (a routing reason, why a node went down) are
+ * checked as strings only: the page just shows them, and a newer server may add values. Pure.
  */
+import { EVENT_TYPES, type EventBody, type EventType } from "../../src/core/events";
 
 export interface LatLon {
   lat: number;
   lon: number;
 }
 
-interface Base {
-  /** The stream's sequence number (as a string: what `Last-Event-ID` resumes from). */
-  id: string;
-  /** Server time (ms since the epoch) of the change. */
-  at: number;
-}
+/**
+ * An event as the dashboard holds it: the server's event body (src/core/events.ts, the one
+ * definition) with the stream's id as a string, as `Last-Event-ID` carries it.
+ */
+export type LiveEvent = EventBody & { id: string };
 
-export type LiveEvent = Base &
-  (
-    | {
-        type: "task.routed";
-        taskId: string;
-        taskType: string;
-        region: string;
-        origin: LatLon | null;
-        reason: string;
-      }
-    | { type: "task.leased"; taskId: string; region: string; nodeId: string; attempt: number }
-    | { type: "task.succeeded"; taskId: string; region: string; nodeId: string; attempts: number }
-    | {
-        type: "task.failed";
-        taskId: string;
-        region: string;
-        nodeId: string;
-        attempts: number;
-        final: boolean;
-      }
-    | { type: "node.up"; nodeId: string; region: string; transport: string }
-    | { type: "node.down"; nodeId: string; region: string; reason: string }
-    | { type: "leader.changed"; election: string; leader: string | null; term: number }
-    | {
-        type: "region.changed";
-        region: string;
-        healthy: boolean;
-        capacity: number;
-        inFlight: number;
-        queued: number;
-      }
-  );
+export type LiveEventType = EventType;
 
-export type LiveEventType = LiveEvent["type"];
-
-/** The types the dashboard subscribes to (`?types=`). */
-export const LIVE_EVENT_TYPES: LiveEventType[] = [
-  "task.routed",
-  "task.leased",
-  "task.succeeded",
-  "task.failed",
-  "node.up",
-  "node.down",
-  "leader.changed",
-  "region.changed",
-];
+/** The types the dashboard subscribes to (`?types=`): all of them. */
+export const LIVE_EVENT_TYPES: readonly LiveEventType[] = EVENT_TYPES;
 
 type Shape = Record<string, "string" | "number" | "boolean" | "string?" | "latlon?">;
 

@@ -61,6 +61,11 @@ export class SseParser {
     return out;
   }
 
+  /** Forgets the last event id (the server refused to resume from it): the next connection starts afresh. */
+  forgetLastId(): void {
+    this.lastEventId = "";
+  }
+
   /** Forgets a half-received message (the connection dropped); the last event id is kept. */
   reset(): void {
     this.buffer = "";

@@ -28,12 +28,20 @@ describe("the fleet event log", () => {
         at: 1,
         nodeId: "n1",
         region: "r",
-        reason: "channel closed",
+        reason: "dead",
       }),
-    ).toBe("▼ node n1 down in r: channel closed");
+    ).toBe("▼ node n1 down in r: dead");
     expect(
       describeEvent({ type: "leader.changed", id: "3", at: 1, election: "leader:r", leader: "n2", term: 4 }),
     ).toBe("★ leader:r: n2 leads (term 4)");
+    const named = (id: string) => (id === "n2" ? "dublin-2" : id);
+    expect(
+      describeEvent(
+        { type: "leader.changed", id: "3", at: 1, election: "leader:r", leader: "n2", term: 4 },
+        undefined,
+        named,
+      ),
+    ).toBe("★ leader:r: dublin-2 leads (term 4)");
     expect(
       describeEvent({
         type: "task.leased",

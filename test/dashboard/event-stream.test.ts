@@ -90,6 +90,13 @@ describe("the dashboard's event stream (fetch + SSE instead of EventSource)", ()
     expect(waits[2]!).toBeGreaterThan(waits[1]!);
   });
 
+  it("starts afresh (and reloads state) when the server refuses to resume from its last id", async () => {
+    const { requests, controls } = await run([sse(ROUTED), ERROR(400, "invalid_request"), sse("")]);
+    expect(requests[1]!.get("last-event-id")).toBe("41");
+    expect(controls).toEqual(["reset bad_last_event_id"]);
+    expect(requests[2]!.get("last-event-id")).toBeNull();
+  });
+
   it("says live events are unavailable on 404 and asks again much later", async () => {
     const { states, waits } = await run([ERROR(404, "not_found")]);
     expect(states).toEqual(["connecting", "unavailable"]);

@@ -85,7 +85,7 @@ describe("the dashboard's fleet state", () => {
       at: 2,
       nodeId: A,
       region: "eu-west-1",
-      reason: "missed heartbeats",
+      reason: "dead",
     });
     f.applyEvent({
       type: "leader.changed",
