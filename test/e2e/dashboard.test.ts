@@ -98,8 +98,7 @@ describe("the dashboard, in a browser, against a real wrangler dev and agents", 
     await p.context().close();
   });
 
-  // Needs GET /v1/events (built on another branch); without it the page shows "live events unavailable".
-  it.skip("draws a submitted task as an arc from its city and counts it (skipped: GET /v1/events is not in main yet)", async () => {
+  it("draws a submitted task as an arc from its city and counts it", async () => {
     const p = await page();
     await openDashboard(p, server.url, tokens.reader);
     await p.waitForSelector('#live-status[data-state="live"]');
