@@ -2,7 +2,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 // Three kinds of tests in one `npm test`:
-// - unit: the pure core (src/core) in plain Node, milliseconds each;
+// - unit: the pure core (src/core), the SDK and the dashboard's pure logic in plain Node, milliseconds each;
 // - workers: integration tests inside the Workers runtime (workerd), against the real Worker and Durable Object;
 // - e2e: a real `wrangler dev` server and real agent processes, driven over HTTP from Node.
 export default defineConfig({
@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["test/core/**/*.test.ts", "test/sdk/**/*.test.ts"],
+          include: ["test/core/**/*.test.ts", "test/sdk/**/*.test.ts", "test/dashboard/**/*.test.ts"],
           environment: "node",
         },
       },

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 // scripts/dev.mjs is plain JS; scripts/dev.d.mts types it.
-import { startWrangler, stopWrangler } from "../scripts/dev.mjs";
+import { ensureAssets, startWrangler, stopWrangler } from "../scripts/dev.mjs";
 
 /**
  * Config of the bench server: nodes are never suspected or declared dead during a run, and no
@@ -83,6 +83,9 @@ async function snapshotSource(dir: string): Promise<string> {
   for (const entry of ["src", "durable-objects", "wrangler.toml", "package.json", "tsconfig.json"]) {
     await cp(join(source, entry), join(dir, entry), { recursive: true });
   }
+  // The static assets wrangler.toml names (the dashboard, /docs): served as in production.
+  await ensureAssets();
+  await cp(join(ROOT, "dist", "assets"), join(dir, "dist", "assets"), { recursive: true });
   // Packages resolve from the snapshot through this link, exactly as from the working tree.
   await symlink(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
   return join(dir, "wrangler.toml");

@@ -259,7 +259,12 @@ export class RegionShard extends DurableObject<Env> {
   async listNodes(principal: Principal) {
     return this.s.gate.run(principal, "nodes.read", (now): { nodes: NodeView[] } => {
       const nodes = this.s.nodes;
-      return { nodes: [...nodes.nodes.values()].map((n) => nodeView(n, nodes.statusOf(n, now))) };
+      // A node in its channel's grace period (socket closed, may resume) still counts as a channel node.
+      const transport = (n: NodeRecord) =>
+        this.s.channels.socketOf(n.id) || n.channelClosedAt !== null ? "channel" : "http";
+      return {
+        nodes: [...nodes.nodes.values()].map((n) => nodeView(n, nodes.statusOf(n, now), transport(n))),
+      };
     });
   }
 

@@ -19,7 +19,10 @@ export interface StartWranglerOptions {
   stdio?: StdioOptions;
 }
 
-/** Starts wrangler dev; resolves once /healthz answers. */
+/** Builds the static assets (dashboard, API explorer) if they are missing. */
+export function ensureAssets(): Promise<void>;
+
+/** Starts wrangler dev (building missing assets first); resolves once /healthz answers. */
 export function startWrangler(options?: StartWranglerOptions): Promise<{ child: ChildProcess; url: string }>;
 
 /** Stops it (its process group when detached); SIGKILL after timeoutMs. */

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { assetsBuilt, buildAssets } from "./build-dashboard.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const port = Number(process.env.PORT ?? 8787);
@@ -35,8 +36,17 @@ export function ensureAdminToken() {
 /** Children spawned `detached`: each leads its own process group. */
 const detachedChildren = new WeakSet();
 
+/** Builds the static assets (dashboard, API explorer) if missing or older than dashboard/: wrangler needs the directory. */
+export async function ensureAssets() {
+  if (!assetsBuilt()) {
+    console.log("building the dashboard and API explorer assets (npm run build) ...");
+    await buildAssets();
+  }
+}
+
 /**
- * Starts wrangler dev; resolves with the child once /healthz answers. `vars` become `--var KEY:VALUE`
+ * Starts wrangler dev (building the static assets first when they are missing); resolves with the
+ * child once /healthz answers. `vars` become `--var KEY:VALUE`
  * (overriding wrangler.toml and .dev.vars, e.g. a test server's own ADMIN_TOKEN); `extraArgs` are
  * passed on as they are (e.g. `--inspector-port`). `detached` puts wrangler and its workerd in a
  * process group of their own (a terminal's Ctrl-C then reaches only the parent, and
@@ -51,6 +61,7 @@ export async function startWrangler({
   detached = false,
   stdio = ["ignore", "inherit", "inherit"],
 } = {}) {
+  await ensureAssets();
   const args = [
     "dev",
     "--ip",
@@ -130,6 +141,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`
 Meridian is running.
   API       ${url}/v1   (Authorization: Bearer <token>)
+  Dashboard ${url}/dashboard   (paste a reader token; mint one with POST /v1/tokens {"role":"reader"})
   Docs      ${url}/docs   OpenAPI: ${url}/openapi.json
   Health    ${url}/healthz
   Admin token (from .dev.vars): ${token}

@@ -69,6 +69,8 @@ const nodeToken = await mint("node");
 const clientToken = await mint("client");
 const readerToken = await mint("reader");
 console.log(`Seeded ${REGIONS.length} regions; starting ${DemoFleet.size} agents ...`);
+// Printed before the live view starts, and shown in it on every redraw.
+console.log(`Dashboard: ${url}/dashboard  (paste the reader token ${readerToken})`);
 
 const events: { at: number; text: string }[] = [];
 const event = (text: string) => {

@@ -4,7 +4,6 @@ import packageJson from "../package.json";
 import { ConfigError, parseConfig } from "./core/config";
 import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
-import { renderDocsPage } from "./http/docs-page";
 import { Edge } from "./http/edge";
 import { httpMetrics } from "./http/edge-http-metrics";
 import { errorResponse } from "./http/errors";
@@ -94,11 +93,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.doc31("/openapi.json", DOC_INFO);
-  app.get("/docs", (c) =>
-    c.html(
-      renderDocsPage(app.getOpenAPI31Document(DOC_INFO) as unknown as Parameters<typeof renderDocsPage>[0]),
-    ),
-  );
+  // `/docs` (the API explorer) and `/dashboard` are static assets (wrangler.toml `[assets]`), served
+  // before the Worker runs: see scripts/build-dashboard.mjs.
 
   // Answered, not thrown: a throw here would escape every middleware's `next()` (compose catches
   // only a handler's own throw), and the HTTP metrics middleware would miss the 404.

@@ -27,8 +27,11 @@ export function taskView(task: TaskRecord) {
 
 export type TaskView = ReturnType<typeof taskView>;
 
+/** How a node talks to its shard now: an open node channel, or plain HTTP calls. */
+export type NodeTransport = "channel" | "http";
+
 /** A node as the contract shows it. */
-export function nodeView(node: NodeRecord, status: NodeStatus) {
+export function nodeView(node: NodeRecord, status: NodeStatus, transport: NodeTransport) {
   return {
     id: node.id,
     region: node.region,
@@ -38,6 +41,7 @@ export function nodeView(node: NodeRecord, status: NodeStatus) {
     load: node.load,
     lastHeartbeatAt: node.lastSeenAt,
     labels: node.labels,
+    transport,
   };
 }
 

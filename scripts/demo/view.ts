@@ -104,6 +104,9 @@ export function render(snapshot: Snapshot, meta: ViewMeta): string {
     lines.push(`${dim("event ")} ${time(event.at)} ${event.text}`);
   }
   lines.push("");
+  lines.push(
+    `${c("1", "dashboard")} ${meta.url}/dashboard   paste the reader token: ${c("1", meta.readerToken)}`,
+  );
   lines.push(`${dim("API   ")} ${meta.url}/v1   docs ${meta.url}/docs   status ${meta.url}/v1/status`);
   lines.push(`${dim("tokens")} admin ${meta.adminToken}`);
   lines.push(`       client ${meta.clientToken}   reader ${meta.readerToken}`);

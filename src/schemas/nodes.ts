@@ -47,6 +47,9 @@ export const NodeInfo = z
     load: z.number().nullable(),
     lastHeartbeatAt: Timestamp,
     labels: z.record(z.string(), z.string()),
+    transport: z.enum(["channel", "http"]).openapi({
+      description: "how the node talks to its shard now: an open node channel (WebSocket) or HTTP calls",
+    }),
   })
   .openapi("Node");
 
