@@ -194,4 +194,41 @@ describe("retention: finished tasks, dead nodes and idempotency keys leave after
     expect(text).toContain(`meridian_stored_rows{region="${REGION}",table="tasks"} 2`);
     expect(text).toContain(`meridian_stored_rows{region="${REGION}",table="nodes"} 1`);
   });
+
+  it("soak: a steady load over ten simulated days keeps stored tasks and nodes bounded by the retention", async () => {
+    const { h, node, client } = await setup();
+    const HOUR = 3_600_000;
+    const PER_HOUR = 20;
+    const windowHours = RETENTION / HOUR;
+    let mostTasks = 0;
+    let mostNodes = 0;
+    for (let hour = 0; hour < 240; hour++) {
+      // Each hour a new node (last hour's died of silence: dead nodes pile up unless pruned).
+      const nodeId = await h.node(node, REGION, PER_HOUR);
+      const tasks = Array.from({ length: PER_HOUR }, () => ({ type: "soak", region: REGION }));
+      expect((await h.post("/v1/tasks:batch", { tasks }, client)).status).toBe(200);
+      const leased = await h.poll(nodeId, node, PER_HOUR);
+      expect(leased).toHaveLength(PER_HOUR);
+      const reports = leased.map((t: { id: string; leaseToken: string }) => ({
+        id: t.id,
+        leaseToken: t.leaseToken,
+        outcome: "succeeded",
+        result: hour,
+      }));
+      expect((await h.post(`/v1/nodes/${nodeId}/report`, { reports }, node)).status).toBe(200);
+      await h.advance(HOUR);
+      await h.alarm(REGION);
+      mostTasks = Math.max(mostTasks, await rows(h, "tasks"));
+      mostNodes = Math.max(mostNodes, await rows(h, "nodes"));
+    }
+    // 240 hours submitted 4,800 tasks and registered 240 nodes; at most a retention's worth stays.
+    expect(mostTasks).toBeLessThanOrEqual(PER_HOUR * windowHours);
+    expect(mostNodes).toBeLessThanOrEqual(windowHours + 1);
+    // ... and no less: nothing inside the window was pruned early.
+    expect(await rows(h, "tasks")).toBeGreaterThanOrEqual(PER_HOUR * (windowHours - 1));
+    const text = (await h.get("/metrics")).body as string;
+    expect(text).toContain(
+      `meridian_stored_rows{region="${REGION}",table="tasks"} ${await rows(h, "tasks")}`,
+    );
+  }, 300_000);
 });
