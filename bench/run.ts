@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -14,12 +14,23 @@ import { benchFailover } from "./failover.ts";
 import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
 import { benchQueueDepth } from "./queue-depth.ts";
+import { benchRetention } from "./retention.ts";
 import { type BenchServer, startBenchServer } from "./server.ts";
 import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
 import { printTable } from "./table.ts";
 
-const PARTS = ["core", "balance", "http", "channel", "failover", "shards", "queue", "events"] as const;
+const PARTS = [
+  "core",
+  "balance",
+  "http",
+  "channel",
+  "failover",
+  "shards",
+  "queue",
+  "events",
+  "retention",
+] as const;
 type Part = (typeof PARTS)[number];
 
 interface Settings {
@@ -168,6 +179,12 @@ async function main(): Promise<void> {
       `events: submit 100 / poll 100 / report 100 in one region, ${events.connections} connections, with no event stream vs ${events.streams} streams read, ${events.durationMs / 1000} s each in ${events.rounds} turns`,
     );
     Object.assign(results, await withServer((server, client) => benchEvents(server, client, events)));
+  }
+  if (settings.parts.has("retention")) {
+    log(
+      "retention: alarm prune passes over 100k finished tasks beside 10k queued (the shard's code on Node's SQLite)",
+    );
+    Object.assign(results, await benchRetention({ finished: 100_000, live: 10_000, log }));
   }
   results["meta.seconds"] = (performance.now() - began) / 1000;
 

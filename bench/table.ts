@@ -137,6 +137,8 @@ export const REQUIRED_KEYS = [
   "events.overhead.ratio",
   "events.lifecycle.tasksPerSec.none",
   "events.lifecycle.tasksPerSec.streaming",
+  // Retention (issue 13): what pruning finished tasks costs.
+  "retention.prune.msPerThousand",
   // Read from /proc: Linux only (CI runs there).
   ...(process.platform === "linux"
     ? [

@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { claimDecision, type KeyRecord } from "../src/core/admission";
+import { isPastRetention, PRUNE_SLICE_ROWS, pruneCutoff } from "../src/core/retention";
+import { objectConfig } from "./call-gate";
 import { migrate } from "./migrate";
 
 const MIGRATIONS = [
@@ -11,7 +13,15 @@ const MIGRATIONS = [
     claimed_at INTEGER NOT NULL
   );
   `,
+  // v2: retention. Keys older than TASK_RETENTION_MS are pruned, oldest first.
+  `
+  CREATE INDEX keys_claimed ON keys(claimed_at);
+  `,
 ];
+
+/** A slice of the oldest keys past their retention (one statement, bounded). */
+const PRUNE_KEYS = `DELETE FROM keys WHERE key IN (
+  SELECT key FROM keys WHERE claimed_at <= ? ORDER BY claimed_at LIMIT ?)`;
 
 /**
  * A claim asked for: the key, the body's hash, and the id the task will have if it is new (null: only
@@ -32,30 +42,51 @@ export type ClaimResult = ReturnType<typeof claimDecision>;
  */
 export class IdempotencyKeys extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** TASK_RETENTION_MS: a key is honoured this long after it was claimed (at least 24 h). */
+  private readonly retentionMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.retentionMs = objectConfig(env).taskRetentionMs;
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, MIGRATIONS));
   }
 
-  private record(key: string): KeyRecord | null {
+  /**
+   * Deletes one slice of keys past their retention. Run on every claim: a token that submits keeps
+   * its key table bounded by what it claimed within the retention (plus one slice a call).
+   */
+  private prune(now: number): number {
+    return this.sql.exec(PRUNE_KEYS, pruneCutoff(now, this.retentionMs), PRUNE_SLICE_ROWS).rowsWritten;
+  }
+
+  /**
+   * The key's record while it is honoured. A key past its retention reads as absent even before a
+   * prune slice reaches it: its task may be pruned already, and the key must not point at nothing.
+   * (A key is claimed before its task finishes, so it always expires no later than the task.)
+   */
+  private record(key: string, now: number): KeyRecord | null {
     const row = this.sql
       .exec<{ request_hash: string; task_id: string; claimed_at: number }>(
         "SELECT request_hash, task_id, claimed_at FROM keys WHERE key = ?",
         key,
       )
       .toArray()[0];
-    return row ? { requestHash: row.request_hash, taskId: row.task_id, claimedAt: row.claimed_at } : null;
+    if (!row || isPastRetention(row.claimed_at, now, this.retentionMs)) {
+      return null;
+    }
+    return { requestHash: row.request_hash, taskId: row.task_id, claimedAt: row.claimed_at };
   }
 
   /** For each key: new (now recorded with its task id), a mismatch, or the task it already names. */
   async claim(claims: ClaimInput[], now: number): Promise<ClaimResult[]> {
+    this.prune(now);
     return claims.map((claim) => {
-      const decision = claimDecision(this.record(claim.key), claim.requestHash);
+      const decision = claimDecision(this.record(claim.key, now), claim.requestHash);
       if (decision.kind === "new" && claim.taskId !== null) {
+        // REPLACE: an expired record a prune slice has not reached yet gives way to the new claim.
         this.sql.exec(
-          "INSERT INTO keys (key, request_hash, task_id, claimed_at) VALUES (?, ?, ?, ?)",
+          "INSERT OR REPLACE INTO keys (key, request_hash, task_id, claimed_at) VALUES (?, ?, ?, ?)",
           claim.key,
           claim.requestHash,
           claim.taskId,
@@ -83,7 +114,15 @@ export class IdempotencyKeys extends DurableObject<Env> {
     );
   }
 
-  /** Forgets keys whose task was stored nowhere (no region could take it), if they still name it. */
+  /** How many keys are stored (for tests and the retention checks). */
+  async size(): Promise<number> {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM keys").one().n;
+  }
+
+  /**
+   * Forgets keys whose task was stored nowhere (no region could take it), or was erased on demand,
+   * if they still name it.
+   */
   async release(claims: { key: string; taskId: string }[]): Promise<void> {
     for (const { key, taskId } of claims) {
       this.sql.exec("DELETE FROM keys WHERE key = ? AND task_id = ?", key, taskId);

@@ -3,6 +3,7 @@ import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
+import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
@@ -30,6 +31,8 @@ export interface ShardStats {
   nodes: { healthy: number; total: number };
   nodeStatus: Record<NodeStatus, number>;
   tasks: Record<TaskStatus, number>;
+  /** Rows stored per table (tasks and nodes are what retention bounds), for meridian_stored_rows. */
+  storedRows: { tasks: number; nodes: number };
   /** The shard's task counters and histograms (meridian_tasks_*_total, meridian_dispatch_seconds, ...). */
   metrics: TaskMetrics;
 }
@@ -129,6 +132,7 @@ export class RegionShard extends DurableObject<Env> {
         nodes: report.nodes,
         nodeStatus: s.nodes.statusCounts(now),
         tasks: s.tasks.depth(),
+        storedRows: storedRows(s),
         // A copy: the live counters go on changing while the answer is serialised.
         metrics: structuredClone(s.metrics.tasks),
       };
@@ -397,6 +401,26 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Erases a finished task on demand (admin; an erasure request): the row goes, payload and result
+   * with it. Answers the idempotency key it was submitted under, which the edge then releases.
+   */
+  async eraseTask(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "tasks.erase", () => {
+      const task = this.s.access.task(id);
+      const refusal = eraseRefusal(task.status);
+      if (refusal !== null) {
+        throw ApiError.of(
+          "conflict",
+          `task ${id} is ${task.status}: only a finished task can be erased`,
+          refusal,
+        );
+      }
+      this.s.tasks.erase(task);
+      return { idempotencyScope: task.idempotencyScope, idempotencyKey: task.idempotencyKey };
+    });
+  }
+
   override async alarm(): Promise<void> {
     await this.s.alarm();
   }
@@ -465,6 +489,15 @@ export class RegionShard extends DurableObject<Env> {
   override async webSocketError(ws: WebSocket): Promise<void> {
     await this.s.gate.run(null, null, (now) => this.s.channels.closed(ws, now));
   }
+}
+
+/** Rows per table, from memory: the task counts by status and the node map mirror their tables. */
+function storedRows(s: ShardEngine): { tasks: number; nodes: number } {
+  const depth = s.tasks.depth();
+  return {
+    tasks: Object.values(depth).reduce((sum, n) => sum + n, 0),
+    nodes: s.nodes.nodes.size,
+  };
 }
 
 /** Runs one item of a batch: an ApiError becomes that item's error, the others go on. */

@@ -95,6 +95,14 @@ export class NodeTable {
     this.waiting.delete(node.id);
   }
 
+  /** Forgets nodes whose rows retention deleted (memory only: the rows are gone already). */
+  forget(ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.nodes.delete(id);
+      this.waiting.delete(id);
+    }
+  }
+
   /** Forgets every node, which must all be dead (the region is being deleted). */
   removeAll(): void {
     this.sql.exec("DELETE FROM nodes");
@@ -137,10 +145,11 @@ export class NodeTable {
     );
   }
 
-  markDead(node: NodeRecord): void {
+  /** Declares a node dead at `now` (retention counts from then). */
+  markDead(node: NodeRecord, now: number): void {
     node.dead = true;
     this.waiting.delete(node.id);
-    this.sql.exec("UPDATE nodes SET dead = 1 WHERE id = ?", node.id);
+    this.sql.exec("UPDATE nodes SET dead = 1, dead_at = ? WHERE id = ?", now, node.id);
   }
 
   statusOf(node: NodeRecord, now: number): NodeStatus {

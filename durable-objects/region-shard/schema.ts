@@ -74,6 +74,15 @@ export const SHARD_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE tasks ADD COLUMN leased_at INTEGER;
   `,
+  // v4: retention. A finished task's updated_at is when it finished: this index finds the oldest
+  // finished rows without reading live ones. dead_at is when a node was declared dead (a node dead
+  // before v4 counts from its last sign of life).
+  `
+  CREATE INDEX tasks_finished ON tasks(updated_at) WHERE status IN ('succeeded', 'failed', 'canceled');
+  ALTER TABLE nodes ADD COLUMN dead_at INTEGER;
+  UPDATE nodes SET dead_at = last_seen_at WHERE dead = 1;
+  CREATE INDEX nodes_dead ON nodes(dead_at) WHERE dead = 1;
+  `,
 ];
 
 export function migrateShard(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {

@@ -11,6 +11,7 @@ import { Channels } from "./channels";
 import { CoordinatorOutbox, OUTBOX_RETRY_MS } from "./coordinator-outbox";
 import { type NodeRecord, NodeTable } from "./node-table";
 import { Reaper } from "./reaper";
+import { Retention } from "./retention";
 import { Scheduler } from "./scheduler";
 import { migrateShard } from "./schema";
 import { nodeDown } from "./shard-events";
@@ -46,6 +47,8 @@ export class ShardEngine {
   readonly access: Access;
   readonly outbox: CoordinatorOutbox;
   readonly reaper: Reaper;
+  /** Deletes finished tasks and dead nodes past TASK_RETENTION_MS, in slices, from the alarm. */
+  readonly retention: Retention;
   readonly channels: Channels;
   /** What happened here, on its way to the deployment's event hub (batched, best effort). */
   readonly events: EventOutbox;
@@ -112,6 +115,7 @@ export class ShardEngine {
       deps.config.channelGraceMs,
       (node, reason, now) => this.nodeDied(node, reason, now),
     );
+    this.retention = new Retention(sql, this.tasks, this.nodes, deps.config.taskRetentionMs);
     this.channels = new Channels(ctx, this);
     this.channels.restore(this.gate.now());
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
@@ -171,7 +175,7 @@ export class ShardEngine {
   nodeDied(node: NodeRecord, reason: string, now: number, down: NodeDownReason = "dead"): void {
     // Before the work it held is reclaimed: a reader sees the node go down, then its tasks fail.
     this.events.record(nodeDown(node, down, now));
-    this.nodes.markDead(node);
+    this.nodes.markDead(node, now);
     this.channels.end(node.id, reason);
     this.scheduler.reclaim(node, reason, now, logRowError);
     this.outbox.nodesGone([node.id]);
@@ -228,6 +232,7 @@ export class ShardEngine {
     this.scheduler.dispatchHeld(now);
     this.tasks.flush();
     this.metrics.settle(now, (at) => this.dueAt(at));
+    this.planPrune(now);
     if (this.outbox.failed || this.outbox.pending()) {
       this.dueAt(now + OUTBOX_RETRY_MS);
     }
@@ -252,10 +257,21 @@ export class ShardEngine {
       this.alarms.fired();
       this.channels.noteAutoResponses();
       this.reaper.run(now);
+      if (this.retention.dueNow(now)) {
+        this.retention.prune(now);
+      }
       const next = this.reaper.nextDue(now);
       if (next !== null) {
         this.dueAt(next);
       }
     });
+  }
+
+  /** Sets the alarm for the next prune pass, if one is due some day. */
+  private planPrune(now: number): void {
+    const at = this.retention.nextAt(now);
+    if (at !== null) {
+      this.dueAt(at);
+    }
   }
 }

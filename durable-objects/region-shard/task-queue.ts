@@ -266,6 +266,20 @@ export class TaskQueue {
     }
   }
 
+  /** Rows deleted by retention: their counts go too. */
+  forgotten(rows: Iterable<{ region: string; status: TaskStatus }>): void {
+    for (const row of rows) {
+      this.countsOf(row.region)[row.status]--;
+    }
+  }
+
+  /** Erases a task on demand (the caller checked that it finished): payload and result go with the row. */
+  erase(task: TaskRecord): void {
+    if (this.db.exec("DELETE FROM tasks WHERE id = ?", task.id).rowsWritten > 0) {
+      this.forgotten([task]);
+    }
+  }
+
   get(id: string): TaskRecord | null {
     const row = this.db.exec<TaskRow>("SELECT * FROM tasks WHERE id = ?", id).toArray()[0];
     return row ? parseTask(row) : null;

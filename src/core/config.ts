@@ -55,6 +55,14 @@ export const SETTINGS = {
     max: 1_000_000,
     describe: "Requests one token may make at once to one object before RATE_LIMIT_PER_SEC applies.",
   },
+  TASK_RETENTION_MS: {
+    kind: "ms",
+    default: 604_800_000,
+    min: 86_400_000,
+    max: 31_622_400_000,
+    describe:
+      "Finished tasks (succeeded, failed, canceled) are deleted this long after they finished, dead nodes this long after they died, and idempotency keys this long after they were first used (a repeat after that is a new submit). At least 24 h: the contract honours idempotency keys for at least a day.",
+  },
 } as const satisfies Record<string, NumberSetting>;
 
 export type SettingName = keyof typeof SETTINGS | "ADMIN_TOKEN";
@@ -65,6 +73,8 @@ export interface Config {
   deadAfterMs: number;
   channelGraceMs: number;
   rateLimit: { ratePerSec: number; burst: number };
+  /** How long finished tasks, dead nodes and idempotency keys are kept (TASK_RETENTION_MS). */
+  taskRetentionMs: number;
 }
 
 /** A setting that cannot be used: named, with what was wrong. */
@@ -108,6 +118,7 @@ const EnvSchema = z
     CHANNEL_GRACE_MS: numberSchema(SETTINGS.CHANNEL_GRACE_MS),
     RATE_LIMIT_PER_SEC: numberSchema(SETTINGS.RATE_LIMIT_PER_SEC),
     RATE_LIMIT_BURST: numberSchema(SETTINGS.RATE_LIMIT_BURST),
+    TASK_RETENTION_MS: numberSchema(SETTINGS.TASK_RETENTION_MS),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
@@ -138,5 +149,6 @@ export function parseConfig(env: Record<string, unknown>): Config {
     deadAfterMs: v.NODE_DEAD_AFTER_MS,
     channelGraceMs: v.CHANNEL_GRACE_MS,
     rateLimit: { ratePerSec: v.RATE_LIMIT_PER_SEC, burst: v.RATE_LIMIT_BURST },
+    taskRetentionMs: v.TASK_RETENTION_MS,
   };
 }

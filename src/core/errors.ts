@@ -117,6 +117,12 @@ export const ERROR_REASONS = {
     means: "The region still holds unfinished tasks, so it cannot be deleted.",
     action: "Let them finish or cancel them, then delete the region.",
   },
+  task_not_finished: {
+    code: "conflict",
+    means:
+      "`DELETE /v1/tasks/{id}` erases only finished tasks (succeeded, failed or canceled); this one is still scheduled, queued or leased.",
+    action: "Cancel it first (`POST /v1/tasks/{id}/cancel`), then erase it.",
+  },
   idempotency_mismatch: {
     code: "conflict",
     means: "The idempotency key was used before (by this token) with a different body.",

@@ -11,6 +11,8 @@ export interface MetricsSnapshot {
   coordinatorCalls: Record<string, number>;
   /** Each region's shard counters, in the order of `regions`. */
   taskMetrics: { region: string; metrics: TaskMetrics }[];
+  /** Each region's stored rows per table (what retention keeps bounded), in the order of `regions`. */
+  storedRows: { region: string; rows: Record<string, number> }[];
   leaderChanges: number;
   /** The edges' request counts and durations, as summed by the EdgeMetrics object. */
   http: HttpMetricsSnapshot;
@@ -50,6 +52,14 @@ function gauges(s: MetricsSnapshot): MetricFamily[] {
       "1 when the region has a healthy node that is not draining.",
       (r) => (r.healthy ? 1 : 0),
     ),
+    {
+      name: "meridian_stored_rows",
+      help: "Rows a region's shard stores, per table (finished tasks and dead nodes leave after TASK_RETENTION_MS).",
+      type: "gauge",
+      samples: s.storedRows.flatMap(({ region, rows }) =>
+        Object.entries(rows).map(([table, value]) => ({ labels: { region, table }, value })),
+      ),
+    },
     {
       name: "meridian_election_term",
       help: "Current fencing term of each election.",

@@ -157,6 +157,30 @@ tasks.openapi(
 
 tasks.openapi(
   createRoute({
+    method: "delete",
+    path: "/tasks/{id}",
+    tags: ["tasks"],
+    summary:
+      "Erase a finished task now, payload and result included (admin; erasure requests). 409 task_not_finished while it runs",
+    security: bearerSecurity,
+    middleware: [operation("tasks.erase")],
+    request: { params: TaskIdParam },
+    responses: { 204: { description: "erased" }, ...errors(404, 409) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const erased = unwrap(await (await taskShard(c, id)).eraseTask(c.var.principal, id));
+    // Its idempotency key goes too: a repeat would otherwise find the key naming a missing task and
+    // store that task again under the erased id.
+    if (erased.idempotencyScope !== null && erased.idempotencyKey !== null) {
+      await c.var.edge.keys(erased.idempotencyScope).release([{ key: erased.idempotencyKey, taskId: id }]);
+    }
+    return c.body(null, 204);
+  },
+);
+
+tasks.openapi(
+  createRoute({
     method: "post",
     path: "/tasks/{id}/complete",
     tags: ["executing"],

@@ -26,6 +26,7 @@ describe("settings (src/core/config.ts)", () => {
         ratePerSec: SETTINGS.RATE_LIMIT_PER_SEC.default,
         burst: SETTINGS.RATE_LIMIT_BURST.default,
       },
+      taskRetentionMs: SETTINGS.TASK_RETENTION_MS.default,
     });
     expect(
       parseConfig({
@@ -44,6 +45,9 @@ describe("settings (src/core/config.ts)", () => {
       expect(error.message).toContain(JSON.stringify(bad));
     }
     expect(refusal({ ...ADMIN, RATE_LIMIT_BURST: "0" }).setting).toBe("RATE_LIMIT_BURST");
+    // Under a day: idempotency keys would be honoured less than the contract's 24 h.
+    expect(refusal({ ...ADMIN, TASK_RETENTION_MS: "86399999" }).setting).toBe("TASK_RETENTION_MS");
+    expect(parseConfig({ ...ADMIN, TASK_RETENTION_MS: "86400000" }).taskRetentionMs).toBe(86_400_000);
     expect(refusal({ ...ADMIN, HEARTBEAT_INTERVAL_MS: "600001" }).message).toMatch(/from 100 to 600000/);
   });
 

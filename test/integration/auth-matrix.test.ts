@@ -125,6 +125,12 @@ const ROUTES: Route[] = [
     call: (f) => ({ method: "POST", path: `/v1/tasks/${f.queuedId}/cancel`, body: {} }),
   },
   {
+    name: "DELETE /v1/tasks/{id}",
+    allowed: ["admin"],
+    fresh: true,
+    call: (f) => ({ method: "DELETE", path: `/v1/tasks/${f.canceledId}` }),
+  },
+  {
     name: "POST /v1/tasks/{id}/complete",
     allowed: ["admin", "node"],
     fresh: true,

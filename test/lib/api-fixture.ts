@@ -15,6 +15,8 @@ export interface Fixture {
   nodeId: string;
   leased: { id: string; leaseToken: string };
   queuedId: string;
+  /** A canceled (so finished) task: what DELETE /v1/tasks/{id} erases. */
+  canceledId: string;
   term: number;
 }
 
@@ -36,6 +38,9 @@ export async function fixture(): Promise<Fixture> {
   await h.submit({ type: "leased", region: "eu-west" }, client.token);
   const [leased] = await h.poll(nodeId, node.token);
   const queuedId = (await h.submit({ type: "queued", region: "eu-west" }, client.token)).body.id as string;
+  const canceledId = (await h.submit({ type: "canceled", region: "eu-west" }, client.token)).body
+    .id as string;
+  await h.post(`/v1/tasks/${canceledId}/cancel`, {}, client.token);
   const term = (await h.post("/v1/elections/db/campaign", { candidate: nodeId, ttlMs: 60_000 }, node.token))
     .body.leader.term as number;
   return {
@@ -51,6 +56,7 @@ export async function fixture(): Promise<Fixture> {
     nodeId,
     leased: { id: leased.id, leaseToken: leased.leaseToken },
     queuedId,
+    canceledId,
     term,
   };
 }
