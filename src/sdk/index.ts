@@ -1,7 +1,8 @@
 /**
  * Meridian's SDK: the executor `Agent`, the submitter's `MeridianClient`, and the `NodeChannel` for
  * executors of your own. Needs `fetch` (and a `WebSocket` for the node channel: Node 22+ has one).
- * On Node 22.18+ it runs straight from these TypeScript sources; bundlers take it as is.
+ * On Node 22.18+ it runs straight from these TypeScript sources; bundlers take it as is. Inside the
+ * clone, import it as `meridian/sdk` (package.json `exports`), from any directory.
  */
 import type { Agent } from "./agent.ts";
 import type { TaskContext as RunnerContext, Handler as RunnerHandler } from "./task-runner.ts";
