@@ -7,13 +7,15 @@ import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
+import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
-import type { TaskFilter } from "./region-shard/task-queue";
-import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
+import { taskPage, type TaskPageQuery } from "./region-shard/task-pages";
+import { type NodePageQuery, nodePage } from "./region-shard/node-pages";
+import { type TaskView, taskView } from "./region-shard/views";
 import { coordinatorStub, eventHubStub } from "./stubs";
 
 /**
@@ -260,15 +262,14 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
-  async listNodes(principal: Principal) {
-    return this.s.gate.run(principal, "nodes.read", (now): { nodes: NodeView[] } => {
-      const nodes = this.s.nodes;
+  /** A page of this shard's nodes by id, within `query.maxBytes`; the edge merges the pages of every shard. */
+  async listNodes(principal: Principal, query: NodePageQuery) {
+    return this.s.gate.run(principal, "nodes.read", (now) => {
       // A node in its channel's grace period (socket closed, may resume) still counts as a channel node.
       const transport = (n: NodeRecord) =>
         this.s.channels.socketOf(n.id) || n.channelClosedAt !== null ? "channel" : "http";
-      return {
-        nodes: [...nodes.nodes.values()].map((n) => nodeView(n, nodes.statusOf(n, now), transport(n))),
-      };
+      const maxBytes = Math.min(query.maxBytes, MAX_ANSWER_BYTES);
+      return nodePage(this.s.nodes, { ...query, maxBytes }, now, transport);
     });
   }
 
@@ -387,11 +388,15 @@ export class RegionShard extends DurableObject<Env> {
     return this.s.gate.run(principal, "tasks.read", () => taskView(this.s.access.task(id)));
   }
 
-  /** A page of this shard's tasks, newest first; the edge merges the pages of every shard. */
-  async listTasks(principal: Principal, filter: TaskFilter) {
-    return this.s.gate.run(principal, "tasks.read", () => ({
-      tasks: this.s.tasks.list(filter).map(taskView),
-    }));
+  /**
+   * A page of this shard's tasks, newest first, as JSON texts within `query.maxBytes` (capped at
+   * MAX_ANSWER_BYTES whatever is asked); the edge merges the pages of every shard.
+   */
+  async listTasks(principal: Principal, query: TaskPageQuery) {
+    return this.s.gate.run(principal, "tasks.read", () => {
+      this.s.tasks.flush();
+      return taskPage(this.ctx.storage.sql, { ...query, maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES) });
+    });
   }
 
   async cancelTask(principal: Principal, id: string) {

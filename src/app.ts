@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { DEFAULT_DEPLOYMENT } from "../durable-objects/messages";
 import packageJson from "../package.json";
-import { ConfigError, parseConfig } from "./core/config";
+import { type Config, ConfigError, parseConfig } from "./core/config";
 import { ApiError } from "./core/errors";
 import type { AppEnv } from "./http/context";
 import { Edge } from "./http/edge";
@@ -40,26 +40,26 @@ const DOC_INFO = {
 };
 
 /** Each env's settings, parsed once (an env is the same object for every request of an isolate). */
-const checked = new WeakMap<object, ConfigError | null>();
+const checked = new WeakMap<object, Config | ConfigError>();
 
-/** 500 `misconfigured`, naming the setting, when the settings cannot be used (src/core/config.ts). */
-function checkConfig(env: Env): void {
-  let problem = checked.get(env);
-  if (problem === undefined) {
+/** The settings, or 500 `misconfigured` naming the setting when they cannot be used (src/core/config.ts). */
+function checkConfig(env: Env): Config {
+  let parsed = checked.get(env);
+  if (parsed === undefined) {
     try {
-      parseConfig(env as unknown as Record<string, unknown>);
-      problem = null;
+      parsed = parseConfig(env as unknown as Record<string, unknown>);
     } catch (error) {
       if (!(error instanceof ConfigError)) {
         throw error;
       }
-      problem = error;
+      parsed = error;
     }
-    checked.set(env, problem);
+    checked.set(env, parsed);
   }
-  if (problem !== null) {
-    throw ApiError.of("misconfigured", `Meridian is misconfigured: ${problem.message}`);
+  if (parsed instanceof ConfigError) {
+    throw ApiError.of("misconfigured", `Meridian is misconfigured: ${parsed.message}`);
   }
+  return parsed;
 }
 
 /** Builds the edge Worker's Hono app: one sub-app per resource, all under /v1. */
@@ -72,7 +72,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
 
   app.use("*", requestId);
   app.use("*", async (c, next) => {
-    checkConfig(c.env);
+    c.set("config", checkConfig(c.env));
     edge ??= new Edge(c.env, deployment, clock);
     c.set("edge", edge);
     await next();

@@ -89,15 +89,6 @@ const zeroCounts = (): Counts => ({
   canceled: 0,
 });
 
-export interface TaskFilter {
-  status?: TaskStatus;
-  region?: string;
-  type?: string;
-  limit: number;
-  /** A task id: only tasks minted before it (ids sort by creation time). */
-  before?: string;
-}
-
 /** The columns a new task sets, in the order `flush` reads them from each row's JSON array. */
 const NEW_TASK_COLUMNS = [
   "seq",
@@ -366,33 +357,5 @@ export class TaskQueue {
       return lease;
     }
     return lease === null ? run : Math.min(run, lease);
-  }
-
-  /** Newest first (by id, which sorts by creation time), from before the cursor (a task id). */
-  list(filter: TaskFilter): TaskRecord[] {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (filter.status !== undefined) {
-      where.push("status = ?");
-      args.push(filter.status);
-    }
-    if (filter.region !== undefined) {
-      where.push("region = ?");
-      args.push(filter.region);
-    }
-    if (filter.type !== undefined) {
-      where.push("type = ?");
-      args.push(filter.type);
-    }
-    if (filter.before !== undefined) {
-      where.push("id < ?");
-      args.push(filter.before);
-    }
-    // Only fixed column names are joined here; every value is a bound parameter.
-    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
-    return this.db
-      .exec<TaskRow>(`SELECT * FROM tasks ${clause} ORDER BY id DESC LIMIT ?`, ...args, filter.limit)
-      .toArray()
-      .map(parseTask);
   }
 }

@@ -2,7 +2,7 @@
 // depths (GET /v1/status), node names (GET /v1/nodes), and the fate of every task this demo
 // submitted (GET /v1/tasks, newest first, only as far back as the oldest unfinished one).
 import type { HttpClient } from "../../src/sdk/http.ts";
-import type { MeridianClient, NodeView, RegionView, TaskView } from "../../src/sdk/index.ts";
+import type { MeridianClient, NodeView, RegionView, TaskListItemView } from "../../src/sdk/index.ts";
 import type { Submitted } from "./traffic.ts";
 
 interface StatusAnswer {
@@ -138,7 +138,8 @@ export class DemoTracker {
     let want = new Set(this.unfinished.keys());
     let cursor: string | undefined;
     for (let page = 0; page < 20 && want.size > 0; page++) {
-      const answer = await this.tasks.list({ limit: 500, ...(cursor ? { cursor } : {}) });
+      // The result names the node that ran the task (lists leave results out unless asked).
+      const answer = await this.tasks.list({ limit: 500, include: ["result"], ...(cursor ? { cursor } : {}) });
       for (const task of answer.tasks) {
         this.update(task);
         want.delete(task.id);
@@ -152,7 +153,7 @@ export class DemoTracker {
     }
   }
 
-  private update(task: TaskView): void {
+  private update(task: TaskListItemView): void {
     const t = this.unfinished.get(task.id);
     if (!t) {
       return;

@@ -63,6 +63,22 @@ export const SETTINGS = {
     describe:
       "Finished tasks (succeeded, failed, canceled) are deleted this long after they finished, dead nodes this long after they died, and idempotency keys this long after they were first used (a repeat after that is a new submit). At least 24 h: the contract honours idempotency keys for at least a day.",
   },
+  LIST_BYTE_BUDGET: {
+    kind: "count",
+    default: 1_048_576,
+    min: 65_536,
+    max: 16_777_216,
+    describe:
+      "Bytes one page of a list (GET /v1/tasks, /v1/nodes, /v1/elections) may hold: the page ends early when the next item would pass it, and its cursor continues from there. Far below the 32 MiB a Durable Object call can carry.",
+  },
+  ELECTION_RETENTION_MS: {
+    kind: "ms",
+    default: 86_400_000,
+    min: 60_000,
+    max: 31_622_400_000,
+    describe:
+      "An election left without candidates this long is deleted by the coordinator's alarm (GET then answers 404); its term is remembered, so the name's next leader gets a higher one.",
+  },
 } as const satisfies Record<string, NumberSetting>;
 
 export type SettingName = keyof typeof SETTINGS | "ADMIN_TOKEN";
@@ -75,6 +91,10 @@ export interface Config {
   rateLimit: { ratePerSec: number; burst: number };
   /** How long finished tasks, dead nodes and idempotency keys are kept (TASK_RETENTION_MS). */
   taskRetentionMs: number;
+  /** Bytes one list page may hold (LIST_BYTE_BUDGET). */
+  listByteBudget: number;
+  /** How long an election without candidates is kept (ELECTION_RETENTION_MS). */
+  electionRetentionMs: number;
 }
 
 /** A setting that cannot be used: named, with what was wrong. */
@@ -119,6 +139,8 @@ const EnvSchema = z
     RATE_LIMIT_PER_SEC: numberSchema(SETTINGS.RATE_LIMIT_PER_SEC),
     RATE_LIMIT_BURST: numberSchema(SETTINGS.RATE_LIMIT_BURST),
     TASK_RETENTION_MS: numberSchema(SETTINGS.TASK_RETENTION_MS),
+    LIST_BYTE_BUDGET: numberSchema(SETTINGS.LIST_BYTE_BUDGET),
+    ELECTION_RETENTION_MS: numberSchema(SETTINGS.ELECTION_RETENTION_MS),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
@@ -150,5 +172,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     channelGraceMs: v.CHANNEL_GRACE_MS,
     rateLimit: { ratePerSec: v.RATE_LIMIT_PER_SEC, burst: v.RATE_LIMIT_BURST },
     taskRetentionMs: v.TASK_RETENTION_MS,
+    listByteBudget: v.LIST_BYTE_BUDGET,
+    electionRetentionMs: v.ELECTION_RETENTION_MS,
   };
 }

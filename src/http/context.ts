@@ -1,4 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Config } from "../core/config";
 import type { Operation, Principal } from "../core/permissions";
 import type { Edge } from "./edge";
 
@@ -8,6 +9,8 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     edge: Edge;
+    /** The settings of this request's env (parsed once per env). */
+    config: Config;
     principal: Principal;
     operation: Operation;
   };

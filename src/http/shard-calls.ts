@@ -1,8 +1,11 @@
 import type { Context } from "hono";
 import type { RegionShard, ShardStats } from "../../durable-objects/region-shard";
-import type { TaskView } from "../../durable-objects/region-shard/views";
-import { ApiError, type Result } from "../core/errors";
+import type { NodePageQuery } from "../../durable-objects/region-shard/node-pages";
+import type { TaskPageQuery } from "../../durable-objects/region-shard/task-pages";
+import type { NodeView } from "../../durable-objects/region-shard/views";
+import { ApiError } from "../core/errors";
 import { regionOfNodeId, regionOfTaskId } from "../core/ids";
+import { itemBudget, mergePages } from "../core/list-pages";
 import type { AppEnv } from "./context";
 import { unwrap } from "./errors";
 
@@ -52,24 +55,43 @@ export async function regionStats(c: Context<AppEnv>, regions: { id: string; lat
 
 /**
  * A page of tasks across shards, newest first, behind one cursor: the id of the last task on the
- * page (ids sort by creation time everywhere). Each shard gives its newest `limit + 1` before the
- * cursor; the merged page is the newest `limit` of those, and there is more when any was left over.
+ * page (ids sort by creation time everywhere). Each shard answers its newest tasks before the cursor
+ * within the count and the byte budget (as JSON texts: payloads are never parsed on the way); the
+ * merged page keeps no task past a shard that stopped early (src/core/list-pages.ts). Answers the
+ * reply's JSON text, which never holds more than `budget` bytes.
  */
-export async function listAcrossShards(
+export async function taskPageAcrossShards(
   c: Context<AppEnv>,
   shards: string[],
-  filter: { status?: TaskView["status"]; type?: string; limit: number; before?: string },
-): Promise<{ tasks: TaskView[]; cursor: string | null }> {
+  query: Omit<TaskPageQuery, "maxBytes">,
+  budget: number,
+): Promise<string> {
+  const maxBytes = itemBudget(budget);
   const pages = await Promise.all(
-    shards.map(async (region) => {
-      // A task's payload is `unknown`, which RPC's types cannot express: the result is typed here.
-      const reply = (await c.var.edge
-        .shard(region)
-        .listTasks(c.var.principal, { ...filter, limit: filter.limit + 1 })) as Result<{ tasks: TaskView[] }>;
-      return unwrap(reply).tasks;
-    }),
+    shards.map(async (region) =>
+      unwrap(await c.var.edge.shard(region).listTasks(c.var.principal, { ...query, maxBytes })),
+    ),
   );
-  const merged = pages.flat().sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-  const page = merged.slice(0, filter.limit);
-  return { tasks: page, cursor: merged.length > filter.limit ? page[page.length - 1]!.id : null };
+  const page = mergePages(pages, "desc", query.limit, maxBytes);
+  const last = page.items[page.items.length - 1];
+  const cursor = page.more && last !== undefined ? last.key : null;
+  return `{"tasks":[${page.items.map((t) => t.json).join(",")}],"cursor":${JSON.stringify(cursor)}}`;
+}
+
+/** A page of nodes across shards, by id, within the count and the byte budget. */
+export async function nodePageAcrossShards(
+  c: Context<AppEnv>,
+  regions: string[],
+  query: Omit<NodePageQuery, "maxBytes">,
+  budget: number,
+): Promise<{ nodes: NodeView[]; cursor: string | null }> {
+  const maxBytes = itemBudget(budget);
+  const pages = await Promise.all(
+    regions.map(async (region) =>
+      unwrap(await c.var.edge.shard(region).listNodes(c.var.principal, { ...query, maxBytes })),
+    ),
+  );
+  const page = mergePages(pages, "asc", query.limit, maxBytes);
+  const last = page.items[page.items.length - 1];
+  return { nodes: page.items.map((n) => n.node), cursor: page.more && last !== undefined ? last.key : null };
 }

@@ -1,10 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { NodeView } from "../../durable-objects/region-shard/views";
 import { ApiError } from "../core/errors";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
-import { existingRegion, nodeShard } from "../http/shard-calls";
+import { existingRegion, nodePageAcrossShards, nodeShard } from "../http/shard-calls";
 import { mintNodeId } from "../ids";
 import { ErrorResponse, errors, json, jsonBody } from "../schemas/common";
 import {
@@ -106,14 +105,15 @@ nodes.openapi(
     method: "get",
     path: "/nodes",
     tags: ["nodes"],
-    summary: "Nodes, optionally of one region",
+    summary:
+      "Nodes by id, optionally of one region; dead ones only with `status=dead`. A page holds at most `limit` nodes and LIST_BYTE_BUDGET bytes; pass the returned cursor for the next",
     security: bearerSecurity,
     middleware: [operation("nodes.read")],
     request: { query: NodeQuery },
-    responses: { 200: json(NodeList, "nodes") },
+    responses: { 200: json(NodeList, "a page of nodes") },
   }),
   async (c) => {
-    const { region } = c.req.valid("query");
+    const { region, cursor, ...query } = c.req.valid("query");
     const edge = c.var.edge;
     const regions =
       region === undefined
@@ -121,12 +121,13 @@ nodes.openapi(
         : (await edge.table.knows(region))
           ? [region]
           : [];
-    const lists = await Promise.all(
-      regions.map(
-        async (r): Promise<NodeView[]> => unwrap(await edge.shard(r).listNodes(c.var.principal)).nodes,
-      ),
+    const page = await nodePageAcrossShards(
+      c,
+      regions,
+      { ...query, after: cursor },
+      c.var.config.listByteBudget,
     );
-    return c.json({ nodes: lists.flat() }, 200);
+    return c.json(page, 200);
   },
 );
 

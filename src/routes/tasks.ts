@@ -1,4 +1,4 @@
-import { createRoute } from "@hono/zod-openapi";
+import { createRoute, type z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../core/errors";
 import type { AppEnv } from "../http/context";
@@ -6,7 +6,7 @@ import { unwrap, validationError } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { originOf } from "../http/routing-table";
-import { listAcrossShards, taskShard } from "../http/shard-calls";
+import { taskPageAcrossShards, taskShard } from "../http/shard-calls";
 import { type Placed, placeTasks } from "../http/task-placement";
 import { errors, json, jsonBody } from "../schemas/common";
 import {
@@ -17,6 +17,7 @@ import {
   ExtendResponse,
   Fail,
   FailResponse,
+  includedFields,
   StatusResponse,
   SubmitTask,
   type SubmitTaskInput,
@@ -27,6 +28,8 @@ import {
 } from "../schemas/tasks";
 
 export const tasks = openApiApp();
+
+type TaskPage = z.infer<typeof TaskList>;
 
 /** The `Idempotency-Key` header stands for the body field; both at once must agree. */
 function withHeaderKey(body: SubmitTaskInput, header: string | undefined): SubmitTaskInput {
@@ -123,18 +126,24 @@ tasks.openapi(
     method: "get",
     path: "/tasks",
     tags: ["tasks"],
-    summary: "Tasks of every region, newest first; pass the returned cursor for the next page",
+    summary:
+      "Tasks of every region, newest first, without payload and result unless `include` asks; a page holds at most LIST_BYTE_BUDGET bytes. Pass the returned cursor for the next page",
     security: bearerSecurity,
     middleware: [operation("tasks.read")],
     request: { query: TaskQuery },
     responses: { 200: json(TaskList, "a page of tasks") },
   }),
   async (c) => {
-    const { cursor, region, ...filter } = c.req.valid("query");
+    const { cursor, region, include, ...filter } = c.req.valid("query");
     const table = await c.var.edge.table.get();
     const shards =
       region === undefined ? table.shards : (await c.var.edge.table.knows(region)) ? [region] : [];
-    return c.json(await listAcrossShards(c, shards, { ...filter, before: cursor }), 200);
+    const query = { ...filter, before: cursor, include: includedFields(include) };
+    const body = await taskPageAcrossShards(c, shards, query, c.var.config.listByteBudget);
+    // The page is JSON text already: payloads go from storage to the reply without being parsed.
+    return c.body(body, 200, { "content-type": "application/json" }) as unknown as ReturnType<
+      typeof c.json<TaskPage, 200>
+    >;
   },
 );
 

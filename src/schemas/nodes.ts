@@ -53,8 +53,23 @@ export const NodeInfo = z
   })
   .openapi("Node");
 
-export const NodeList = z.object({ nodes: z.array(NodeInfo) }).openapi("NodeList");
-export const NodeQuery = z.object({ region: Identifier.optional() });
+export const NodeList = z
+  .object({
+    nodes: z.array(NodeInfo),
+    cursor: z.string().nullable().openapi({ description: "null on the last page" }),
+  })
+  .openapi("NodeList");
+
+export const NodeQuery = z.object({
+  region: Identifier.optional(),
+  status: NodeStatus.optional().openapi({
+    description: "only nodes in this status; without it, every node that is not dead (`dead` lists the dead)",
+  }),
+  limit: z.coerce.number().int().min(1).max(1000).default(500),
+  cursor: MintedId.optional().openapi({
+    description: "the cursor a previous page returned (the id of its last node)",
+  }),
+});
 
 export const Poll = z
   .object({

@@ -101,6 +101,22 @@ export const BatchResult = z
   .object({ results: z.array(z.union([z.object({ task: Task }), ErrorResponse])) })
   .openapi("BatchResult");
 
+/** `?include=`: the large fields a list leaves out unless asked, comma-separated. */
+export const ListInclude = z
+  .string()
+  .regex(/^(payload|result)(,(payload|result))?$/, "a comma-separated list of payload and result")
+  .openapi({
+    description:
+      "add `payload`, `result` or both to each task; the page then ends early when LIST_BYTE_BUDGET is reached (the cursor continues from there)",
+    example: "payload,result",
+  });
+
+/** The fields an `include` value names, once each. */
+export function includedFields(include: string | undefined): ("payload" | "result")[] {
+  const named = new Set(include?.split(",") ?? []);
+  return (["payload", "result"] as const).filter((field) => named.has(field));
+}
+
 export const TaskQuery = z.object({
   status: TaskStatus.optional(),
   region: Identifier.optional(),
@@ -111,9 +127,28 @@ export const TaskQuery = z.object({
     .refine((cursor) => regionOfTaskId(cursor) !== null, "not a cursor Meridian returned")
     .optional()
     .openapi({ description: "the cursor a previous page returned (the id of its last task)" }),
+  include: ListInclude.optional(),
 });
 
-export const TaskList = z.object({ tasks: z.array(Task), cursor: z.string().nullable() }).openapi("TaskList");
+/** A task as a list shows it: payload and result only when asked for (and when they fit). */
+export const TaskListItem = Task.extend({
+  payload: JsonValue.optional().openapi({ description: "only with `?include=payload`" }),
+  result: JsonValue.optional().openapi({ description: "only with `?include=result`" }),
+  omitted: z
+    .array(z.enum(["payload", "result"]))
+    .optional()
+    .openapi({
+      description:
+        "fields asked for with `include` but left out: this task alone is larger than a page may be (read it with GET /v1/tasks/{id})",
+    }),
+}).openapi("TaskListItem");
+
+export const TaskList = z
+  .object({
+    tasks: z.array(TaskListItem),
+    cursor: z.string().nullable().openapi({ description: "null on the last page" }),
+  })
+  .openapi("TaskList");
 
 export const StatusResponse = z.object({ status: TaskStatus }).openapi("TaskStatusResponse");
 

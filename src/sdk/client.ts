@@ -4,6 +4,7 @@ import {
   type BatchItem,
   type RegionView,
   type SubmitTaskInput,
+  type TaskListItemView,
   type TaskPage,
   type TaskQueryInput,
   type TaskView,
@@ -96,11 +97,20 @@ export class MeridianClient {
     return this.http.get<TaskView>(`/v1/tasks/${encodeURIComponent(id)}`, options);
   }
 
-  /** A page of tasks, newest first; pass the returned `cursor` for the next page. */
+  /**
+   * A page of tasks, newest first; pass the returned `cursor` for the next page. Payloads and results
+   * are left out unless `include` names them (`{ include: ["payload", "result"] }`); a page then ends
+   * early at the server's byte budget, and a task too large for any page comes without them, its
+   * `omitted` naming what to read with `get(id)`.
+   */
   list(query: TaskQueryInput = {}, options: { signal?: AbortSignal } = {}): Promise<TaskPage> {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {
-      if (value !== undefined && value !== null) {
+      if (Array.isArray(value)) {
+        if (value.length > 0) {
+          params.set(key, value.join(","));
+        }
+      } else if (value !== undefined && value !== null) {
         params.set(key, String(value));
       }
     }
@@ -108,8 +118,8 @@ export class MeridianClient {
     return this.http.get<TaskPage>(`/v1/tasks${qs ? `?${qs}` : ""}`, options);
   }
 
-  /** Every task matching `query`, newest first, page by page. */
-  async *all(query: Omit<TaskQueryInput, "cursor"> = {}): AsyncGenerator<TaskView> {
+  /** Every task matching `query`, newest first, page by page (`include` as for `list`). */
+  async *all(query: Omit<TaskQueryInput, "cursor"> = {}): AsyncGenerator<TaskListItemView> {
     let cursor: string | undefined;
     do {
       const page = await this.list({ ...query, ...(cursor ? { cursor } : {}) });

@@ -12,6 +12,7 @@ import type {
   SubmitTask,
   Task,
   TaskList,
+  TaskListItem,
   TaskQuery,
   TaskStatus,
 } from "../schemas/tasks.ts";
@@ -21,8 +22,17 @@ export type SubmitTaskInput = z.input<typeof SubmitTask>;
 /** A task as Meridian shows it. */
 export type TaskView = z.infer<typeof Task>;
 export type TaskStatusName = z.infer<typeof TaskStatus>;
-/** Filters of `GET /v1/tasks` (all optional). */
-export type TaskQueryInput = Partial<z.input<typeof TaskQuery>>;
+/** A task as a list shows it: `payload` and `result` only when the query's `include` asked for them. */
+export type TaskListItemView = z.infer<typeof TaskListItem>;
+/** The large fields a list may add to each task. */
+export type ListField = "payload" | "result";
+/**
+ * Filters of `GET /v1/tasks` (all optional). `include` adds payloads and results (left out by
+ * default since API v2); a page then holds fewer tasks, as many as the server's byte budget allows.
+ */
+export type TaskQueryInput = Partial<Omit<z.input<typeof TaskQuery>, "include">> & {
+  include?: readonly ListField[] | string;
+};
 export type TaskPage = z.infer<typeof TaskList>;
 export type RegionView = z.infer<typeof Region>;
 export type NodeView = z.infer<typeof NodeInfo>;

@@ -31,6 +31,17 @@ export class Harness {
   now = Date.now();
   /** The regions created through this harness (their shards run on the test's clock). */
   readonly regions = new Set<string>();
+  /** The bindings the edge sees: wrangler.toml's, with this test's settings over them (see `settings`). */
+  private bindings: Env = env;
+
+  /**
+   * Settings the edge reads from now on (e.g. `LIST_BYTE_BUDGET`), over wrangler.toml's. Objects
+   * keep reading their own env: only what the edge decides and passes to them changes.
+   */
+  settings(values: Record<string, string>): this {
+    this.bindings = { ...env, ...values } as Env;
+    return this;
+  }
 
   /** Starts the coordinator with the test's clock. */
   async start(): Promise<this> {
@@ -141,7 +152,11 @@ export class Harness {
       body = JSON.stringify(options.body);
       headers["content-type"] ??= "application/json";
     }
-    const response = await this.app.request(`http://meridian.test${path}`, { method, headers, body }, env);
+    const response = await this.app.request(
+      `http://meridian.test${path}`,
+      { method, headers, body },
+      this.bindings,
+    );
     const text = await response.text();
     let parsed: unknown = text;
     try {
