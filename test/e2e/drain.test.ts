@@ -64,5 +64,7 @@ describe("SIGTERM drains an agent", () => {
     // Gone from the fleet, not left to die.
     const { nodes } = await server.api.ok<{ nodes: { id: string }[] }>("GET", "/v1/nodes");
     expect(nodes.map((n) => n.id)).not.toContain(leavingNode);
+    const dead = await server.api.ok<{ nodes: { id: string }[] }>("GET", "/v1/nodes?status=dead");
+    expect(dead.nodes.map((n) => n.id)).not.toContain(leavingNode);
   });
 });

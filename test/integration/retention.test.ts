@@ -159,10 +159,15 @@ describe("retention: finished tasks, dead nodes and idempotency keys leave after
     await h.advance(RETENTION - 1);
     await h.alarm(REGION);
     expect(await rows(h, "nodes")).toBe(1);
+    // Listed as dead only when asked (issue 14: dead nodes are history, not the fleet).
+    expect((await h.get("/v1/nodes")).body.nodes).toEqual([]);
+    expect((await h.get("/v1/nodes?status=dead")).body.nodes.map((n: { id: string }) => n.id)).toEqual([
+      nodeId,
+    ]);
     await h.advance(1);
     await h.alarm(REGION);
     expect(await rows(h, "nodes")).toBe(0);
-    const listed = await h.get("/v1/nodes");
+    const listed = await h.get("/v1/nodes?status=dead");
     expect(listed.body.nodes.map((n: { id: string }) => n.id)).not.toContain(nodeId);
   });
 
