@@ -4,6 +4,7 @@ import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
 import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
+import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { MAX_CANDIDATES } from "../src/schemas/elections";
@@ -284,14 +285,36 @@ export class Coordinator extends DurableObject<Env> {
     });
   }
 
-  /** Elections and their leaders, and the calls this coordinator served (the edge adds regions, nodes and tasks from the shards). */
-  async status(principal: Principal) {
-    return this.run("status", principal, "status.read", (s, now) => ({
-      now,
-      elections: s.elections.all(),
-      leaderChanges: s.elections.leaderChanges(),
-      coordinatorCalls: Object.fromEntries(s.calls),
-    }));
+  /**
+   * The first elections by name with their leaders (at most `elections.limit`, within
+   * `elections.maxBytes`: the rest are read with `listElections`), how many there are, and the calls
+   * this coordinator served (the edge adds regions, nodes and tasks from the shards).
+   */
+  async status(principal: Principal, elections: { limit: number; maxBytes: number }) {
+    return this.run("status", principal, "status.read", (s, now) => {
+      const page = s.elections.page({ ...elections, maxBytes: Math.min(elections.maxBytes, MAX_ANSWER_BYTES) });
+      const last = page.items[page.items.length - 1];
+      return {
+        now,
+        elections: page.items.map((item) => item.election),
+        electionsCursor: page.more && last !== undefined ? last.key : null,
+        electionCount: s.elections.count(),
+        leaderChanges: s.elections.leaderChanges(),
+        coordinatorCalls: Object.fromEntries(s.calls),
+      };
+    });
+  }
+
+  /** A page of elections by name after `query.after`, with their leaders, within `query.maxBytes`. */
+  async listElections(principal: Principal, query: { after?: string; limit: number; maxBytes: number }) {
+    return this.run("listElections", principal, "elections.read", (s) => {
+      const page = s.elections.page({ ...query, maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES) });
+      const last = page.items[page.items.length - 1];
+      return {
+        elections: page.items.map((item) => item.election),
+        cursor: page.more && last !== undefined ? last.key : null,
+      };
+    });
   }
 
   // ---- time and observers ----

@@ -17,6 +17,8 @@ export interface RegionInfo {
   capacity: number;
   inFlight: number;
   queued: number;
+  /** Nodes by status (`/v1/status` only; absent on an older server): dead ones are counted, not listed. */
+  nodeStatus?: Record<NodeInfo["status"], number>;
 }
 
 /** A node as `GET /v1/nodes` lists it (`transport` is absent on a server older than the field). */
@@ -43,7 +45,16 @@ export interface ElectionInfo {
 export interface StatusSnapshot {
   now: number;
   regions: RegionInfo[];
+  /** The first elections by name; `electionsCursor` continues at GET /v1/elections (absent on an older server). */
   elections: ElectionInfo[];
+  electionsCursor?: string | null;
+  electionCount?: number;
+}
+
+/** Whether a snapshot holds every live node and every election, or stopped at the dashboard's caps. */
+export interface SnapshotCompleteness {
+  nodes: boolean;
+  elections: boolean;
 }
 
 /** A region's election and its leader, as a region card shows it. */
@@ -61,10 +72,20 @@ export class FleetState {
   readonly elections = new Map<string, ElectionInfo>();
   /** When the last REST snapshot was taken (server time), 0 before the first. */
   snapshotAt = 0;
+  /** Whether the last snapshot held every live node and election (false: the caps stopped it). */
+  complete: SnapshotCompleteness = { nodes: true, elections: true };
 
-  /** Replaces everything with a fresh REST snapshot (the truth; events only bridge the gaps). */
-  applySnapshot(status: StatusSnapshot, nodes: NodeInfo[]): void {
+  /**
+   * Replaces everything with a fresh REST snapshot (the truth; events only bridge the gaps). `nodes`
+   * are the live ones (GET /v1/nodes lists the dead only when asked: `nodeStatus` counts them).
+   */
+  applySnapshot(
+    status: StatusSnapshot,
+    nodes: NodeInfo[],
+    complete: SnapshotCompleteness = { nodes: true, elections: true },
+  ): void {
     this.snapshotAt = status.now;
+    this.complete = complete;
     this.regions.clear();
     for (const region of status.regions) {
       this.regions.set(region.id, region);
@@ -131,10 +152,13 @@ export class FleetState {
     return [...this.regions.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** A region's nodes: live ones first (by name), the dead counted apart. */
-  nodesOf(region: string): { live: NodeInfo[]; dead: number } {
+  /**
+   * A region's nodes: live ones first (by name), the dead counted apart (those the snapshot counted,
+   * and those that died since), and how many live ones the snapshot did not hold (its cap).
+   */
+  nodesOf(region: string): { live: NodeInfo[]; dead: number; notShown: number } {
     const live: NodeInfo[] = [];
-    let dead = 0;
+    let dead = this.regions.get(region)?.nodeStatus?.dead ?? 0;
     for (const node of this.nodes.values()) {
       if (node.region !== region) {
         continue;
@@ -146,7 +170,8 @@ export class FleetState {
       }
     }
     live.sort((a, b) => nodeName(a).localeCompare(nodeName(b)));
-    return { live, dead };
+    const total = this.regions.get(region)?.nodes.total ?? 0;
+    return { live, dead, notShown: this.complete.nodes ? 0 : Math.max(0, total - live.length) };
   }
 
   /**

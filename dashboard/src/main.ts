@@ -10,10 +10,11 @@ import { Charts } from "./charts";
 import { byId, h } from "./dom";
 import { describeEvent, EVENT_LOG_LINES } from "./event-log";
 import { EventStream, type StreamState } from "./event-stream";
-import { FleetState, type NodeInfo, nodeName, type StatusSnapshot } from "./fleet-state";
+import { type ElectionInfo, FleetState, type NodeInfo, nodeName, type StatusSnapshot } from "./fleet-state";
 import { formatClock, formatCount, formatDuration } from "./format";
 import { LIVE_EVENT_TYPES, type LiveEvent } from "./live-events";
 import { renderRegionCards } from "./region-cards";
+import { collectPages, type Page } from "./pages";
 import { lookUpTask } from "./task-lookup";
 import { forgetToken, loadToken, saveToken } from "./token-store";
 import { TrafficStats } from "./traffic-stats";
@@ -21,6 +22,14 @@ import { WorldMap } from "./world-map";
 
 /** How often the REST snapshot is taken (regions, nodes, elections). */
 const POLL_MS = 2000;
+/**
+ * The most live nodes and elections one snapshot reads (a few pages each every POLL_MS); past them
+ * the cards say how many are not shown. A fleet that large is read through the API, not this page.
+ */
+const MAX_NODES = 2000;
+const NODES_PER_PAGE = 500;
+const MAX_ELECTIONS = 1000;
+const ELECTIONS_PER_PAGE = 500;
 /** Views are redrawn at most this often, however fast events come. */
 const RENDER_EVERY_MS = 250;
 /** Recently routed tasks listed under the lookup (click one to look it up). */
@@ -93,12 +102,16 @@ class Dashboard {
     try {
       const [status, nodes] = await Promise.all([
         this.api.get<StatusSnapshot>("/v1/status"),
-        this.api.get<{ nodes: NodeInfo[] }>("/v1/nodes"),
+        this.liveNodes(),
       ]);
+      const elections = await this.elections(status);
       if (this.stopped) {
         return;
       }
-      this.fleet.applySnapshot(status, nodes.nodes);
+      this.fleet.applySnapshot({ ...status, elections: elections.items }, nodes.items, {
+        nodes: nodes.complete,
+        elections: elections.complete,
+      });
       setNotice("rest", null);
       this.scheduleRender();
     } catch (error) {
@@ -111,6 +124,34 @@ class Dashboard {
       }
       setNotice("rest", `Could not refresh the fleet: ${error instanceof Error ? error.message : error}`);
     }
+  }
+
+  /** Every live node (dead ones are counted by /v1/status), page by page, up to MAX_NODES. */
+  private async liveNodes() {
+    const page = async (cursor: string | null): Promise<Page<NodeInfo>> => {
+      const query = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+      const answer = await this.api.get<{ nodes: NodeInfo[]; cursor?: string | null }>(
+        `/v1/nodes?limit=${NODES_PER_PAGE}${query}`,
+      );
+      // A server older than paging answers every node at once, without a cursor.
+      return { items: answer.nodes, cursor: answer.cursor ?? null };
+    };
+    return collectPages(await page(null), page, MAX_NODES);
+  }
+
+  /** The elections /v1/status lists, and the pages after them, up to MAX_ELECTIONS. */
+  private async elections(status: StatusSnapshot) {
+    const first = { items: status.elections, cursor: status.electionsCursor ?? null };
+    return collectPages(
+      first,
+      async (cursor) => {
+        const answer = await this.api.get<{ elections: ElectionInfo[]; cursor: string | null }>(
+          `/v1/elections?limit=${ELECTIONS_PER_PAGE}&cursor=${encodeURIComponent(cursor)}`,
+        );
+        return { items: answer.elections, cursor: answer.cursor };
+      },
+      MAX_ELECTIONS,
+    );
   }
 
   private onEvent(event: LiveEvent): void {

@@ -22,7 +22,7 @@ export function renderRegionCards(container: HTMLElement, fleet: FleetState): vo
 
 function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
   const health = region.healthy ? "healthy" : "unhealthy";
-  const { live, dead } = fleet.nodesOf(region.id);
+  const { live, dead, notShown } = fleet.nodesOf(region.id);
   const leaders = fleet.leadershipsOf(region.id);
   return h(
     "article",
@@ -40,7 +40,13 @@ function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
       `nodes ${region.nodes.healthy}/${region.nodes.total} healthy · capacity ${region.capacity} · in flight ${region.inFlight} (${formatPercent(loadShare(region.inFlight, region.capacity))}) · queued ${formatCount(region.queued)}`,
     ),
     leaders.length === 0
-      ? h("p", { class: "leaders muted" }, "no election of this region")
+      ? h(
+          "p",
+          { class: "leaders muted" },
+          fleet.complete.elections
+            ? "no election of this region"
+            : "no election of this region among the first ones listed",
+        )
       : h(
           "ul",
           { class: "leaders" },
@@ -57,6 +63,7 @@ function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
           ),
         ),
     live.length === 0 ? h("p", { class: "muted" }, "no live node") : nodeTable(live),
+    notShown > 0 ? h("p", { class: "muted" }, `${notShown} more live node${notShown === 1 ? "" : "s"} not shown`) : null,
     dead > 0 ? h("p", { class: "muted" }, `${dead} dead node${dead === 1 ? "" : "s"} not shown`) : null,
   );
 }

@@ -1,4 +1,5 @@
 import { type ElectionState, lapsesByTime, leadership } from "../../src/core/election";
+import { nextPruneAt, PRUNE_SLICE_ROWS, pruneCutoff } from "../../src/core/retention";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { AlarmSchedule } from "../alarm-schedule";
@@ -73,6 +74,12 @@ export class CoordinatorEngine {
     }
     const engine = new CoordinatorEngine(ctx, deps);
     await engine.alarms.load();
+    // Elections idle since before the alarm knew of them (e.g. since the migration that added retention).
+    const idle = engine.elections.oldestIdle();
+    if (idle !== null) {
+      engine.alarms.dueAt(idle + deps.config.electionRetentionMs);
+      await engine.alarms.commit();
+    }
     return engine;
   }
 
@@ -142,6 +149,9 @@ export class CoordinatorEngine {
     if (expiry !== null) {
       this.dueAt(expiry);
     }
+    if (change.state.candidates.length === 0) {
+      this.dueAt(now + this.deps.config.electionRetentionMs); // idle from now: pruned then
+    }
     if (!change.leaderChanged) {
       return;
     }
@@ -199,6 +209,29 @@ export class CoordinatorEngine {
   }
 
   /**
+   * Deletes one slice of elections idle for ELECTION_RETENTION_MS (a failure is logged, and the
+   * alarm tries again later); the alarm comes back at once while more are due, requests running in
+   * between, else when the oldest idle one comes of age. Decisions: src/core/retention.ts.
+   */
+  private pruneElections(now: number): void {
+    const retentionMs = this.deps.config.electionRetentionMs;
+    try {
+      const pass = this.elections.prune(pruneCutoff(now, retentionMs), PRUNE_SLICE_ROWS);
+      const next = nextPruneAt(
+        { deleted: pass.deleted, sliceRows: PRUNE_SLICE_ROWS, oldestLeft: pass.oldestLeft },
+        now,
+        retentionMs,
+      );
+      if (next !== null) {
+        this.dueAt(Math.max(next, now + 1));
+      }
+    } catch (error) {
+      logRowError("election retention", error);
+      this.dueAt(now + retentionMs);
+    }
+  }
+
+  /**
    * Candidates whose ttl ran out leave their elections (each election alone; a failing one is
    * logged), and revocations due are pushed to the shards that have not taken them yet.
    */
@@ -216,6 +249,7 @@ export class CoordinatorEngine {
       if (next !== null) {
         this.dueAt(Math.max(next, now + 1));
       }
+      this.pruneElections(now);
       if ((await this.revocations.deliver(now, this.deps.push)) > 0) {
         this.dueAt(now + REVOCATION_RETRY_MS);
       }

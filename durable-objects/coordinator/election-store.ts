@@ -1,3 +1,4 @@
+import { type ObjectPage, type SizedItem, takeWithinBudget, utf8Length } from "../../src/core/list-pages";
 import {
   applyElection,
   type ElectionEvent,
@@ -13,6 +14,26 @@ type CandidateRow = { candidate: string; node_id: string | null; joined_at: numb
 export interface StoredElection {
   state: ElectionState;
   stored: boolean;
+  /** Since when the election has had no candidate (null while it has some, or before its row exists). */
+  idleSince: number | null;
+}
+
+/** An election as lists show it. */
+export interface ElectionSummary {
+  name: string;
+  term: number;
+  leader: Leadership | null;
+}
+
+export interface ElectionListItem extends SizedItem {
+  election: ElectionSummary;
+}
+
+/** What one prune pass deleted. */
+export interface ElectionPrunePass {
+  deleted: number;
+  /** The earliest idle_since left (null: no idle election left). */
+  oldestLeft: number | null;
 }
 
 /** The outcome of an event applied to one election. */
@@ -27,7 +48,16 @@ export interface ElectionChange {
  * changed. The term lives in its own row and is never deleted, so it is never reused.
  */
 export class ElectionStore {
-  constructor(private readonly sql: SqlStorage) {}
+  /**
+   * The highest term any pruned election reached: a name that comes back starts above it, so a
+   * term is never reused (terms are max(previous + 1, now), and a clock may step back or a burst
+   * of changes run ahead of it: the clock alone does not guarantee it).
+   */
+  private termFloor: number;
+
+  constructor(private readonly sql: SqlStorage) {
+    this.termFloor = sql.exec<{ t: number }>("SELECT max_term AS t FROM pruned_elections").one().t;
+  }
 
   load(name: string): ElectionState {
     return this.loadStored(name).state;
@@ -36,8 +66,8 @@ export class ElectionStore {
   /** The election's state, and whether its row exists yet (a first campaign creates it). */
   loadStored(name: string): StoredElection {
     const row = this.sql
-      .exec<{ term: number; leader: string | null; since: number | null }>(
-        "SELECT term, leader, since FROM elections WHERE name = ?",
+      .exec<{ term: number; leader: string | null; since: number | null; idle_since: number | null }>(
+        "SELECT term, leader, since, idle_since FROM elections WHERE name = ?",
         name,
       )
       .toArray()[0];
@@ -49,8 +79,11 @@ export class ElectionStore {
       .toArray()
       .map((c) => ({ candidate: c.candidate, joinedAt: c.joined_at, expiresAt: c.expires_at }));
     return {
-      state: row ? { ...row, candidates } : { ...emptyElection, candidates },
+      state: row
+        ? { term: row.term, leader: row.leader, since: row.since, candidates }
+        : { ...emptyElection, term: this.termFloor, candidates },
       stored: row !== undefined,
+      idleSince: row?.idle_since ?? null,
     };
   }
 
@@ -101,7 +134,81 @@ export class ElectionStore {
         state.term !== before.term ? 1 : 0,
       );
     }
+    // Retention counts from when the last candidate left (the alarm deletes it after ELECTION_RETENTION_MS).
+    const idle = state.candidates.length === 0;
+    if (idle !== (loaded.idleSince !== null)) {
+      this.sql.exec("UPDATE elections SET idle_since = ? WHERE name = ?", idle ? now : null, name);
+    }
     return { name, state, leaderChanged };
+  }
+
+  /**
+   * Deletes elections idle since `cutoff` or before, oldest first, `sliceRows` at most (one
+   * statement); their terms raise the floor and their leader changes stay counted.
+   */
+  prune(cutoff: number, sliceRows: number): ElectionPrunePass {
+    const gone = this.sql
+      .exec<{ term: number; leader_changes: number }>(
+        `DELETE FROM elections WHERE name IN (
+           SELECT name FROM elections INDEXED BY elections_idle WHERE idle_since <= ? ORDER BY idle_since LIMIT ?)
+           AND NOT EXISTS (SELECT 1 FROM candidates WHERE candidates.election = elections.name)
+         RETURNING term, leader_changes`,
+        cutoff,
+        sliceRows,
+      )
+      .toArray();
+    if (gone.length > 0) {
+      const maxTerm = gone.reduce((max, e) => Math.max(max, e.term), this.termFloor);
+      const changes = gone.reduce((sum, e) => sum + e.leader_changes, 0);
+      this.sql.exec(
+        "UPDATE pruned_elections SET max_term = ?, leader_changes = leader_changes + ?, count = count + ?",
+        maxTerm,
+        changes,
+        gone.length,
+      );
+      this.termFloor = maxTerm;
+    }
+    return { deleted: gone.length, oldestLeft: this.oldestIdle() };
+  }
+
+  /** When the longest-idle election became idle (null: none is). */
+  oldestIdle(): number | null {
+    return this.sql
+      .exec<{ t: number | null }>("SELECT min(idle_since) AS t FROM elections INDEXED BY elections_idle WHERE idle_since IS NOT NULL")
+      .one().t;
+  }
+
+  /** Elections stored now. */
+  count(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM elections").one().n;
+  }
+
+  /**
+   * Elections by name after `after`, within `limit` and `maxBytes`, with their leaderships: one
+   * query (the leader's candidacy joined), however many elections there are.
+   */
+  page(query: { after?: string; limit: number; maxBytes: number }): ObjectPage<ElectionListItem> {
+    const rows = this.sql
+      .exec<{ name: string; term: number; leader: string | null; since: number | null; expires_at: number | null }>(
+        `SELECT e.name, e.term, e.leader, e.since, c.expires_at FROM elections e
+         LEFT JOIN candidates c ON c.election = e.name AND c.candidate = e.leader
+         WHERE e.name > ? ORDER BY e.name LIMIT ?`,
+        query.after ?? "",
+        query.limit + 1,
+      )
+      .toArray();
+    const items = rows.map((row): ElectionListItem => {
+      const election: ElectionSummary = {
+        name: row.name,
+        term: row.term,
+        leader:
+          row.leader === null || row.since === null || row.expires_at === null
+            ? null
+            : { candidate: row.leader, term: row.term, since: row.since, expiresAt: row.expires_at },
+      };
+      return { key: row.name, election, bytes: utf8Length(JSON.stringify(election)) + 1 };
+    });
+    return takeWithinBudget(items, query.limit, query.maxBytes);
   }
 
   /** Elections with a candidate whose ttl has run out. */
@@ -156,18 +263,11 @@ export class ElectionStore {
    * total only, since election names are chosen by callers and unbounded (see docs/OPERATIONS.md).
    */
   leaderChanges(): number {
-    return this.sql.exec<{ n: number }>("SELECT coalesce(sum(leader_changes), 0) AS n FROM elections").one()
-      .n;
+    return this.sql
+      .exec<{ n: number }>(
+        "SELECT coalesce(sum(leader_changes), 0) + (SELECT leader_changes FROM pruned_elections) AS n FROM elections",
+      )
+      .one().n;
   }
 
-  /** Every election with its current leadership. */
-  all(): { name: string; term: number; leader: Leadership | null }[] {
-    return this.sql
-      .exec<{ name: string }>("SELECT name FROM elections ORDER BY name")
-      .toArray()
-      .map(({ name }) => {
-        const state = this.load(name);
-        return { name, term: state.term, leader: leadership(state) };
-      });
-  }
 }

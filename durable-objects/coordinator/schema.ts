@@ -177,6 +177,24 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE elections ADD COLUMN leader_changes INTEGER NOT NULL DEFAULT 0;
   `,
+  // v7 (agreed as v10 across round 2's branches): election retention. idle_since is when an election
+  // was last left without candidates (null while it has some); the alarm deletes elections idle for
+  // ELECTION_RETENTION_MS. One row keeps what they leave behind: the highest term they reached (a
+  // name that comes back starts above it) and their leader changes (meridian_leader_changes_total
+  // never goes down). Elections idle before this version count from the migration.
+  `
+  ALTER TABLE elections ADD COLUMN idle_since INTEGER;
+  UPDATE elections SET idle_since = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+    WHERE NOT EXISTS (SELECT 1 FROM candidates WHERE candidates.election = elections.name);
+  CREATE INDEX elections_idle ON elections(idle_since) WHERE idle_since IS NOT NULL;
+  CREATE TABLE pruned_elections (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    max_term INTEGER NOT NULL,
+    leader_changes INTEGER NOT NULL,
+    count INTEGER NOT NULL
+  );
+  INSERT INTO pruned_elections (id, max_term, leader_changes, count) VALUES (1, 0, 0, 0);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,7 +8,17 @@ import { observeElection } from "../http/observe";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { knownShard } from "../http/shard-calls";
 import { errors, json, jsonBody } from "../schemas/common";
-import { Campaign, CampaignResponse, Election, ElectionParam, Fence, Resign } from "../schemas/elections";
+import { itemBudget } from "../core/list-pages";
+import {
+  Campaign,
+  CampaignResponse,
+  Election,
+  ElectionList,
+  ElectionParam,
+  ElectionQuery,
+  Fence,
+  Resign,
+} from "../schemas/elections";
 
 export const elections = openApiApp();
 
@@ -68,6 +78,25 @@ elections.openapi(
     const input = c.req.valid("json");
     await candidateNode(c, input.candidate, "own");
     return c.json(unwrap(await c.var.edge.coordinator().resign(c.var.principal, name, input)), 200);
+  },
+);
+
+elections.openapi(
+  createRoute({
+    method: "get",
+    path: "/elections",
+    tags: ["elections"],
+    summary:
+      "Elections by name with their leaders (no candidates); a page holds at most `limit` elections and LIST_BYTE_BUDGET bytes. Pass the returned cursor for the next",
+    security: bearerSecurity,
+    middleware: [operation("elections.read")],
+    request: { query: ElectionQuery },
+    responses: { 200: json(ElectionList, "a page of elections") },
+  }),
+  async (c) => {
+    const { cursor, limit } = c.req.valid("query");
+    const query = { after: cursor, limit, maxBytes: itemBudget(c.var.config.listByteBudget) };
+    return c.json(unwrap(await c.var.edge.coordinator().listElections(c.var.principal, query)), 200);
   },
 );
 

@@ -6,7 +6,9 @@ import { type MetricsSnapshot, prometheusText } from "../http/metrics";
 import { bearer, operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { regionStats } from "../http/shard-calls";
+import { itemBudget } from "../core/list-pages";
 import { json } from "../schemas/common";
+import { STATUS_ELECTIONS } from "../schemas/elections";
 import { regionView } from "./regions";
 
 /** Liveness, status and metrics. `/healthz` needs no token; the others need a reader. */
@@ -28,7 +30,8 @@ operations.openapi(
     method: "get",
     path: "/v1/status",
     tags: ["operations"],
-    summary: "Regions, node counts by status, queue depths by status, elections and their leaders",
+    summary:
+      "Regions, node counts by status, queue depths by status, and the first 100 elections by name with their leaders (`electionsCursor` continues at GET /v1/elections; `electionCount` counts them all)",
     security: bearerSecurity,
     middleware: [operation("status.read")],
     responses: {
@@ -75,10 +78,14 @@ async function gather(c: Context<AppEnv>) {
   const coordinator = edge.coordinator();
   const [listed, status] = await Promise.all([
     coordinator.listRegions(c.var.principal),
-    coordinator.status(c.var.principal),
+    // The first elections only: a deployment may hold thousands (GET /v1/elections pages them).
+    coordinator.status(c.var.principal, {
+      limit: STATUS_ELECTIONS,
+      maxBytes: itemBudget(c.var.config.listByteBudget) / 2,
+    }),
   ]);
   const { regions } = unwrap(listed);
-  const { now, elections, coordinatorCalls, leaderChanges } = unwrap(status);
+  const { now, elections, electionsCursor, electionCount, coordinatorCalls, leaderChanges } = unwrap(status);
   const stats = await regionStats(c, regions);
   const nodes = { healthy: 0, suspect: 0, draining: 0, dead: 0 };
   const tasks = { scheduled: 0, queued: 0, leased: 0, succeeded: 0, failed: 0, canceled: 0 };
@@ -92,10 +99,13 @@ async function gather(c: Context<AppEnv>) {
   }
   return {
     now,
-    regions: regions.map((r, i) => regionView(r, stats[i]!)),
+    // Dead nodes are counted here: GET /v1/nodes lists them only when asked (status=dead).
+    regions: regions.map((r, i) => ({ ...regionView(r, stats[i]!), nodeStatus: stats[i]!.nodeStatus })),
     nodes,
     tasks,
     elections,
+    electionsCursor,
+    electionCount,
     coordinatorCalls,
     taskMetrics: regions.map((r, i) => ({ region: r.id, metrics: stats[i]!.metrics })),
     storedRows: regions.map((r, i) => ({ region: r.id, rows: stats[i]!.storedRows })),

@@ -34,6 +34,28 @@ export const Election = z
   })
   .openapi("Election");
 
+/** An election as lists show it (GET /v1/elections, /v1/status): its leadership, without its candidates. */
+export const ElectionSummary = z
+  .object({ name: Identifier, term: z.number().int(), leader: Leader.nullable() })
+  .openapi("ElectionSummary");
+
+/** Elections `/v1/status` lists; the rest are paged with GET /v1/elections from its `electionsCursor`. */
+export const STATUS_ELECTIONS = 100;
+
+export const ElectionQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: Identifier.optional().openapi({
+    description: "the cursor a previous page (or `/v1/status`'s `electionsCursor`) returned: the last name listed",
+  }),
+});
+
+export const ElectionList = z
+  .object({
+    elections: z.array(ElectionSummary),
+    cursor: z.string().nullable().openapi({ description: "null on the last page" }),
+  })
+  .openapi("ElectionList");
+
 export const OwnerParam = z.object({ key: z.string().min(1).max(200) });
 export const OwnerQuery = z.object({ region: Identifier });
 export const Owner = z

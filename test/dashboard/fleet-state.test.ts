@@ -67,6 +67,31 @@ describe("the dashboard's fleet state", () => {
     expect(dead).toBe(1);
   });
 
+  it("counts the dead a paged server reports by status, and the live nodes past the snapshot's cap", () => {
+    const f = new FleetState();
+    f.applySnapshot(
+      {
+        now: 1,
+        regions: [
+          {
+            ...region("eu-west-1"),
+            nodes: { healthy: 3, total: 3 },
+            nodeStatus: { healthy: 3, suspect: 0, draining: 0, dead: 40 },
+          },
+        ],
+        elections: [],
+        electionsCursor: "leader:a",
+        electionCount: 2000,
+      },
+      [node(A, "eu-west-1", "healthy")],
+      { nodes: false, elections: false },
+    );
+    expect(f.nodesOf("eu-west-1")).toEqual({ live: [expect.objectContaining({ id: A })], dead: 40, notShown: 2 });
+    f.applyEvent({ type: "node.down", id: "1", at: 2, nodeId: A, region: "eu-west-1", reason: "dead" });
+    expect(f.nodesOf("eu-west-1")).toMatchObject({ live: [], dead: 41 });
+    expect(f.complete.elections).toBe(false);
+  });
+
   it("applies events between snapshots: health, node down, a new leader", () => {
     const f = fleet();
     f.applyEvent({
