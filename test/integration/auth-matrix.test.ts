@@ -179,6 +179,11 @@ const ROUTES: Route[] = [
     call: (f) => ({ method: "POST", path: "/v1/elections/db/fence", body: { term: f.term } }),
   },
   {
+    name: "GET /v1/elections",
+    allowed: ["admin", "node", "reader"],
+    call: () => ({ method: "GET", path: "/v1/elections" }),
+  },
+  {
     name: "GET /v1/elections/{name}",
     allowed: ["admin", "node", "reader"],
     call: () => ({ method: "GET", path: "/v1/elections/db" }),
