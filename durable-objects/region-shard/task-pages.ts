@@ -91,18 +91,22 @@ function withFields(meta: string, fields: [string, string][]): string {
  */
 export function taskPage(sql: SqlStorage, query: TaskPageQuery): ObjectPage<TaskListItem> {
   const { clause, args } = where(query);
-  const rows = sql
-    .exec<SizedRow>(
-      `SELECT ${META_COLUMNS}, octet_length(payload) AS payload_bytes, octet_length(result) AS result_bytes
-       FROM tasks ${clause} ORDER BY id DESC LIMIT ?`,
-      ...args,
-      query.limit + 1,
-    )
-    .toArray();
+  // Sizes only of the fields asked for: octet_length may have to read a large text's pages.
+  const payloadBytes = query.include.includes("payload") ? "octet_length(payload)" : "0";
+  const resultBytes = query.include.includes("result") ? "octet_length(result)" : "NULL";
+  // Stepped row by row (not toArray): reading stops at the first row past the budget.
+  const rows = sql.exec<SizedRow>(
+    `SELECT ${META_COLUMNS}, ${payloadBytes} AS payload_bytes, ${resultBytes} AS result_bytes
+     FROM tasks ${clause} ORDER BY id DESC LIMIT ?`,
+    ...args,
+    query.limit + 1,
+  );
   const kept: { row: SizedRow; meta: string; bytes: number; stripped: boolean }[] = [];
   let bytes = 0;
+  let more = false;
   for (const row of rows) {
     if (kept.length >= query.limit) {
+      more = true;
       break;
     }
     const size = measure(row, query.include);
@@ -111,11 +115,11 @@ export function taskPage(sql: SqlStorage, query: TaskPageQuery): ObjectPage<Task
     } else if (kept.length === 0 || bytes + size.full <= query.maxBytes) {
       kept.push({ row, meta: size.meta, bytes: size.full, stripped: false });
     } else {
+      more = true;
       break;
     }
     bytes += kept[kept.length - 1]!.bytes;
   }
-  const more = kept.length < rows.length;
   const large = query.include.length > 0 ? largeFields(sql, query, kept) : new Map();
   const items = kept.map(({ row, meta, bytes, stripped }): TaskListItem => {
     if (query.include.length === 0) {
