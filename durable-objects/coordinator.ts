@@ -3,8 +3,8 @@ import { candidateRefusal } from "../src/core/admission";
 import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
-import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
+import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { MAX_CANDIDATES } from "../src/schemas/elections";
@@ -292,7 +292,10 @@ export class Coordinator extends DurableObject<Env> {
    */
   async status(principal: Principal, elections: { limit: number; maxBytes: number }) {
     return this.run("status", principal, "status.read", (s, now) => {
-      const page = s.elections.page({ ...elections, maxBytes: Math.min(elections.maxBytes, MAX_ANSWER_BYTES) });
+      const page = s.elections.page({
+        ...elections,
+        maxBytes: Math.min(elections.maxBytes, MAX_ANSWER_BYTES),
+      });
       const last = page.items[page.items.length - 1];
       return {
         now,

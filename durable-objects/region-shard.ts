@@ -1,20 +1,20 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
+import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
-import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
+import { type NodePageQuery, nodePage } from "./region-shard/node-pages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
-import { taskPage, type TaskPageQuery } from "./region-shard/task-pages";
-import { type NodePageQuery, nodePage } from "./region-shard/node-pages";
+import { type TaskPageQuery, taskPage } from "./region-shard/task-pages";
 import { type TaskView, taskView } from "./region-shard/views";
 import { coordinatorStub, eventHubStub } from "./stubs";
 
@@ -395,7 +395,10 @@ export class RegionShard extends DurableObject<Env> {
   async listTasks(principal: Principal, query: TaskPageQuery) {
     return this.s.gate.run(principal, "tasks.read", () => {
       this.s.tasks.flush();
-      return taskPage(this.ctx.storage.sql, { ...query, maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES) });
+      return taskPage(this.ctx.storage.sql, {
+        ...query,
+        maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES),
+      });
     });
   }
 

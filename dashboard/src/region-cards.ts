@@ -63,7 +63,9 @@ function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
           ),
         ),
     live.length === 0 ? h("p", { class: "muted" }, "no live node") : nodeTable(live),
-    notShown > 0 ? h("p", { class: "muted" }, `${notShown} more live node${notShown === 1 ? "" : "s"} not shown`) : null,
+    notShown > 0
+      ? h("p", { class: "muted" }, `${notShown} more live node${notShown === 1 ? "" : "s"} not shown`)
+      : null,
     dead > 0 ? h("p", { class: "muted" }, `${dead} dead node${dead === 1 ? "" : "s"} not shown`) : null,
   );
 }

@@ -1,13 +1,12 @@
-import { type ObjectPage, type SizedItem, takeWithinBudget, utf8Length } from "../../src/core/list-pages";
 import {
   applyElection,
   type ElectionEvent,
   type ElectionState,
   emptyElection,
   type Leadership,
-  leadership,
   SESSION_TTL_MS,
 } from "../../src/core/election";
+import { type ObjectPage, type SizedItem, takeWithinBudget, utf8Length } from "../../src/core/list-pages";
 
 type CandidateRow = { candidate: string; node_id: string | null; joined_at: number; expires_at: number };
 
@@ -174,7 +173,9 @@ export class ElectionStore {
   /** When the longest-idle election became idle (null: none is). */
   oldestIdle(): number | null {
     return this.sql
-      .exec<{ t: number | null }>("SELECT min(idle_since) AS t FROM elections INDEXED BY elections_idle WHERE idle_since IS NOT NULL")
+      .exec<{ t: number | null }>(
+        "SELECT min(idle_since) AS t FROM elections INDEXED BY elections_idle WHERE idle_since IS NOT NULL",
+      )
       .one().t;
   }
 
@@ -189,7 +190,13 @@ export class ElectionStore {
    */
   page(query: { after?: string; limit: number; maxBytes: number }): ObjectPage<ElectionListItem> {
     const rows = this.sql
-      .exec<{ name: string; term: number; leader: string | null; since: number | null; expires_at: number | null }>(
+      .exec<{
+        name: string;
+        term: number;
+        leader: string | null;
+        since: number | null;
+        expires_at: number | null;
+      }>(
         `SELECT e.name, e.term, e.leader, e.since, c.expires_at FROM elections e
          LEFT JOIN candidates c ON c.election = e.name AND c.candidate = e.leader
          WHERE e.name > ? ORDER BY e.name LIMIT ?`,
@@ -269,5 +276,4 @@ export class ElectionStore {
       )
       .one().n;
   }
-
 }

@@ -60,9 +60,11 @@ const fieldBytes = (field: string) => field.length + 4;
 
 /** The item's JSON without the large fields, and what the requested ones would add (the item's comma counted). */
 function measure(row: SizedRow, include: readonly ListField[]): { meta: string; full: number; bare: number } {
-  const { payload: _p, result: _r, ...view } = taskView(
-    parseTask({ ...row, payload: "null", result: null } as TaskRow),
-  );
+  const {
+    payload: _p,
+    result: _r,
+    ...view
+  } = taskView(parseTask({ ...row, payload: "null", result: null } as TaskRow));
   const meta = JSON.stringify(view);
   const bare = utf8Length(meta) + 1;
   let full = bare;

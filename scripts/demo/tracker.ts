@@ -139,7 +139,11 @@ export class DemoTracker {
     let cursor: string | undefined;
     for (let page = 0; page < 20 && want.size > 0; page++) {
       // The result names the node that ran the task (lists leave results out unless asked).
-      const answer = await this.tasks.list({ limit: 500, include: ["result"], ...(cursor ? { cursor } : {}) });
+      const answer = await this.tasks.list({
+        limit: 500,
+        include: ["result"],
+        ...(cursor ? { cursor } : {}),
+      });
       for (const task of answer.tasks) {
         this.update(task);
         want.delete(task.id);

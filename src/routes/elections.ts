@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { regionOfNodeId } from "../core/ids";
+import { itemBudget } from "../core/list-pages";
 import type { AppEnv } from "../http/context";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
@@ -8,7 +9,6 @@ import { observeElection } from "../http/observe";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { knownShard } from "../http/shard-calls";
 import { errors, json, jsonBody } from "../schemas/common";
-import { itemBudget } from "../core/list-pages";
 import {
   Campaign,
   CampaignResponse,

@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { itemBudget } from "../core/list-pages";
 import type { AppEnv } from "../http/context";
 import { unwrap } from "../http/errors";
 import { type MetricsSnapshot, prometheusText } from "../http/metrics";
 import { bearer, operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { regionStats } from "../http/shard-calls";
-import { itemBudget } from "../core/list-pages";
 import { json } from "../schemas/common";
 import { STATUS_ELECTIONS } from "../schemas/elections";
 import { regionView } from "./regions";

@@ -45,7 +45,8 @@ export const STATUS_ELECTIONS = 100;
 export const ElectionQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: Identifier.optional().openapi({
-    description: "the cursor a previous page (or `/v1/status`'s `electionsCursor`) returned: the last name listed",
+    description:
+      "the cursor a previous page (or `/v1/status`'s `electionsCursor`) returned: the last name listed",
   }),
 });
 

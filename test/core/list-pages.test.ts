@@ -51,10 +51,13 @@ function walk(objects: SizedItem[][], order: ListOrder, limit: number, budget: n
 
 /** Objects holding distinct keys (as task ids, node ids and election names are), with sizes. */
 const objectsArb = fc
-  .uniqueArray(fc.tuple(fc.string({ minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 120 }), fc.nat(3)), {
-    selector: ([key]) => key,
-    maxLength: 60,
-  })
+  .uniqueArray(
+    fc.tuple(fc.string({ minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 120 }), fc.nat(3)),
+    {
+      selector: ([key]) => key,
+      maxLength: 60,
+    },
+  )
   .map((rows) => {
     const objects: SizedItem[][] = [[], [], [], []];
     for (const [key, bytes, object] of rows) {
@@ -95,7 +98,14 @@ describe("pages merged across objects", () => {
 
   it("cuts at the least advanced object that stopped early", () => {
     const a = { items: [{ key: "z", bytes: 1 }], more: true };
-    const b = { items: [{ key: "y", bytes: 1 }, { key: "x", bytes: 1 }, { key: "w", bytes: 1 }], more: false };
+    const b = {
+      items: [
+        { key: "y", bytes: 1 },
+        { key: "x", bytes: 1 },
+        { key: "w", bytes: 1 },
+      ],
+      more: false,
+    };
     // Object a may hold "y"..."a" items after "z": nothing of b below "z" may be listed yet.
     expect(mergePages([a, b], "desc", 10, 100)).toEqual({ items: [{ key: "z", bytes: 1 }], more: true });
   });

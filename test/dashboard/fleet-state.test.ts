@@ -86,7 +86,11 @@ describe("the dashboard's fleet state", () => {
       [node(A, "eu-west-1", "healthy")],
       { nodes: false, elections: false },
     );
-    expect(f.nodesOf("eu-west-1")).toEqual({ live: [expect.objectContaining({ id: A })], dead: 40, notShown: 2 });
+    expect(f.nodesOf("eu-west-1")).toEqual({
+      live: [expect.objectContaining({ id: A })],
+      dead: 40,
+      notShown: 2,
+    });
     f.applyEvent({ type: "node.down", id: "1", at: 2, nodeId: A, region: "eu-west-1", reason: "dead" });
     expect(f.nodesOf("eu-west-1")).toMatchObject({ live: [], dead: 41 });
     expect(f.complete.elections).toBe(false);

@@ -5,7 +5,9 @@ import { collectPages, type Page } from "../../dashboard/src/pages";
 function pager(n: number, per: number) {
   const calls: string[] = [];
   const page = (after: number): Page<number> => {
-    const items = Array.from({ length: n }, (_, i) => i).filter((i) => i > after).slice(0, per);
+    const items = Array.from({ length: n }, (_, i) => i)
+      .filter((i) => i > after)
+      .slice(0, per);
     const last = items[items.length - 1];
     return { items, cursor: last !== undefined && last < n - 1 ? String(last) : null };
   };
@@ -37,7 +39,9 @@ describe("the dashboard reads paged lists to their end, within a cap", () => {
   });
 
   it("takes an unpaged answer (an older server: no cursor) as the whole list", async () => {
-    expect(await collectPages({ items: [1, 2], cursor: null }, async () => ({ items: [9], cursor: null }), 5)).toEqual({
+    expect(
+      await collectPages({ items: [1, 2], cursor: null }, async () => ({ items: [9], cursor: null }), 5),
+    ).toEqual({
       items: [1, 2],
       complete: true,
     });

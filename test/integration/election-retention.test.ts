@@ -41,7 +41,9 @@ async function insertElections(h: Harness, n: number, idleSince: number) {
 
 async function leaderChangesTotal(h: Harness): Promise<number> {
   const metrics = await h.get("/metrics");
-  const line = (metrics.body as string).split("\n").find((l) => l.startsWith("meridian_leader_changes_total"));
+  const line = (metrics.body as string)
+    .split("\n")
+    .find((l) => l.startsWith("meridian_leader_changes_total"));
   return Number(line?.split(" ")[1]);
 }
 
@@ -84,7 +86,11 @@ describe("elections without candidates leave after ELECTION_RETENTION_MS; terms 
     await h.post("/v1/elections/db/resign", { candidate: "alpha" }, node);
     // Held by a live candidate: never pruned, however long.
     await h.post("/v1/elections/kept/campaign", { candidate: "beta", ttlMs: 10_000 }, node);
-    await coordinatorSql(h, "UPDATE candidates SET expires_at = ? WHERE election = 'kept'", h.now + 10 * RETENTION);
+    await coordinatorSql(
+      h,
+      "UPDATE candidates SET expires_at = ? WHERE election = 'kept'",
+      h.now + 10 * RETENTION,
+    );
     const changesBefore = await leaderChangesTotal(h);
 
     await h.advance(RETENTION - 1);
@@ -93,7 +99,9 @@ describe("elections without candidates leave after ELECTION_RETENTION_MS; terms 
     await h.advance(1);
     expect(await runDurableObjectAlarm(h.stub)).toBe(true);
     expect((await h.get("/v1/elections/db")).status).toBe(404);
-    expect((await h.get("/v1/elections")).body.elections.map((e: { name: string }) => e.name)).toEqual(["kept"]);
+    expect((await h.get("/v1/elections")).body.elections.map((e: { name: string }) => e.name)).toEqual([
+      "kept",
+    ]);
     expect((await h.get("/v1/elections/kept")).body.leader.candidate).toBe("beta");
     // The counter of leaderships does not go down with the elections that held them.
     expect(await leaderChangesTotal(h)).toBe(changesBefore);
