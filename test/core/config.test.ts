@@ -27,6 +27,8 @@ describe("settings (src/core/config.ts)", () => {
         burst: SETTINGS.RATE_LIMIT_BURST.default,
       },
       taskRetentionMs: SETTINGS.TASK_RETENTION_MS.default,
+      listByteBudget: SETTINGS.LIST_BYTE_BUDGET.default,
+      electionRetentionMs: SETTINGS.ELECTION_RETENTION_MS.default,
     });
     expect(
       parseConfig({
@@ -49,6 +51,9 @@ describe("settings (src/core/config.ts)", () => {
     expect(refusal({ ...ADMIN, TASK_RETENTION_MS: "86399999" }).setting).toBe("TASK_RETENTION_MS");
     expect(parseConfig({ ...ADMIN, TASK_RETENTION_MS: "86400000" }).taskRetentionMs).toBe(86_400_000);
     expect(refusal({ ...ADMIN, HEARTBEAT_INTERVAL_MS: "600001" }).message).toMatch(/from 100 to 600000/);
+    // A page budget past 16 MiB could not cross a Durable Object call with room to spare (32 MiB).
+    expect(refusal({ ...ADMIN, LIST_BYTE_BUDGET: "16777217" }).setting).toBe("LIST_BYTE_BUDGET");
+    expect(refusal({ ...ADMIN, ELECTION_RETENTION_MS: "59999" }).setting).toBe("ELECTION_RETENTION_MS");
   });
 
   it("checks settings against each other: a node may not be dead before its first missed heartbeat", () => {
