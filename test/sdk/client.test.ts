@@ -80,6 +80,7 @@ describe("MeridianClient", () => {
     const { fetch, seen } = scripted(
       json(200, { results: [{ task: task() }, { error: { code: "invalid_request", message: "bad" } }] }),
       json(200, { tasks: [task()], cursor: "17" }),
+      json(200, { tasks: [task()], cursor: null }),
       json(200, task({ status: "leased" })),
       json(200, { status: "canceled" }),
     );
@@ -89,11 +90,14 @@ describe("MeridianClient", () => {
     expect("error" in results[1]! && results[1].error.code).toBe("invalid_request");
     const page = await client.list({ status: "queued", region: "eu-west-1", limit: 5 });
     expect(page.cursor).toBe("17");
+    // Payloads and results are asked for (lists leave them out since API v2).
+    await client.list({ include: ["payload", "result"], cursor: "17" });
     expect((await client.get("t_1")).status).toBe("leased");
     expect(await client.cancel("t_1")).toEqual({ status: "canceled" });
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
       "POST http://m.test/v1/tasks:batch",
       "GET http://m.test/v1/tasks?status=queued&region=eu-west-1&limit=5",
+      "GET http://m.test/v1/tasks?include=payload%2Cresult&cursor=17",
       "GET http://m.test/v1/tasks/t_1",
       "POST http://m.test/v1/tasks/t_1/cancel",
     ]);
