@@ -131,7 +131,7 @@ export const TaskQuery = z.object({
 });
 
 /** A task as a list shows it: payload and result only when asked for (and when they fit). */
-export const TaskListItem = Task.extend({
+export const TaskListItem = Task.omit({ payload: true, result: true }).extend({
   payload: JsonValue.optional().openapi({ description: "only with `?include=payload`" }),
   result: JsonValue.optional().openapi({ description: "only with `?include=result`" }),
   omitted: z

@@ -74,7 +74,7 @@ describe("/v1/status lists the first elections; the rest are paged", () => {
     }
     const all = Array.from({ length: 3000 }, (_, i) => `e-${String(i).padStart(4, "0")}`);
     expect(names).toEqual(all);
-  });
+  }, 30_000);
 });
 
 describe("elections without candidates leave after ELECTION_RETENTION_MS; terms never go back", () => {
@@ -108,7 +108,7 @@ describe("elections without candidates leave after ELECTION_RETENTION_MS; terms 
 
     const again = await h.post("/v1/elections/db/campaign", { candidate: "gamma", ttlMs: 10_000 }, node);
     expect(again.body.leader.term).toBeGreaterThan(firstTerm);
-  });
+  }, 30_000);
 
   it("a name that comes back gets a term above every pruned one, even when that term ran ahead of the clock", async () => {
     const h = await harness();
@@ -128,7 +128,7 @@ describe("elections without candidates leave after ELECTION_RETENTION_MS; terms 
     expect(back.body.leader.term).toBeGreaterThan(ahead);
     const fenced = await h.post("/v1/elections/db/fence", { term: ahead }, node);
     expect(fenced.status).toBe(409);
-  });
+  }, 30_000);
 
   it("prunes in slices of PRUNE_SLICE_ROWS, the alarm coming back while more are due", async () => {
     const h = await harness();
@@ -146,5 +146,5 @@ describe("elections without candidates leave after ELECTION_RETENTION_MS; terms 
     // Only the led ones are left.
     const left = await coordinatorSql(h, "SELECT count(*) AS n FROM elections WHERE leader IS NULL");
     expect(left).toEqual([{ n: 0 }]);
-  });
+  }, 30_000);
 });

@@ -1,3 +1,4 @@
+// Large fixtures (megabytes of payloads, hundreds of rows): each test may take seconds on a busy machine.
 import { describe, expect, it } from "vitest";
 import { type Harness, harness, REGIONS } from "./harness";
 
@@ -66,7 +67,7 @@ describe("task lists are bounded by bytes as well as by count", () => {
     // The task itself still has its payload.
     const one = await h.get(`/v1/tasks/${newestFirst[0]}`);
     expect(one.body.payload.blob).toHaveLength(PAYLOAD_CHARS);
-  });
+  }, 30_000);
 
   it("with include=payload,result, every page is 200 and within the budget, and the cursor walks every task once", async () => {
     const { h, newestFirst } = await bigWorld();
@@ -87,7 +88,7 @@ describe("task lists are bounded by bytes as well as by count", () => {
     }
     // The budget, not the count, ended the pages: two 250 KB tasks fit in 600 KB, three do not.
     expect(Math.max(...pages.map((p) => p.tasks.length))).toBe(2);
-  });
+  }, 30_000);
 
   it("a task larger than the whole budget is listed alone without its payload, marked omitted, and the walk goes on", async () => {
     const { h, newestFirst } = await bigWorld(65_536);
@@ -102,7 +103,7 @@ describe("task lists are bounded by bytes as well as by count", () => {
       expect(task.omitted).toEqual(["payload"]);
       expect(task).not.toHaveProperty("payload");
     }
-  });
+  }, 30_000);
 
   it("keeps the count limit, filters and the cursor as before", async () => {
     const { h, client, newestFirst } = await bigWorld();
@@ -114,5 +115,5 @@ describe("task lists are bounded by bytes as well as by count", () => {
     expect(onlySmall.body.tasks).toEqual([expect.objectContaining({ id: small.body.id, payload: { x: 1 } })]);
     const bad = await h.get("/v1/tasks?include=secrets");
     expect([bad.status, bad.body.error.code]).toEqual([400, "invalid_request"]);
-  });
+  }, 30_000);
 });

@@ -56,7 +56,7 @@ describe("node lists are paged by count and bytes, and dead nodes are listed onl
     expect(first.body.nodes).toHaveLength(5);
     expect(first.body.cursor).toBe(first.body.nodes[4].id);
     expect(first.body.nodes.every((n: { region: string }) => n.region === "eu-west")).toBe(true);
-  });
+  }, 30_000);
 
   it("lists dead nodes only with status=dead; other statuses filter too", async () => {
     const h = await harness();
@@ -77,5 +77,5 @@ describe("node lists are paged by count and bytes, and dead nodes are listed onl
     expect((await h.get("/v1/nodes?status=healthy")).body.nodes).toEqual([]);
     const bad = await h.get("/v1/nodes?status=gone");
     expect(bad.status).toBe(400);
-  });
+  }, 30_000);
 });

@@ -52,11 +52,18 @@ describe("operations endpoints", () => {
       "/v1/tasks:batch",
       "/v1/tasks/{id}/complete",
       "/v1/elections/{name}/campaign",
+      "/v1/elections",
       "/v1/owners/{key}",
       "/v1/status",
     ]) {
       expect(paths).toContain(path);
     }
+    // Lists say what they leave out, and how to ask for it (issue 14).
+    const listParams = doc.body.paths["/v1/tasks"].get.parameters.map((p: { name: string }) => p.name);
+    expect(listParams).toEqual(expect.arrayContaining(["include", "cursor", "limit"]));
+    expect(Object.keys(doc.body.components.schemas.TaskListItem.properties)).toContain("omitted");
+    const nodeParams = doc.body.paths["/v1/nodes"].get.parameters.map((p: { name: string }) => p.name);
+    expect(nodeParams).toEqual(expect.arrayContaining(["status", "cursor", "limit"]));
     expect(doc.body.components.schemas.SubmitTask.properties.priority).toMatchObject({
       minimum: 0,
       maximum: 9,
