@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
+import { endpointUrlRefusal } from "../src/core/endpoint-url";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
@@ -7,13 +8,21 @@ import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
+import { newWebhookSecret } from "../src/core/webhook-signature";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
 import type { TaskFilter } from "./region-shard/task-queue";
-import { type NodeView, nodeView, type TaskView, taskView } from "./region-shard/views";
+import {
+  type EndpointView,
+  endpointView,
+  type NodeView,
+  nodeView,
+  type TaskView,
+  taskView,
+} from "./region-shard/views";
 import { coordinatorStub, eventHubStub } from "./stubs";
 
 /**
@@ -104,11 +113,16 @@ export class RegionShard extends DurableObject<Env> {
       const s = this.s;
       s.reaper.run(now);
       const refusal = regionDeletionRefusal({
-        liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length,
+        // An endpoint is capacity of the region like a node: delete it first.
+        liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length + s.endpoints.endpoints.size,
         unfinishedTasks: s.tasks.hasLiveTasks() ? 1 : 0,
       });
       if (refusal === "region_has_nodes") {
-        throw ApiError.of("conflict", `region ${this.region()} still has registered nodes`, refusal);
+        throw ApiError.of(
+          "conflict",
+          `region ${this.region()} still has registered nodes or endpoints`,
+          refusal,
+        );
       }
       if (refusal === "region_has_tasks") {
         throw ApiError.of("conflict", `region ${this.region()} still has unfinished tasks`, refusal);
@@ -278,6 +292,83 @@ export class RegionShard extends DurableObject<Env> {
       const region = this.region();
       return { key, region, nodeId: this.s.nodes.ownerOf(key, now)?.id ?? null };
     });
+  }
+
+  // ---- push endpoints ----
+
+  /**
+   * Creates or replaces a push endpoint (admin). The URL is checked against ENDPOINT_PRIVATE_ADDRESSES
+   * here, where the setting is read. Created: its new signing secret is in the answer, the only time
+   * it is shown; replaced: the secret and the breaker stay.
+   */
+  async putEndpoint(
+    principal: Principal,
+    name: string,
+    input: { url: string; capacity: number; timeoutMs?: number },
+  ) {
+    return this.s.gate.run(
+      principal,
+      "endpoints.put",
+      (now): { endpoint: EndpointView; secret?: string; created: boolean } => {
+        const s = this.s;
+        const region = this.region();
+        const refusal = endpointUrlRefusal(input.url, s.deps.config.endpoints.privateAddresses);
+        if (refusal !== null) {
+          throw new ApiError({
+            code: "invalid_request",
+            message: refusal,
+            issues: [{ path: "url", message: refusal }],
+          });
+        }
+        const { endpoint, created } = s.endpoints.put(
+          name,
+          { url: input.url, capacity: input.capacity, timeoutMs: input.timeoutMs ?? null },
+          now,
+          () => newWebhookSecret((bytes) => crypto.getRandomValues(bytes)),
+        );
+        s.deliveries.offer(endpoint, now);
+        return {
+          endpoint: endpointView(endpoint, region),
+          created,
+          ...(created ? { secret: endpoint.secret } : {}),
+        };
+      },
+    );
+  }
+
+  async getEndpoint(principal: Principal, name: string) {
+    return this.s.gate.run(principal, "endpoints.read", () =>
+      endpointView(this.endpoint(name), this.region()),
+    );
+  }
+
+  async listEndpoints(principal: Principal) {
+    return this.s.gate.run(principal, "endpoints.read", (): { endpoints: EndpointView[] } => {
+      const region = this.region();
+      return { endpoints: [...this.s.endpoints.endpoints.values()].map((e) => endpointView(e, region)) };
+    });
+  }
+
+  /** Deletes a push endpoint (admin): the tasks it holds go back to the queue, each a failed attempt. */
+  async deleteEndpoint(principal: Principal, name: string) {
+    return this.s.gate.run(principal, "endpoints.delete", (now) => {
+      const s = this.s;
+      const endpoint = this.endpoint(name);
+      s.deliveries.abandon(name);
+      s.scheduler.closeChannel(endpoint.holder.id);
+      s.scheduler.reclaim(endpoint.holder, "endpoint deleted", now, (row, e) => console.error(row, e));
+      s.endpoints.remove(endpoint);
+      return null;
+    });
+  }
+
+  private endpoint(name: string) {
+    this.region();
+    const endpoint = this.s.endpoints.get(name);
+    if (endpoint === undefined) {
+      throw ApiError.of("not_found", `no endpoint ${name} in region ${this.region()}`);
+    }
+    return endpoint;
   }
 
   // ---- executing ----
