@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
+import type { BreakerState } from "../src/core/circuit-breaker";
 import { endpointUrlRefusal } from "../src/core/endpoint-url";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import type { Principal } from "../src/core/permissions";
@@ -12,6 +13,7 @@ import { newWebhookSecret } from "../src/core/webhook-signature";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
+import type { DeliveryCounts } from "./region-shard/push-deliveries";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
 import type { TaskFilter } from "./region-shard/task-queue";
@@ -44,6 +46,9 @@ export interface ShardStats {
   storedRows: { tasks: number; nodes: number };
   /** The shard's task counters and histograms (meridian_tasks_*_total, meridian_dispatch_seconds, ...). */
   metrics: TaskMetrics;
+  /** The region's push endpoints' breakers and loads, and what their deliveries did (counted in memory). */
+  endpoints: { name: string; state: BreakerState; inFlight: number; capacity: number }[];
+  pushDeliveries: DeliveryCounts;
 }
 
 /**
@@ -149,6 +154,13 @@ export class RegionShard extends DurableObject<Env> {
         storedRows: storedRows(s),
         // A copy: the live counters go on changing while the answer is serialised.
         metrics: structuredClone(s.metrics.tasks),
+        endpoints: [...s.endpoints.endpoints.values()].map((e) => ({
+          name: e.name,
+          state: e.breaker.state,
+          inFlight: e.holder.inFlight,
+          capacity: e.capacity,
+        })),
+        pushDeliveries: { ...s.deliveries.counts },
       };
     });
   }

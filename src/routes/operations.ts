@@ -59,7 +59,7 @@ operations.openapi(
 
 /** Regions with their shards' live numbers, node counts and queue depths by status, elections and leaders. */
 async function status(c: Context<AppEnv>) {
-  const { taskMetrics: _t, leaderChanges: _l, storedRows: _s, ...view } = await gather(c);
+  const { taskMetrics: _t, leaderChanges: _l, storedRows: _s, push: _p, ...view } = await gather(c);
   return view;
 }
 
@@ -99,6 +99,11 @@ async function gather(c: Context<AppEnv>) {
     coordinatorCalls,
     taskMetrics: regions.map((r, i) => ({ region: r.id, metrics: stats[i]!.metrics })),
     storedRows: regions.map((r, i) => ({ region: r.id, rows: stats[i]!.storedRows })),
+    push: regions.map((r, i) => ({
+      region: r.id,
+      endpoints: stats[i]!.endpoints,
+      deliveries: stats[i]!.pushDeliveries,
+    })),
     leaderChanges,
   };
 }

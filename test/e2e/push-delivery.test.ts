@@ -217,6 +217,9 @@ describe("push delivery to HTTP executors (real wrangler dev, real HTTP receiver
       return e.breaker.state === "open" ? e : undefined;
     });
     expect(open.breaker.failures).toBe(3);
+    const metrics = async () =>
+      (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.admin}` } })).text();
+    expect(await metrics()).toContain('meridian_endpoint_breaker_open{region="brk",endpoint="main"} 1');
     const regions = (await client.ok("GET", "/v1/regions")).regions;
     expect(regions.find((r: any) => r.id === "brk").healthy).toBe(false);
     // Pinned to the region: nothing can run it there now.
@@ -234,6 +237,9 @@ describe("push delivery to HTTP executors (real wrangler dev, real HTTP receiver
     const done = await finished(stuck);
     expect(done).toMatchObject({ status: "succeeded", result: { by: "main" } });
     expect((await admin.ok("GET", "/v1/regions/brk/endpoints/main")).breaker.state).toBe("closed");
+    const text = await metrics();
+    expect(text).toContain('meridian_endpoint_breaker_open{region="brk",endpoint="main"} 0');
+    expect(text).toMatch(/meridian_push_deliveries_total\{region="brk",outcome="failed"\} [3-9]/);
     await waitFor("the region to be healthy again", async () => {
       const { regions } = await client.ok("GET", "/v1/regions");
       return regions.find((r: any) => r.id === "brk")?.healthy;
