@@ -7,7 +7,7 @@ import {
 } from "../../src/core/delivery-outcome";
 import { ApiError } from "../../src/core/errors";
 import type { LeasedTask } from "../../src/core/task-commands";
-import { signWebhook, webhookId } from "../../src/core/webhook-signature";
+import { signWebhook, webhookId, webhookKey } from "../../src/core/webhook-signature";
 import type { CallGate } from "../call-gate";
 import type { EndpointRecord, EndpointTable } from "./endpoint-table";
 import type { Scheduler } from "./scheduler";
@@ -39,6 +39,10 @@ export class PushDeliveries {
   /** Deliveries in flight, by lease token, to abort them when their endpoint goes. */
   private readonly running = new Map<string, { endpoint: string; abort: AbortController }>();
   private started = false;
+  /** Each endpoint's HMAC key, imported once (by secret: a new endpoint under an old name has a new one). */
+  private readonly keys = new Map<string, Promise<CryptoKey>>();
+  /** Outcomes waiting to be recorded: those that come in one turn are recorded in one call (one commit). */
+  private finished: { name: string; task: LeasedTask; outcome: DeliveryOutcome }[] = [];
   readonly counts: DeliveryCounts = { succeeded: 0, rejected: 0, failed: 0, late: 0 };
 
   constructor(
@@ -112,6 +116,10 @@ export class PushDeliveries {
 
   /** The endpoint is deleted or replaced: its deliveries in flight are abandoned (their answers would be ignored). */
   abandon(name: string): void {
+    const secret = this.endpoints.get(name)?.secret;
+    if (secret !== undefined) {
+      this.keys.delete(secret);
+    }
     for (const [token, delivery] of this.running) {
       if (delivery.endpoint === name) {
         delivery.abort.abort(new Error("endpoint deleted"));
@@ -151,7 +159,7 @@ export class PushDeliveries {
           "user-agent": "Meridian-Push/1",
           "webhook-id": id,
           "webhook-timestamp": String(timestamp),
-          "webhook-signature": await signWebhook(endpoint.secret, id, timestamp, body),
+          "webhook-signature": await signWebhook(await this.keyOf(endpoint), id, timestamp, body),
         },
         body,
         signal: abort.signal,
@@ -167,11 +175,36 @@ export class PushDeliveries {
       return; // abandoned: the endpoint went, and its leases with it
     }
     this.running.delete(task.leaseToken);
-    try {
-      await this.gate.run(null, null, (now) => this.finish(endpoint.name, task, outcome, now));
-    } catch (error) {
-      console.error(`push: could not record the delivery of ${task.id}`, error);
+    this.finished.push({ name: endpoint.name, task, outcome });
+    if (this.finished.length > 1) {
+      return; // the first of this batch records it
     }
+    await scheduler.wait(0);
+    const batch = this.finished;
+    this.finished = [];
+    try {
+      await this.gate.run(null, null, (now) => {
+        for (const { name, task: leased, outcome: result } of batch) {
+          try {
+            this.finish(name, leased, result, now);
+          } catch (error) {
+            // One row's failure does not skip the rest; its lease expires and the task is retried.
+            console.error(`push: could not record the delivery of ${leased.id}`, error);
+          }
+        }
+      });
+    } catch (error) {
+      console.error(`push: could not record ${batch.length} deliveries`, error);
+    }
+  }
+
+  private keyOf(endpoint: EndpointRecord): Promise<CryptoKey> {
+    let key = this.keys.get(endpoint.secret);
+    if (key === undefined) {
+      key = webhookKey(endpoint.secret);
+      this.keys.set(endpoint.secret, key);
+    }
+    return key;
   }
 
   /** Records a delivery's outcome under its lease (ignored when the lease has ended), and moves the breaker. */

@@ -43,8 +43,8 @@ export function secretBytes(secret: string): Uint8Array {
   }
 }
 
-/** The HMAC key of a secret, imported once per use (cheap next to the HTTP call it signs). */
-async function hmacKey(secret: string): Promise<CryptoKey> {
+/** The HMAC key of a secret (a sender signing many deliveries imports it once). */
+export async function webhookKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", secretBytes(secret), { name: "HMAC", hash: "SHA-256" }, false, [
     "sign",
   ]);
@@ -52,12 +52,12 @@ async function hmacKey(secret: string): Promise<CryptoKey> {
 
 /** The `webhook-signature` header value for one delivery: `v1,<base64>`. */
 export async function signWebhook(
-  secret: string,
+  secret: string | CryptoKey,
   id: string,
   timestampSec: number,
   body: string,
 ): Promise<string> {
-  const key = await hmacKey(secret);
+  const key = typeof secret === "string" ? await webhookKey(secret) : secret;
   const mac = await crypto.subtle.sign(
     "HMAC",
     key,
