@@ -20,7 +20,7 @@ const server = createServer(async (req, res) => {
       return;
     }
     const result = {
-      ranBy: `push-executor:${port}`,
+      node: `push-executor:${port}`,
       type: task.type,
       payload: task.payload,
       attempt: task.attempt,
