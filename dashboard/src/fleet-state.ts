@@ -32,6 +32,15 @@ export interface NodeInfo {
   transport?: "channel" | "http";
 }
 
+/** A push endpoint as `GET /v1/status` lists it (absent on a server older than push delivery). */
+export interface EndpointInfo {
+  region: string;
+  name: string;
+  state: "closed" | "open" | "half_open";
+  inFlight: number;
+  capacity: number;
+}
+
 /** An election as `GET /v1/status` lists it. */
 export interface ElectionInfo {
   name: string;
@@ -44,6 +53,7 @@ export interface StatusSnapshot {
   now: number;
   regions: RegionInfo[];
   elections: ElectionInfo[];
+  endpoints?: EndpointInfo[];
 }
 
 /** A region's election and its leader, as a region card shows it. */
@@ -59,6 +69,8 @@ export class FleetState {
   readonly regions = new Map<string, RegionInfo>();
   readonly nodes = new Map<string, NodeInfo>();
   readonly elections = new Map<string, ElectionInfo>();
+  /** Push endpoints, as of the last REST snapshot (their breakers change no event). */
+  endpoints: EndpointInfo[] = [];
   /** When the last REST snapshot was taken (server time), 0 before the first. */
   snapshotAt = 0;
 
@@ -73,6 +85,7 @@ export class FleetState {
     for (const election of status.elections) {
       this.elections.set(election.name, election);
     }
+    this.endpoints = status.endpoints ?? [];
     this.nodes.clear();
     for (const node of nodes) {
       this.nodes.set(node.id, node);

@@ -220,6 +220,15 @@ describe("push delivery to HTTP executors (real wrangler dev, real HTTP receiver
     const metrics = async () =>
       (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.admin}` } })).text();
     expect(await metrics()).toContain('meridian_endpoint_breaker_open{region="brk",endpoint="main"} 1');
+    // The dashboard reads the breaker from /v1/status.
+    const status = await admin.ok("GET", "/v1/status");
+    expect(status.endpoints).toContainEqual({
+      region: "brk",
+      name: "main",
+      state: "open",
+      inFlight: 0,
+      capacity: 4,
+    });
     const regions = (await client.ok("GET", "/v1/regions")).regions;
     expect(regions.find((r: any) => r.id === "brk").healthy).toBe(false);
     // Pinned to the region: nothing can run it there now.
