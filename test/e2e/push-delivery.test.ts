@@ -14,6 +14,8 @@ const REGIONS = {
   brk: PLACES.frankfurt,
   "brk-b": PLACES.warsaw,
   cfg: PLACES.capeTown,
+  cancel: PLACES.buenosAires,
+  crash: PLACES.johannesburg,
 };
 
 describe("push delivery to HTTP executors (real wrangler dev, real HTTP receivers)", () => {
@@ -54,6 +56,9 @@ describe("push delivery to HTTP executors (real wrangler dev, real HTTP receiver
     });
   const submit = async (body: Record<string, unknown>) =>
     (await client.ok("POST", "/v1/tasks", body)).id as string;
+
+  const metrics = async () =>
+    (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.admin}` } })).text();
 
   it("refuses bad endpoints with 400 (never 500) and checks roles", async () => {
     const put = (body: unknown, path = "/v1/regions/cfg/endpoints/bad") =>
@@ -217,8 +222,6 @@ describe("push delivery to HTTP executors (real wrangler dev, real HTTP receiver
       return e.breaker.state === "open" ? e : undefined;
     });
     expect(open.breaker.failures).toBe(3);
-    const metrics = async () =>
-      (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.admin}` } })).text();
     expect(await metrics()).toContain('meridian_endpoint_breaker_open{region="brk",endpoint="main"} 1');
     // The dashboard reads the breaker from /v1/status.
     const status = await admin.ok("GET", "/v1/status");
@@ -255,5 +258,34 @@ describe("push delivery to HTTP executors (real wrangler dev, real HTTP receiver
     });
     const after = await client.ok("POST", "/v1/tasks", { type: "work", location: PLACES.paris });
     expect(after.region).toBe("brk");
+  });
+  it("a task canceled while its delivery runs stays canceled when the 2xx comes: the answer is late, and ignored", async () => {
+    const receiver = await endpoint("cancel", "slowpoke");
+    receiver.answer = () => ({ status: 200, body: { done: true }, delayMs: 1500 });
+    const id = await submit({ type: "work", region: "cancel" });
+    await waitFor("the delivery to arrive", () => receiver.of(id).length === 1);
+    expect((await client.call("POST", `/v1/tasks/${id}/cancel`)).status).toBe(200);
+    await waitFor("the late answer to be recorded as late", async () =>
+      (await metrics()).includes('meridian_push_deliveries_total{region="cancel",outcome="late"} 1'),
+    );
+    expect(await task(id)).toMatchObject({ status: "canceled", result: null });
+    expect((await admin.ok("GET", "/v1/regions/cancel/endpoints/slowpoke")).inFlight).toBe(0);
+  });
+
+  // Last: it restarts the server.
+  it("a crash of the runtime mid-delivery loses nothing: the lease expires and the task is delivered again", async () => {
+    const receiver = await endpoint("crash", "survivor", { timeoutMs: 2000 });
+    receiver.answer = (t) =>
+      t.attempt === 1
+        ? { status: 200, body: { attempt: 1 }, delayMs: 60_000 }
+        : { status: 200, body: { attempt: t.attempt } };
+    const id = await submit({ type: "work", region: "crash", maxAttempts: 5 });
+    await waitFor("the first delivery to arrive", () => receiver.of(id).length === 1);
+    await server.stop("SIGKILL");
+    await server.start();
+    const done = await finished(id);
+    expect(done).toMatchObject({ status: "succeeded", attempts: 2, result: { attempt: 2 } });
+    expect(receiver.of(id).map((d) => d.headers["webhook-id"])).toEqual([`${id}:1`, `${id}:2`]);
+    expect((await admin.ok("GET", "/v1/regions/crash/endpoints/survivor")).inFlight).toBe(0);
   });
 });
