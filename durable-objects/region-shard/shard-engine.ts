@@ -35,6 +35,8 @@ export interface ShardDependencies {
   groupWindowMs: number;
   /** false: no per-token rate limit (the simulation's calls come by the thousand). */
   rateLimited: boolean;
+  /** How push deliveries reach their endpoints (a test's fake executor; the runtime's fetch otherwise). */
+  deliver?: typeof fetch;
 }
 
 /**
@@ -120,6 +122,7 @@ export class ShardEngine {
       deps.clock,
       (at) => this.dueAt(at),
       (promise) => ctx.waitUntil(promise),
+      deps.deliver,
     );
     this.access = new Access(this.nodes, this.tasks);
     this.outbox = new CoordinatorOutbox(
