@@ -114,7 +114,7 @@ export class PushDeliveries {
     }
   }
 
-  /** The endpoint is deleted or replaced: its deliveries in flight are abandoned (their answers would be ignored). */
+  /** The endpoint is deleted: its deliveries in flight are abandoned (their answers would be ignored). */
   abandon(name: string): void {
     const secret = this.endpoints.get(name)?.secret;
     if (secret !== undefined) {
