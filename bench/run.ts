@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention,push]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -13,6 +13,7 @@ import { benchEvents } from "./events.ts";
 import { benchFailover } from "./failover.ts";
 import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
+import { benchPush } from "./push.ts";
 import { benchQueueDepth } from "./queue-depth.ts";
 import { benchRetention } from "./retention.ts";
 import { type BenchServer, startBenchServer } from "./server.ts";
@@ -30,6 +31,7 @@ const PARTS = [
   "queue",
   "events",
   "retention",
+  "push",
 ] as const;
 type Part = (typeof PARTS)[number];
 
@@ -185,6 +187,13 @@ async function main(): Promise<void> {
       "retention: alarm prune passes over 100k finished tasks beside 10k queued (the shard's code on Node's SQLite)",
     );
     Object.assign(results, await benchRetention({ finished: 100_000, live: 10_000, log }));
+  }
+  if (settings.parts.has("push")) {
+    const push = { durationMs: quick ? 3_000 : 10_000, warmupMs: quick ? 500 : 2_000, capacity: 32, log };
+    log(
+      `push: one region served by a push endpoint of capacity ${push.capacity} (a no-op HTTP executor in this process), ${push.durationMs / 1000} s`,
+    );
+    Object.assign(results, await withServer((server, client) => benchPush(server, client, push)));
   }
   results["meta.seconds"] = (performance.now() - began) / 1000;
 

@@ -35,6 +35,15 @@ const TARGETS: Target[] = [
     atMost: false,
     describe: ">= 15 x noop",
   },
+  {
+    key: "push.tasksPerSec",
+    bound: () => undefined,
+    atMost: false,
+    describe: (r) =>
+      r["channel.lifecycle.tasksPerSec"] === undefined
+        ? "printed"
+        : `printed (${((r["push.tasksPerSec"] ?? 0) / r["channel.lifecycle.tasksPerSec"]).toFixed(2)} x channel lifecycle)`,
+  },
   ...(["channel.heartbeatsPerSec", "channel.renewalsPerSec"] as const).map(
     (key): Target => ({ key, bound: (r) => noop(r, 5), atMost: false, describe: ">= 5 x noop" }),
   ),
@@ -137,6 +146,8 @@ export const REQUIRED_KEYS = [
   "events.overhead.ratio",
   "events.lifecycle.tasksPerSec.none",
   "events.lifecycle.tasksPerSec.streaming",
+  // Push delivery (issue 12): tasks a second through one endpoint of capacity 32.
+  "push.tasksPerSec",
   // Retention (issue 13): what pruning finished tasks costs.
   "retention.prune.msPerThousand",
   // Read from /proc: Linux only (CI runs there).

@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
+import type { BreakerState } from "../src/core/circuit-breaker";
+import { endpointUrlRefusal } from "../src/core/endpoint-url";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import type { Principal } from "../src/core/permissions";
@@ -8,14 +10,16 @@ import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
+import { newWebhookSecret } from "../src/core/webhook-signature";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import { type NodePageQuery, nodePage } from "./region-shard/node-pages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
+import type { DeliveryCounts } from "./region-shard/push-deliveries";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
 import { type TaskPageQuery, taskPage } from "./region-shard/task-pages";
-import { type TaskView, taskView } from "./region-shard/views";
+import { type EndpointView, endpointView, type TaskView, taskView } from "./region-shard/views";
 import { coordinatorStub, eventHubStub } from "./stubs";
 
 /**
@@ -37,6 +41,9 @@ export interface ShardStats {
   storedRows: { tasks: number; nodes: number };
   /** The shard's task counters and histograms (meridian_tasks_*_total, meridian_dispatch_seconds, ...). */
   metrics: TaskMetrics;
+  /** The region's push endpoints' breakers and loads, and what their deliveries did (counted in memory). */
+  endpoints: { name: string; state: BreakerState; inFlight: number; capacity: number }[];
+  pushDeliveries: DeliveryCounts;
 }
 
 /**
@@ -106,11 +113,16 @@ export class RegionShard extends DurableObject<Env> {
       const s = this.s;
       s.reaper.run(now);
       const refusal = regionDeletionRefusal({
-        liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length,
+        // An endpoint is capacity of the region like a node: delete it first.
+        liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length + s.endpoints.endpoints.size,
         unfinishedTasks: s.tasks.hasLiveTasks() ? 1 : 0,
       });
       if (refusal === "region_has_nodes") {
-        throw ApiError.of("conflict", `region ${this.region()} still has registered nodes`, refusal);
+        throw ApiError.of(
+          "conflict",
+          `region ${this.region()} still has registered nodes or endpoints`,
+          refusal,
+        );
       }
       if (refusal === "region_has_tasks") {
         throw ApiError.of("conflict", `region ${this.region()} still has unfinished tasks`, refusal);
@@ -137,6 +149,13 @@ export class RegionShard extends DurableObject<Env> {
         storedRows: storedRows(s),
         // A copy: the live counters go on changing while the answer is serialised.
         metrics: structuredClone(s.metrics.tasks),
+        endpoints: [...s.endpoints.endpoints.values()].map((e) => ({
+          name: e.name,
+          state: e.breaker.state,
+          inFlight: e.holder.inFlight,
+          capacity: e.capacity,
+        })),
+        pushDeliveries: { ...s.deliveries.counts },
       };
     });
   }
@@ -279,6 +298,83 @@ export class RegionShard extends DurableObject<Env> {
       const region = this.region();
       return { key, region, nodeId: this.s.nodes.ownerOf(key, now)?.id ?? null };
     });
+  }
+
+  // ---- push endpoints ----
+
+  /**
+   * Creates or replaces a push endpoint (admin). The URL is checked against ENDPOINT_PRIVATE_ADDRESSES
+   * here, where the setting is read. Created: its new signing secret is in the answer, the only time
+   * it is shown; replaced: the secret and the breaker stay.
+   */
+  async putEndpoint(
+    principal: Principal,
+    name: string,
+    input: { url: string; capacity: number; timeoutMs?: number },
+  ) {
+    return this.s.gate.run(
+      principal,
+      "endpoints.put",
+      (now): { endpoint: EndpointView; secret?: string; created: boolean } => {
+        const s = this.s;
+        const region = this.region();
+        const refusal = endpointUrlRefusal(input.url, s.deps.config.endpoints.privateAddresses);
+        if (refusal !== null) {
+          throw new ApiError({
+            code: "invalid_request",
+            message: refusal,
+            issues: [{ path: "url", message: refusal }],
+          });
+        }
+        const { endpoint, created } = s.endpoints.put(
+          name,
+          { url: input.url, capacity: input.capacity, timeoutMs: input.timeoutMs ?? null },
+          now,
+          () => newWebhookSecret((bytes) => crypto.getRandomValues(bytes)),
+        );
+        s.deliveries.offer(endpoint, now);
+        return {
+          endpoint: endpointView(endpoint, region),
+          created,
+          ...(created ? { secret: endpoint.secret } : {}),
+        };
+      },
+    );
+  }
+
+  async getEndpoint(principal: Principal, name: string) {
+    return this.s.gate.run(principal, "endpoints.read", () =>
+      endpointView(this.endpoint(name), this.region()),
+    );
+  }
+
+  async listEndpoints(principal: Principal) {
+    return this.s.gate.run(principal, "endpoints.read", (): { endpoints: EndpointView[] } => {
+      const region = this.region();
+      return { endpoints: [...this.s.endpoints.endpoints.values()].map((e) => endpointView(e, region)) };
+    });
+  }
+
+  /** Deletes a push endpoint (admin): the tasks it holds go back to the queue, each a failed attempt. */
+  async deleteEndpoint(principal: Principal, name: string) {
+    return this.s.gate.run(principal, "endpoints.delete", (now) => {
+      const s = this.s;
+      const endpoint = this.endpoint(name);
+      s.deliveries.abandon(name);
+      s.scheduler.closeChannel(endpoint.holder.id);
+      s.scheduler.reclaim(endpoint.holder, "endpoint deleted", now, (row, e) => console.error(row, e));
+      s.endpoints.remove(endpoint);
+      return null;
+    });
+  }
+
+  private endpoint(name: string) {
+    this.region();
+    const endpoint = this.s.endpoints.get(name);
+    if (endpoint === undefined) {
+      throw ApiError.of("not_found", `no endpoint ${name} in region ${this.region()}`);
+    }
+    return endpoint;
   }
 
   // ---- executing ----

@@ -46,7 +46,8 @@ export async function ensureAssets() {
 
 /**
  * Starts wrangler dev (building the static assets first when they are missing); resolves with the
- * child once /healthz answers. `vars` become `--var KEY:VALUE`
+ * child once /healthz answers. `vars` become `--var KEY:VALUE` (ENDPOINT_PRIVATE_ADDRESSES is
+ * `loopback` unless they say otherwise: push endpoints on this machine are allowed locally)
  * (overriding wrangler.toml and .dev.vars, e.g. a test server's own ADMIN_TOKEN); `extraArgs` are
  * passed on as they are (e.g. `--inspector-port`). `detached` puts wrangler and its workerd in a
  * process group of their own (a terminal's Ctrl-C then reaches only the parent, and
@@ -75,7 +76,8 @@ export async function startWrangler({
   if (quiet) {
     args.push("--log-level", "warn");
   }
-  for (const [key, value] of Object.entries(vars)) {
+  // Local runs deliver to push executors on this machine (production's default, deny, refuses loopback).
+  for (const [key, value] of Object.entries({ ENDPOINT_PRIVATE_ADDRESSES: "loopback", ...vars })) {
     args.push("--var", `${key}:${value}`);
   }
   args.push(...extraArgs);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { HttpClient } from "../src/sdk/http.ts";
 import { MeridianClient } from "../src/sdk/index.ts";
 import { DemoFleet } from "./demo/fleet.ts";
+import { DemoPushExecutor } from "./demo/push-executor.ts";
 import { DemoTracker } from "./demo/tracker.ts";
 import { DemoTraffic } from "./demo/traffic.ts";
 import { render } from "./demo/view.ts";
@@ -81,6 +82,11 @@ const event = (text: string) => {
 
 const fleet = new DemoFleet({ url, nodeToken, log: agentLog, event });
 await fleet.start();
+// One region has no agents: a push endpoint serves it, an HTTP executor in a process of its own.
+const pushed = REGIONS.filter((r) => r.push !== undefined).map(
+  (r) => new DemoPushExecutor(admin, r.id, r.push ?? 1, agentLog),
+);
+await Promise.all(pushed.map((p) => p.start()));
 
 const client = new MeridianClient({ url, token: clientToken });
 const tracker = new DemoTracker(new HttpClient({ url, token: readerToken }), client);
@@ -106,6 +112,7 @@ async function draw(): Promise<void> {
   drawing = true;
   try {
     const snapshot = await tracker.snapshot(REGIONS.map((r) => r.id));
+    await Promise.allSettled(pushed.map((p) => p.refresh()));
     const recent = submittedAt.filter((s) => s.at > Date.now() - 5000);
     submittedAt.splice(0, submittedAt.length - recent.length);
     const screen = render(snapshot, {
@@ -117,6 +124,7 @@ async function draw(): Promise<void> {
       regions: REGIONS,
       chaos: fleet.chaos,
       links: fleet.links(),
+      push: new Map(pushed.map((p) => [p.region, p.state])),
       events,
       logDir,
       rate: recent.reduce((n, s) => n + s.n, 0) / 5,
@@ -152,6 +160,7 @@ async function shutdown(): Promise<void> {
   console.log(`${tty && lastHeight ? "\n" : ""}Stopping: client, then agents (draining), then Meridian ...`);
   await traffic.stop();
   await fleet.stop();
+  await Promise.all(pushed.map((p) => p.stop()));
   // The demo's tokens go with it (the admin token in .dev.vars stays).
   await Promise.allSettled(minted.map((t) => admin.delete(`/v1/tokens/${t.id}`, { timeoutMs: 1000 })));
   await stopWrangler(wrangler, { signal: "SIGTERM", timeoutMs: 3000 });
@@ -184,6 +193,9 @@ process.on("SIGHUP", onSignal);
 // Never leave agent processes or workerd behind, however this process ends.
 process.on("exit", () => {
   fleet.killNow();
+  for (const p of pushed) {
+    p.killNow();
+  }
   if (wrangler.pid && wrangler.exitCode === null) {
     try {
       process.kill(-wrangler.pid, "SIGKILL");

@@ -9,6 +9,7 @@ import { httpMetrics } from "./http/edge-http-metrics";
 import { errorResponse } from "./http/errors";
 import { bearer, jsonBody, requestId } from "./http/middleware";
 import { elections } from "./routes/elections";
+import { endpoints } from "./routes/endpoints";
 import { events } from "./routes/events";
 import { nodes } from "./routes/nodes";
 import { operations } from "./routes/operations";
@@ -85,6 +86,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/", operations);
   app.route("/v1", tokens);
   app.route("/v1", regions);
+  app.route("/v1", endpoints);
   app.route("/v1", nodes);
   app.route("/v1", tasks);
   app.route("/v1", elections);

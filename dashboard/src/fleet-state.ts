@@ -34,6 +34,15 @@ export interface NodeInfo {
   transport?: "channel" | "http";
 }
 
+/** A push endpoint as `GET /v1/status` lists it (absent on a server older than push delivery). */
+export interface EndpointInfo {
+  region: string;
+  name: string;
+  state: "closed" | "open" | "half_open";
+  inFlight: number;
+  capacity: number;
+}
+
 /** An election as `GET /v1/status` lists it. */
 export interface ElectionInfo {
   name: string;
@@ -49,6 +58,7 @@ export interface StatusSnapshot {
   elections: ElectionInfo[];
   electionsCursor?: string | null;
   electionCount?: number;
+  endpoints?: EndpointInfo[];
 }
 
 /** Whether a snapshot holds every live node and every election, or stopped at the dashboard's caps. */
@@ -70,6 +80,8 @@ export class FleetState {
   readonly regions = new Map<string, RegionInfo>();
   readonly nodes = new Map<string, NodeInfo>();
   readonly elections = new Map<string, ElectionInfo>();
+  /** Push endpoints, as of the last REST snapshot (their breakers change no event). */
+  endpoints: EndpointInfo[] = [];
   /** When the last REST snapshot was taken (server time), 0 before the first. */
   snapshotAt = 0;
   /** Whether the last snapshot held every live node and election (false: the caps stopped it). */
@@ -94,6 +106,7 @@ export class FleetState {
     for (const election of status.elections) {
       this.elections.set(election.name, election);
     }
+    this.endpoints = status.endpoints ?? [];
     this.nodes.clear();
     for (const node of nodes) {
       this.nodes.set(node.id, node);

@@ -4,7 +4,7 @@
  * colour alone.
  */
 import { h } from "./dom";
-import { type FleetState, type NodeInfo, nodeName, type RegionInfo } from "./fleet-state";
+import { type EndpointInfo, type FleetState, type NodeInfo, nodeName, type RegionInfo } from "./fleet-state";
 import { formatCount, formatPercent, loadShare } from "./format";
 
 /** A symbol per node status, so status reads without colour. */
@@ -13,6 +13,13 @@ const STATUS_SYMBOL: Record<NodeInfo["status"], string> = {
   suspect: "◐",
   draining: "◌",
   dead: "✕",
+};
+
+/** A push endpoint's breaker as a node-like status: closed takes work, open does not, half open probes. */
+const BREAKER_STATUS: Record<EndpointInfo["state"], string> = {
+  closed: "● closed",
+  half_open: "◐ half open",
+  open: "✕ open",
 };
 
 /** Redraws every region card into `container`. */
@@ -24,6 +31,7 @@ function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
   const health = region.healthy ? "healthy" : "unhealthy";
   const { live, dead, notShown } = fleet.nodesOf(region.id);
   const leaders = fleet.leadershipsOf(region.id);
+  const endpoints = fleet.endpoints.filter((e) => e.region === region.id);
   return h(
     "article",
     { class: `region-card ${health}`, "data-region": region.id, "data-health": health },
@@ -62,7 +70,9 @@ function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
             ),
           ),
         ),
-    live.length === 0 ? h("p", { class: "muted" }, "no live node") : nodeTable(live),
+    live.length === 0 && endpoints.length === 0
+      ? h("p", { class: "muted" }, "no live node")
+      : nodeTable(live, endpoints),
     notShown > 0
       ? h("p", { class: "muted" }, `${notShown} more live node${notShown === 1 ? "" : "s"} not shown`)
       : null,
@@ -70,7 +80,7 @@ function regionCard(region: RegionInfo, fleet: FleetState): HTMLElement {
   );
 }
 
-function nodeTable(nodes: NodeInfo[]): HTMLElement {
+function nodeTable(nodes: NodeInfo[], endpoints: EndpointInfo[]): HTMLElement {
   return h(
     "table",
     { class: "nodes" },
@@ -99,6 +109,18 @@ function nodeTable(nodes: NodeInfo[]): HTMLElement {
           h("td", {}, `${node.inFlight}/${node.capacity}`),
           h("td", {}, formatPercent(node.load)),
           h("td", {}, node.transport ?? "–"),
+        ),
+      ),
+      // Push endpoints are capacity of the region like nodes: one row each, its breaker as status.
+      ...endpoints.map((e) =>
+        h(
+          "tr",
+          { "data-endpoint": e.name, class: `endpoint ${e.state}` },
+          h("td", { title: `push endpoint ${e.name}` }, e.name),
+          h("td", { class: `status breaker ${e.state}` }, BREAKER_STATUS[e.state]),
+          h("td", {}, `${e.inFlight}/${e.capacity}`),
+          h("td", {}, "–"),
+          h("td", {}, "push"),
         ),
       ),
     ),

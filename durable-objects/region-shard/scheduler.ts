@@ -18,6 +18,19 @@ import { parseTask, type TaskQueue, type TaskRecord, type TaskRow } from "./task
 
 export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
 
+/**
+ * Whoever tasks are leased to: a node, or a push endpoint (the shard delivers its tasks by HTTP).
+ * `capacity` is what it may hold at once; an endpoint's is its breaker's room.
+ */
+export type Holder = Pick<NodeRecord, "id" | "capacity" | "inFlight">;
+
+/** The push endpoints, as the scheduler sees them: holders with their own availability and lease length. */
+export interface EndpointHolders {
+  holder(id: string): Holder | undefined;
+  /** How long a lease to this endpoint lasts for a task with `timeoutMs` (its delivery timeout and a margin). */
+  leaseMs(id: string, timeoutMs: number): number;
+}
+
 /** Told about a row that could not be handled (it is logged, and the loop goes on). */
 export type RowErrorHandler = (id: string, error: unknown) => void;
 
@@ -27,7 +40,7 @@ export type RowErrorHandler = (id: string, error: unknown) => void;
  */
 interface Waiter {
   key: string;
-  node: NodeRecord;
+  node: Holder;
   max: number;
   resolve: (tasks: LeasedTask[]) => void;
   timer: ReturnType<typeof setTimeout> | null;
@@ -48,6 +61,8 @@ export class Scheduler {
   /** Tasks were submitted in this call and not yet handed out. */
   private heldDispatch = false;
   private readonly waiters = { order: new LeastLoadedIndex<string>(), byNode: new Map<string, Waiter>() };
+  /** The region's push endpoints (set by the engine once they are loaded). */
+  endpoints: EndpointHolders | null = null;
 
   constructor(
     private readonly nodes: NodeTable,
@@ -104,9 +119,9 @@ export class Scheduler {
   }
 
   /** Leases up to `max` runnable tasks of the node's region to the node, within its free capacity. */
-  leaseFor(node: NodeRecord, max: number, now: number): LeasedTask[] {
+  leaseFor(node: Holder, max: number, now: number): LeasedTask[] {
     const room = Math.min(max, node.capacity - node.inFlight);
-    if (room <= 0 || !this.nodes.isAvailable(node, now)) {
+    if (room <= 0 || !this.isAvailable(node, now)) {
       return [];
     }
     const leased: LeasedTask[] = [];
@@ -130,16 +145,27 @@ export class Scheduler {
     return leased;
   }
 
+  /** A node by its heartbeats; an endpoint whenever its breaker leaves it room (its capacity says so). */
+  private isAvailable(holder: Holder, now: number): boolean {
+    const node = this.nodes.nodes.get(holder.id);
+    return node === undefined
+      ? this.endpoints?.holder(holder.id) === holder
+      : this.nodes.isAvailable(node, now);
+  }
+
   /** Whether an affinity task belongs to another healthy node of the region that has room for it. */
-  private isLeftForOwner(task: TaskRecord, node: NodeRecord, now: number): boolean {
+  private isLeftForOwner(task: TaskRecord, node: Holder, now: number): boolean {
     if (task.affinityKey === null) {
       return false;
     }
     return leftForOwner(this.nodes.ownerOf(task.affinityKey, now), node.id);
   }
 
-  private leaseTo(task: TaskRecord, node: NodeRecord, now: number): LeasedTask {
-    const next = lease(task, node.id, this.newId("l"), now + task.timeoutMs);
+  private leaseTo(task: TaskRecord, node: Holder, now: number): LeasedTask {
+    const leaseMs = this.endpoints?.holder(node.id)
+      ? this.endpoints.leaseMs(node.id, task.timeoutMs)
+      : task.timeoutMs;
+    const next = lease(task, node.id, this.newId("l"), now + leaseMs);
     this.tasks.save(task, { ...next, leasedAt: now, updatedAt: now });
     this.metrics.leased(task, now);
     node.inFlight++;
@@ -180,7 +206,7 @@ export class Scheduler {
    * A node's channel has `credit` for more work: runnable tasks are pushed to it (through `push`) as
    * they come, each lowering its credit, never past its free capacity. Credit 0 stops the pushes.
    */
-  offerCredit(node: NodeRecord, credit: number, push: (tasks: LeasedTask[]) => void, now: number): void {
+  offerCredit(node: Holder, credit: number, push: (tasks: LeasedTask[]) => void, now: number): void {
     const key = channelKey(node.id);
     this.removeWaiter(key);
     if (credit > 0) {
@@ -339,7 +365,7 @@ export class Scheduler {
   }
 
   /** Everything a node holds goes back to the queue, each a failed attempt. */
-  reclaim(node: NodeRecord, reason: string, now: number, onError: RowErrorHandler): number {
+  reclaim(node: Pick<Holder, "id">, reason: string, now: number, onError: RowErrorHandler): number {
     this.stopWaiting(node.id, true);
     return this.eachRow(this.tasks.heldBy(node.id), now, onError, (task) => {
       this.failAttempt(task, reason, true, now);
@@ -390,7 +416,7 @@ export class Scheduler {
       this.metrics.attemptEnded(task.leasedAt, now);
     }
     if (task.status === "leased" && task.nodeId !== null) {
-      const node = this.nodes.nodes.get(task.nodeId);
+      const node = this.nodes.nodes.get(task.nodeId) ?? this.endpoints?.holder(task.nodeId);
       if (node) {
         node.inFlight = Math.max(0, node.inFlight - 1);
         // A waiting node is ranked by its load: keep its rank current, or it looks full.

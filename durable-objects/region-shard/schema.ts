@@ -83,6 +83,21 @@ export const SHARD_MIGRATIONS: readonly string[] = [
   UPDATE nodes SET dead_at = last_seen_at WHERE dead = 1;
   CREATE INDEX nodes_dead ON nodes(dead_at) WHERE dead = 1;
   `,
+  // (v5 is the schedules' migration, on its own branch: this entry becomes v6 when both are merged.)
+  // v6: push endpoints. The signing secret never leaves the shard after the PUT that created it;
+  // the breaker (JSON) is kept so a restart does not close an open one.
+  `
+  CREATE TABLE endpoints (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    capacity INTEGER NOT NULL,
+    timeout_ms INTEGER,
+    secret TEXT NOT NULL,
+    breaker TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export function migrateShard(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {

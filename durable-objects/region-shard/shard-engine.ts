@@ -9,7 +9,9 @@ import type { CoordinatorLink, ElectionLink, RegionReport, ShardConfig } from ".
 import { Access } from "./access";
 import { Channels } from "./channels";
 import { CoordinatorOutbox, OUTBOX_RETRY_MS } from "./coordinator-outbox";
+import { EndpointTable } from "./endpoint-table";
 import { type NodeRecord, NodeTable } from "./node-table";
+import { PushDeliveries } from "./push-deliveries";
 import { Reaper } from "./reaper";
 import { Retention } from "./retention";
 import { Scheduler } from "./scheduler";
@@ -33,6 +35,8 @@ export interface ShardDependencies {
   groupWindowMs: number;
   /** false: no per-token rate limit (the simulation's calls come by the thousand). */
   rateLimited: boolean;
+  /** How push deliveries reach their endpoints (a test's fake executor; the runtime's fetch otherwise). */
+  deliver?: typeof fetch;
 }
 
 /**
@@ -54,6 +58,9 @@ export class ShardEngine {
   readonly events: EventOutbox;
   /** Task counters and histograms for `/metrics`. */
   readonly metrics: ShardMetrics;
+  /** The region's push endpoints, and the deliveries to them. */
+  readonly endpoints: EndpointTable;
+  readonly deliveries: PushDeliveries;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
@@ -85,8 +92,10 @@ export class ShardEngine {
     this.events = new EventOutbox(() => (this.config === null ? null : deps.events(this.config.deployment)));
     this.nodes = new NodeTable(sql, deps.config);
     this.tasks = new TaskQueue(sql);
+    this.endpoints = new EndpointTable(sql);
     for (const [nodeId, inFlight] of this.tasks.inFlightByNode()) {
-      const node = this.nodes.nodes.get(nodeId);
+      // An endpoint's leases of a previous incarnation lost their deliveries: they hold its room until they expire.
+      const node = this.nodes.nodes.get(nodeId) ?? this.endpoints.byHolderId(nodeId)?.holder;
       if (node) {
         node.inFlight = inFlight;
       }
@@ -100,6 +109,20 @@ export class ShardEngine {
       (at) => this.dueAt(at),
       this.metrics,
       (event) => this.events.record(event),
+    );
+    this.deliveries = new PushDeliveries(
+      this.endpoints,
+      this.scheduler,
+      this.tasks,
+      this.gate,
+      {
+        failureThreshold: deps.config.endpoints.breakerFailures,
+        pauseMs: deps.config.endpoints.breakerPauseMs,
+      },
+      deps.clock,
+      (at) => this.dueAt(at),
+      (promise) => ctx.waitUntil(promise),
+      deps.deliver,
     );
     this.access = new Access(this.nodes, this.tasks);
     this.outbox = new CoordinatorOutbox(
@@ -210,13 +233,15 @@ export class ShardEngine {
   /** The region's load and health now. */
   report(now: number): RegionReport {
     const health = this.nodes.health(now);
+    // An endpoint whose breaker is not open is capacity like a node: a region served by one alone is healthy.
+    const pushed = this.endpoints.health();
     const depth = this.tasks.depth();
     return {
       at: now,
       epoch: this.epoch,
       seq: ++this.reportSeq,
-      healthy: health.healthy,
-      capacity: health.capacity,
+      healthy: health.healthy || pushed.healthy > 0,
+      capacity: health.capacity + pushed.capacity,
       inFlight: depth.leased,
       queued: depth.queued,
       nodes: { healthy: health.healthyNodes, total: health.liveNodes },
@@ -229,6 +254,7 @@ export class ShardEngine {
    */
   private async settle(): Promise<void> {
     const now = this.gate.now();
+    this.deliveries.start(now);
     this.scheduler.dispatchHeld(now);
     this.tasks.flush();
     this.metrics.settle(now, (at) => this.dueAt(at));
@@ -257,6 +283,7 @@ export class ShardEngine {
       this.alarms.fired();
       this.channels.noteAutoResponses();
       this.reaper.run(now);
+      this.deliveries.tick(now);
       if (this.retention.dueNow(now)) {
         this.retention.prune(now);
       }

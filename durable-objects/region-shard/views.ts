@@ -1,3 +1,4 @@
+import type { EndpointRecord } from "./endpoint-table";
 import type { NodeRecord, NodeStatus } from "./node-table";
 import type { TaskRecord } from "./task-queue";
 
@@ -46,3 +47,24 @@ export function nodeView(node: NodeRecord, status: NodeStatus, transport: NodeTr
 }
 
 export type NodeView = ReturnType<typeof nodeView>;
+
+/** A push endpoint as the contract shows it (never its secret: that is shown once, by the PUT that creates it). */
+export function endpointView(endpoint: EndpointRecord, region: string) {
+  return {
+    name: endpoint.name,
+    region,
+    url: endpoint.url,
+    capacity: endpoint.capacity,
+    timeoutMs: endpoint.timeoutMs,
+    inFlight: endpoint.holder.inFlight,
+    breaker: {
+      state: endpoint.breaker.state,
+      failures: endpoint.breaker.failures,
+      openedAt: endpoint.breaker.openedAt,
+    },
+    createdAt: endpoint.createdAt,
+    updatedAt: endpoint.updatedAt,
+  };
+}
+
+export type EndpointView = ReturnType<typeof endpointView>;

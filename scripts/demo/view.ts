@@ -1,5 +1,6 @@
 // The live view: one compact screen, redrawn about once a second.
 import type { ChaosState, LinkCounts } from "./fleet.ts";
+import type { PushState } from "./push-executor.ts";
 import type { Snapshot } from "./tracker.ts";
 import { CITIES, type DemoRegion } from "./world.ts";
 
@@ -13,6 +14,8 @@ export interface ViewMeta {
   chaos: ChaosState;
   /** Per region, how many of the fleet's nodes are on their channel or on HTTP now. */
   links: Map<string, LinkCounts>;
+  /** Regions served by a push endpoint: its breaker and load (null until first read). */
+  push: Map<string, PushState | null>;
   events: { at: number; text: string }[];
   logDir: string;
   /** Tasks submitted per second over the last few seconds. */
@@ -71,7 +74,15 @@ export function render(snapshot: Snapshot, meta: ViewMeta): string {
     const r = row.region;
     const label = meta.regions.find((x) => x.id === r.id)?.label ?? r.label ?? "";
     const nodes = `${r.nodes.healthy}/${r.nodes.total}`;
-    const link = linkOf(meta.links.get(r.id));
+    const push = meta.push.get(r.id);
+    const link =
+      push === undefined
+        ? linkOf(meta.links.get(r.id))
+        : push === null
+          ? "push"
+          : push.state === "closed"
+            ? `push ${push.inFlight}/${push.capacity}`
+            : `push ${push.state}`;
     const health = r.healthy ? c("32", "●") : c("31", "○");
     let leader = row.leader ? `${row.leader.name} ${dim(`(${row.leader.term})`)}` : dim("none");
     if (r.id === meta.chaos.region) {

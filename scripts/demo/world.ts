@@ -10,6 +10,8 @@ export interface DemoRegion {
   continent: string;
   /** Capacity of each node; one node per entry. */
   nodes: number[];
+  /** Served by a push endpoint of this capacity instead (examples/push-executor.ts, a process of its own). */
+  push?: number;
   /** Nodes whose handlers are slow (x2.5) or flaky (+20% failures), by index. */
   slow?: number[];
   flaky?: number[];
@@ -85,6 +87,15 @@ export const REGIONS: DemoRegion[] = [
     continent: "Asia",
     nodes: [4, 3, 2],
     slow: [2],
+  },
+  {
+    id: "me-central-1",
+    label: "UAE",
+    lat: 25.2048,
+    lon: 55.2708,
+    continent: "Middle East",
+    nodes: [],
+    push: 8,
   },
   {
     id: "ap-southeast-2",

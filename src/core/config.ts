@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PRIVATE_ADDRESS_POLICIES, type PrivateAddressPolicy } from "./endpoint-url";
 
 /**
  * Meridian's settings: `[vars]` of wrangler.toml (overridable in `.dev.vars` or with `--var`) and
@@ -79,9 +80,35 @@ export const SETTINGS = {
     describe:
       "An election left without candidates this long is deleted by the coordinator's alarm (GET then answers 404); its term is remembered, so the name's next leader gets a higher one.",
   },
+  ENDPOINT_BREAKER_FAILURES: {
+    kind: "count",
+    default: 5,
+    min: 1,
+    max: 1000,
+    describe:
+      "Failed deliveries in a row (5xx, other unexpected statuses, timeouts, unreachable) that open a push endpoint's circuit breaker: it takes no tasks, and stops counting as its region's capacity, until a probe succeeds.",
+  },
+  ENDPOINT_BREAKER_PAUSE_MS: {
+    kind: "ms",
+    default: 30_000,
+    min: 100,
+    max: 3_600_000,
+    describe:
+      "How long an open breaker waits before it is half open: the endpoint then takes one task (the probe), and its success closes the breaker.",
+  },
 } as const satisfies Record<string, NumberSetting>;
 
-export type SettingName = keyof typeof SETTINGS | "ADMIN_TOKEN";
+/** Settings that take one of a few words. */
+export const CHOICE_SETTINGS = {
+  ENDPOINT_PRIVATE_ADDRESSES: {
+    default: "deny",
+    choices: PRIVATE_ADDRESS_POLICIES,
+    describe:
+      "Whether a push endpoint's URL may name a private or loopback IP literal (or localhost): `deny` (production), `loopback` (127.0.0.0/8, ::1 and localhost only: `npm run dev`, `npm start` and the tests pass it), `allow` (any). A hostname cannot be resolved in a Worker: only literals are checked.",
+  },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS | keyof typeof CHOICE_SETTINGS | "ADMIN_TOKEN";
 
 /** The parsed settings every part of Meridian reads. */
 export interface Config {
@@ -95,6 +122,8 @@ export interface Config {
   listByteBudget: number;
   /** How long an election without candidates is kept (ELECTION_RETENTION_MS). */
   electionRetentionMs: number;
+  /** Push endpoints: their breaker, and which addresses their URLs may name. */
+  endpoints: { breakerFailures: number; breakerPauseMs: number; privateAddresses: PrivateAddressPolicy };
 }
 
 /** A setting that cannot be used: named, with what was wrong. */
@@ -141,6 +170,14 @@ const EnvSchema = z
     TASK_RETENTION_MS: numberSchema(SETTINGS.TASK_RETENTION_MS),
     LIST_BYTE_BUDGET: numberSchema(SETTINGS.LIST_BYTE_BUDGET),
     ELECTION_RETENTION_MS: numberSchema(SETTINGS.ELECTION_RETENTION_MS),
+    ENDPOINT_BREAKER_FAILURES: numberSchema(SETTINGS.ENDPOINT_BREAKER_FAILURES),
+    ENDPOINT_BREAKER_PAUSE_MS: numberSchema(SETTINGS.ENDPOINT_BREAKER_PAUSE_MS),
+    ENDPOINT_PRIVATE_ADDRESSES: z
+      .enum(CHOICE_SETTINGS.ENDPOINT_PRIVATE_ADDRESSES.choices, {
+        error: (issue) =>
+          `expected one of ${PRIVATE_ADDRESS_POLICIES.join(", ")}, got ${JSON.stringify(issue.input)}`,
+      })
+      .default(CHOICE_SETTINGS.ENDPOINT_PRIVATE_ADDRESSES.default),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
@@ -174,5 +211,10 @@ export function parseConfig(env: Record<string, unknown>): Config {
     taskRetentionMs: v.TASK_RETENTION_MS,
     listByteBudget: v.LIST_BYTE_BUDGET,
     electionRetentionMs: v.ELECTION_RETENTION_MS,
+    endpoints: {
+      breakerFailures: v.ENDPOINT_BREAKER_FAILURES,
+      breakerPauseMs: v.ENDPOINT_BREAKER_PAUSE_MS,
+      privateAddresses: v.ENDPOINT_PRIVATE_ADDRESSES,
+    },
   };
 }

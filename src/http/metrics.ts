@@ -13,6 +13,12 @@ export interface MetricsSnapshot {
   taskMetrics: { region: string; metrics: TaskMetrics }[];
   /** Each region's stored rows per table (what retention keeps bounded), in the order of `regions`. */
   storedRows: { region: string; rows: Record<string, number> }[];
+  /** Each region's push endpoints (breaker, in flight) and its delivery counts. */
+  push: {
+    region: string;
+    endpoints: { name: string; state: string; inFlight: number }[];
+    deliveries: { succeeded: number; rejected: number; failed: number; late: number };
+  }[];
   leaderChanges: number;
   /** The edges' request counts and durations, as summed by the EdgeMetrics object. */
   http: HttpMetricsSnapshot;
@@ -44,12 +50,16 @@ function gauges(s: MetricsSnapshot): MetricFamily[] {
       type: "gauge",
       samples: Object.entries(s.nodes).map(([status, value]) => ({ labels: { status }, value })),
     },
-    regionGauge("meridian_region_capacity", "Capacity of the region's healthy nodes.", (r) => r.capacity),
+    regionGauge(
+      "meridian_region_capacity",
+      "Capacity of the region's healthy nodes and of its push endpoints whose breaker is not open.",
+      (r) => r.capacity,
+    ),
     regionGauge("meridian_region_in_flight", "Tasks leased in the region.", (r) => r.inFlight),
     regionGauge("meridian_region_queued", "Runnable tasks waiting in the region.", (r) => r.queued),
     regionGauge(
       "meridian_region_healthy",
-      "1 when the region has a healthy node that is not draining.",
+      "1 when the region has a healthy node that is not draining, or a push endpoint whose breaker is not open.",
       (r) => (r.healthy ? 1 : 0),
     ),
     {
@@ -58,6 +68,30 @@ function gauges(s: MetricsSnapshot): MetricFamily[] {
       type: "gauge",
       samples: s.storedRows.flatMap(({ region, rows }) =>
         Object.entries(rows).map(([table, value]) => ({ labels: { region, table }, value })),
+      ),
+    },
+    {
+      name: "meridian_endpoint_breaker_open",
+      help: "1 while a push endpoint's circuit breaker is open or half open (taking one probe), 0 while closed.",
+      type: "gauge",
+      samples: s.push.flatMap(({ region, endpoints }) =>
+        endpoints.map((e) => ({ labels: { region, endpoint: e.name }, value: e.state === "closed" ? 0 : 1 })),
+      ),
+    },
+    {
+      name: "meridian_endpoint_in_flight",
+      help: "Deliveries a push endpoint has in flight.",
+      type: "gauge",
+      samples: s.push.flatMap(({ region, endpoints }) =>
+        endpoints.map((e) => ({ labels: { region, endpoint: e.name }, value: e.inFlight })),
+      ),
+    },
+    {
+      name: "meridian_push_deliveries_total",
+      help: "Push deliveries by outcome: succeeded, rejected (409/410/422), failed (retried), late (answered after the lease ended; ignored). Counted in the shard's memory.",
+      type: "counter",
+      samples: s.push.flatMap(({ region, deliveries }) =>
+        Object.entries(deliveries).map(([outcome, value]) => ({ labels: { region, outcome }, value })),
       ),
     },
     {

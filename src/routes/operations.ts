@@ -62,8 +62,10 @@ operations.openapi(
 
 /** Regions with their shards' live numbers, node counts and queue depths by status, elections and leaders. */
 async function status(c: Context<AppEnv>) {
-  const { taskMetrics: _t, leaderChanges: _l, storedRows: _s, ...view } = await gather(c);
-  return view;
+  const { taskMetrics: _t, leaderChanges: _l, storedRows: _s, push, ...view } = await gather(c);
+  // Push endpoints with their breakers, for the dashboard's region cards (never a secret or a URL).
+  const endpoints = push.flatMap(({ region, endpoints }) => endpoints.map((e) => ({ region, ...e })));
+  return { ...view, endpoints };
 }
 
 /** The status snapshot with every counter: each shard's, the coordinator's, and the edges' summed by EdgeMetrics. */
@@ -109,6 +111,11 @@ async function gather(c: Context<AppEnv>) {
     coordinatorCalls,
     taskMetrics: regions.map((r, i) => ({ region: r.id, metrics: stats[i]!.metrics })),
     storedRows: regions.map((r, i) => ({ region: r.id, rows: stats[i]!.storedRows })),
+    push: regions.map((r, i) => ({
+      region: r.id,
+      endpoints: stats[i]!.endpoints,
+      deliveries: stats[i]!.pushDeliveries,
+    })),
     leaderChanges,
   };
 }

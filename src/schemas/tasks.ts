@@ -131,17 +131,19 @@ export const TaskQuery = z.object({
 });
 
 /** A task as a list shows it: payload and result only when asked for (and when they fit). */
-export const TaskListItem = Task.omit({ payload: true, result: true }).extend({
-  payload: JsonValue.optional().openapi({ description: "only with `?include=payload`" }),
-  result: JsonValue.optional().openapi({ description: "only with `?include=result`" }),
-  omitted: z
-    .array(z.enum(["payload", "result"]))
-    .optional()
-    .openapi({
-      description:
-        "fields asked for with `include` but left out: this task alone is larger than a page may be (read it with GET /v1/tasks/{id})",
-    }),
-}).openapi("TaskListItem");
+export const TaskListItem = Task.omit({ payload: true, result: true })
+  .extend({
+    payload: JsonValue.optional().openapi({ description: "only with `?include=payload`" }),
+    result: JsonValue.optional().openapi({ description: "only with `?include=result`" }),
+    omitted: z
+      .array(z.enum(["payload", "result"]))
+      .optional()
+      .openapi({
+        description:
+          "fields asked for with `include` but left out: this task alone is larger than a page may be (read it with GET /v1/tasks/{id})",
+      }),
+  })
+  .openapi("TaskListItem");
 
 export const TaskList = z
   .object({

@@ -1,6 +1,7 @@
 /**
- * Meridian's SDK: the executor `Agent`, the submitter's `MeridianClient`, and the `NodeChannel` for
- * executors of your own. Needs `fetch` (and a `WebSocket` for the node channel: Node 22+ has one).
+ * Meridian's SDK: the executor `Agent`, the submitter's `MeridianClient`, the `NodeChannel` for
+ * executors of your own, and `verifyWebhook` for HTTP executors that Meridian pushes tasks to.
+ * Needs `fetch` (and a `WebSocket` for the node channel: Node 22+ has one).
  * On Node 22.18+ it runs straight from these TypeScript sources; bundlers take it as is. Inside the
  * clone, import it as `meridian/sdk` (package.json `exports`), from any directory.
  */
@@ -37,6 +38,12 @@ export type {
   TaskStatusName,
   TaskView,
 } from "./types.ts";
+export {
+  type VerifyOptions,
+  verifyWebhook,
+  type WebhookHeaders,
+  WebhookVerificationError,
+} from "./webhook.ts";
 
 /** What a handler gets besides the payload. */
 export type TaskContext = RunnerContext<Agent>;

@@ -29,6 +29,11 @@ describe("settings (src/core/config.ts)", () => {
       taskRetentionMs: SETTINGS.TASK_RETENTION_MS.default,
       listByteBudget: SETTINGS.LIST_BYTE_BUDGET.default,
       electionRetentionMs: SETTINGS.ELECTION_RETENTION_MS.default,
+      endpoints: {
+        breakerFailures: SETTINGS.ENDPOINT_BREAKER_FAILURES.default,
+        breakerPauseMs: SETTINGS.ENDPOINT_BREAKER_PAUSE_MS.default,
+        privateAddresses: "deny",
+      },
     });
     expect(
       parseConfig({
@@ -60,6 +65,15 @@ describe("settings (src/core/config.ts)", () => {
     const error = refusal({ ...ADMIN, HEARTBEAT_INTERVAL_MS: "5000", NODE_DEAD_AFTER_MS: "5000" });
     expect(error.setting).toBe("NODE_DEAD_AFTER_MS");
     expect(error.message).toMatch(/more than HEARTBEAT_INTERVAL_MS/);
+  });
+
+  it("ENDPOINT_PRIVATE_ADDRESSES takes deny, loopback or allow, and nothing else", () => {
+    expect(parseConfig({ ...ADMIN, ENDPOINT_PRIVATE_ADDRESSES: "loopback" }).endpoints.privateAddresses).toBe(
+      "loopback",
+    );
+    const error = refusal({ ...ADMIN, ENDPOINT_PRIVATE_ADDRESSES: "yes" });
+    expect(error.setting).toBe("ENDPOINT_PRIVATE_ADDRESSES");
+    expect(error.message).toMatch(/deny, loopback, allow/);
   });
 
   it("requires the admin token", () => {

@@ -9,7 +9,7 @@ import {
   CHANNEL_MAX_STRIKES,
   CHANNELS_PER_TOKEN,
 } from "../../durable-objects/region-shard/channels";
-import { SETTINGS } from "../../src/core/config";
+import { CHOICE_SETTINGS, SETTINGS } from "../../src/core/config";
 import { ERROR_HELP, ERROR_REASONS, ERROR_STATUS, type ErrorCode } from "../../src/core/errors";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "../../src/http/middleware";
@@ -29,6 +29,10 @@ export function configurationDoc(): string {
   const settings = Object.entries(SETTINGS).map(
     ([name, s]) =>
       `| \`${name}\` | ${n(s.default)} | ${n(s.min)} – ${n(s.max)}${s.kind === "ms" ? " ms" : ""} | ${cell(s.describe)} |`,
+  );
+  const choices = Object.entries(CHOICE_SETTINGS).map(
+    ([name, s]) =>
+      `| \`${name}\` | \`${s.default}\` | ${s.choices.map((c) => `\`${c}\``).join(", ")} | ${cell(s.describe)} |`,
   );
   const limits: [string, string, string][] = [
     ["Request body", `${n(MAX_BODY_BYTES)} bytes`, "413 `payload_too_large` beyond it"],
@@ -64,8 +68,8 @@ ADMIN_TOKEN\`; \`npm run dev\` writes a random one to the git-ignored \`.dev.var
 once, by the schema in \`src/core/config.ts\`. A value that cannot be used is never replaced by its
 default: every request then answers **500 \`misconfigured\`** with the setting named, e.g.
 \`NODE_DEAD_AFTER_MS: expected a whole number of milliseconds from 200 to 3600000, got "10s"\`
-(a Worker cannot refuse to start, so it refuses every request instead). Values are whole numbers
-written as digits.
+(a Worker cannot refuse to start, so it refuses every request instead). Numeric values are whole
+numbers written as digits.
 
 ## Settings
 
@@ -73,6 +77,7 @@ written as digits.
 | --- | --- | --- | --- |
 | \`ADMIN_TOKEN\` | — (required) | any non-empty string | The bootstrap admin bearer token; mint the others with \`POST /v1/tokens\`. |
 ${settings.join("\n")}
+${choices.join("\n")}
 
 Checked together: \`NODE_DEAD_AFTER_MS\` must be more than \`HEARTBEAT_INTERVAL_MS\`.
 

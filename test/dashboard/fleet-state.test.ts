@@ -50,6 +50,23 @@ function fleet(): FleetState {
 }
 
 describe("the dashboard's fleet state", () => {
+  it("keeps the push endpoints of the last snapshot (none from a server without them)", () => {
+    const f = fleet();
+    expect(f.endpoints).toEqual([]);
+    const endpoint = {
+      region: "me-central-1",
+      name: "executor",
+      state: "open" as const,
+      inFlight: 0,
+      capacity: 8,
+    };
+    f.applySnapshot(
+      { now: 2, regions: [region("me-central-1", false)], elections: [], endpoints: [endpoint] },
+      [],
+    );
+    expect(f.endpoints).toEqual([endpoint]);
+  });
+
   it("finds a region's elections by name or by its leader's node, with the leader's name", () => {
     const f = fleet();
     expect(f.leadershipsOf("eu-west-1")).toEqual([

@@ -79,7 +79,10 @@ export class Api {
 }
 
 /** A server's failure-detection timings (wrangler vars). */
-export type Timings = { HEARTBEAT_INTERVAL_MS: number; NODE_DEAD_AFTER_MS: number };
+export type Timings = { HEARTBEAT_INTERVAL_MS: number; NODE_DEAD_AFTER_MS: number } & {
+  /** Other settings a test file needs (e.g. a push endpoint's breaker timings). */
+  [setting: string]: number | string;
+};
 
 /** A real `wrangler dev` on a free port with its own state directory and admin token. */
 export class Server {

@@ -57,6 +57,21 @@ const ROUTES: Route[] = [
     call: () => ({ method: "DELETE", path: "/v1/regions/empty" }),
   },
   {
+    name: "PUT /v1/regions/{region}/endpoints/{name}",
+    allowed: ["admin"],
+    fresh: true, // the endpoint would make the empty region healthy for the other cells
+    call: () => ({
+      method: "PUT",
+      path: "/v1/regions/empty/endpoints/hooks",
+      body: { url: "https://executor.example.com/run", capacity: 1 },
+    }),
+  },
+  {
+    name: "GET /v1/regions/{region}/endpoints",
+    allowed: ["admin", "reader"],
+    call: () => ({ method: "GET", path: "/v1/regions/empty/endpoints" }),
+  },
+  {
     name: "POST /v1/nodes",
     allowed: ["admin", "node"],
     call: () => ({ method: "POST", path: "/v1/nodes", body: { region: "eu-west", capacity: 2 } }),

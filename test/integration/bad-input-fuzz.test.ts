@@ -31,6 +31,17 @@ const TARGETS: Record<string, Target> = {
     fields: { role: { kind: "enum" } },
     roles: ["admin"],
   },
+  putEndpoint: {
+    method: "PUT",
+    path: () => "/v1/regions/empty/endpoints/hooks",
+    body: () => ({ url: "https://executor.example.com/run", capacity: 2, timeoutMs: 1000 }),
+    fields: {
+      url: { kind: "str", max: 2048 },
+      capacity: { kind: "int", min: 1, max: 1000 },
+      timeoutMs: { kind: "int", min: 100, max: 900_000 },
+    },
+    roles: ["admin"],
+  },
   putRegion: {
     method: "PUT",
     path: () => "/v1/regions/r-new",
