@@ -15,8 +15,8 @@ import {
   type Refusal,
 } from "../core/placement";
 import { sha256Hex } from "../core/sha256-hex";
-import { allowListOf, idempotencyFingerprint, noRegionMessage } from "../core/task-constraints";
 import type { SubmitCommand } from "../core/task-commands";
+import { allowListOf, idempotencyFingerprint, noRegionMessage } from "../core/task-constraints";
 import { mintTaskId } from "../ids";
 import type { SubmitTaskInput } from "../schemas/tasks";
 import type { Edge } from "./edge";

@@ -38,13 +38,10 @@ export const SubmitTask = z
           "an allow-list (e.g. data residency): the task runs only in one of these regions, the nearest healthy one with room (`routing.reason: allowed`); 404 when one is unknown, 503 when none can take it (unless `fallback` is `nearest`)",
         example: ["eu-west", "eu-central"],
       }),
-    fallback: z
-      .enum(FALLBACKS)
-      .optional()
-      .openapi({
-        description:
-          "with `regions`: `none` (the default) answers 503 when no region of the list can take the task; `nearest` then routes it anywhere (`routing.reason: spillover`)",
-      }),
+    fallback: z.enum(FALLBACKS).optional().openapi({
+      description:
+        "with `regions`: `none` (the default) answers 503 when no region of the list can take the task; `nearest` then routes it anywhere (`routing.reason: spillover`)",
+    }),
     location: Location.optional(),
   })
   .strict()
