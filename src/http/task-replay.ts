@@ -39,22 +39,28 @@ export async function retryTask(
   reroute: boolean,
 ): Promise<TaskView> {
   const home = edge.shard(region);
-  const fresh: RetryClaim = { successor: null, takeOver: false };
-  if (!reroute) {
-    const reply = unwrap((await home.retryTask(principal, id, fresh, null)) as Result<RetryReply>);
-    return "task" in reply ? reply.task : impossible();
-  }
   const task = unwrap((await home.getTask(principal, id)) as Result<TaskView>);
   // A move another retry reserved but never completed (its task does not exist) may be taken over:
-  // the shard checks that the reservation is old enough.
-  let claim = fresh;
+  // the shard checks that the reservation is old enough. One that completed is final.
+  let claim: RetryClaim = { successor: null, takeOver: false };
   if (task.retriedAs !== null) {
     const there = regionOfTaskId(task.retriedAs);
     const found =
       there === null
         ? null
         : ((await edge.shard(there).getTask(principal, task.retriedAs)) as Result<TaskView>);
-    claim = { successor: task.retriedAs, takeOver: !found?.ok };
+    if (found?.ok) {
+      throw ApiError.of(
+        "conflict",
+        `task ${id} was retried as ${task.retriedAs} in another region: retry that one`,
+        "already_retried",
+      );
+    }
+    claim = { successor: task.retriedAs, takeOver: true };
+  }
+  if (!reroute) {
+    const reply = unwrap((await home.retryTask(principal, id, claim, null)) as Result<RetryReply>);
+    return "task" in reply ? reply.task : impossible();
   }
   const table = await edge.table.get();
   const allow: AllowList | null =
