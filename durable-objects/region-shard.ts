@@ -451,7 +451,9 @@ export class RegionShard extends DurableObject<Env> {
     if (refusal === "already_retried") {
       throw ApiError.of(
         "conflict",
-        `task ${task.id} was retried as ${task.retriedAs} in another region: retry that one`,
+        task.retriedAs === null
+          ? `task ${task.id} was retried meanwhile by another call; read it and try again`
+          : `task ${task.id} was retried as ${task.retriedAs} in another region: retry that one`,
         refusal,
       );
     }

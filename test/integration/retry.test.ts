@@ -207,6 +207,26 @@ describe("task retry", () => {
     expect(down.body.error.message).toContain("eu-west");
   });
 
+  it("lets one of two concurrent reroutes move the task: the other gets 409 already_retried", async () => {
+    const { h, client, node, nodes } = await world({ "eu-central": 5, "eu-west": 5 });
+    const id = (await h.submit({ type: "x", location: CITIES.paris }, client)).body.id as string;
+    await failTask(h, nodes["eu-central"]!, node, id);
+    await h.delete(`/v1/nodes/${nodes["eu-central"]}`, node);
+    await h.advance(1500);
+    const replies = await Promise.all([
+      h.post(`/v1/tasks/${id}/retry`, { reroute: true }, client),
+      h.post(`/v1/tasks/${id}/retry`, { reroute: true }, client),
+    ]);
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 409]);
+    const moved = replies.find((r) => r.status === 200)!.body;
+    expect(replies.find((r) => r.status === 409)!.body.error.reason).toBe("already_retried");
+    expect((await h.get(`/v1/tasks/${id}`, client)).body.retriedAs).toBe(moved.id);
+    // One replay exists: eu-west holds exactly one task.
+    expect(await h.shardSql("eu-west", "SELECT id, retry_of FROM tasks")).toEqual([
+      { id: moved.id, retry_of: id },
+    ]);
+  });
+
   it("keeps idempotency sane: the key names the first task, which shows its replay", async () => {
     const { h, client, node, nodes } = await world({ "eu-central": 5, "eu-west": 5 });
     const body = { type: "x", location: CITIES.paris, idempotencyKey: "job-1" };
