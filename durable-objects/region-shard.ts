@@ -7,8 +7,8 @@ import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import { eraseRefusal } from "../src/core/retention";
-import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
-import type { TaskStatus } from "../src/core/task-lifecycle";
+import type { LeasedTask, ReportInput, SubmitCommand, TaskRouting } from "../src/core/task-commands";
+import { type RetryClaim, retryRefusal, type TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
 import { newWebhookSecret } from "../src/core/webhook-signature";
 import { objectConfig } from "./call-gate";
@@ -503,6 +503,71 @@ export class RegionShard extends DurableObject<Env> {
       this.s.scheduler.cancel(this.s.access.task(id), now);
       return { status: "canceled" as const };
     });
+  }
+
+  /**
+   * Runs a failed or canceled task again in this region: queued, attempts from 0 (409 `not_terminal`
+   * otherwise, `already_retried` once a reroute moved it). `reroute`: the edge routed it anew and
+   * chose this region, with `routing` explaining it; like a submit, it is refused when the region
+   * cannot take it (then the edge tries the next region). `claim` is what the edge expects the task
+   * to name in `retriedAs` (see `retryRefusal`).
+   */
+  async retryTask(
+    principal: Principal,
+    id: string,
+    claim: RetryClaim,
+    reroute: { routing: TaskRouting; requireRoom: boolean } | null,
+  ) {
+    return this.s.gate.run(principal, "tasks.retry", (now): { task: TaskView } | { refused: Refusal } => {
+      const s = this.s;
+      const task = s.access.task(id);
+      this.refuseRetry(task, claim, now);
+      if (reroute !== null) {
+        const refusal = shardRefusal(s.report(now), reroute.requireRoom);
+        if (refusal !== null) {
+          return { refused: refusal };
+        }
+      }
+      return { task: taskView(s.scheduler.replay(task, reroute?.routing ?? task.routing, now)) };
+    });
+  }
+
+  /**
+   * A reroute moves a finished task to another region: this records (before that task is created),
+   * moves or releases (`next` null) the id it will have there, as a compare-and-set on `retriedAs`:
+   * two retries cannot both move one task.
+   */
+  async reserveRetry(principal: Principal, id: string, claim: RetryClaim, next: string | null) {
+    return this.s.gate.run(principal, "tasks.retry", (now) => {
+      const task = this.s.access.task(id);
+      this.refuseRetry(task, claim, now);
+      this.s.tasks.setRetriedAs(task, next, now);
+      return null;
+    });
+  }
+
+  private refuseRetry(
+    task: { id: string; status: TaskStatus; retriedAs: string | null; updatedAt: number },
+    claim: RetryClaim,
+    now: number,
+  ): void {
+    const refusal = retryRefusal(task, claim, now);
+    if (refusal === "already_retried") {
+      throw ApiError.of(
+        "conflict",
+        task.retriedAs === null
+          ? `task ${task.id} was retried meanwhile by another call; read it and try again`
+          : `task ${task.id} was retried as ${task.retriedAs} in another region: retry that one`,
+        refusal,
+      );
+    }
+    if (refusal === "not_terminal") {
+      throw ApiError.of(
+        "conflict",
+        `task ${task.id} is ${task.status}: only a failed or canceled task can be retried`,
+        refusal,
+      );
+    }
   }
 
   /**

@@ -12,7 +12,7 @@ export function consideredText(outcome: string): string {
     case "refused":
       return "passed over: its shard refused (no healthy node, or full when room was required)";
     case "not_allowed":
-      return "passed over: this token may not place tasks there";
+      return "passed over: not in the task's allow-list (regions)";
     default:
       return outcome;
   }
@@ -24,7 +24,9 @@ export function reasonText(reason: string): string {
     case "nearest":
       return "nearest healthy region with room";
     case "spillover":
-      return "spillover: nearer regions could not take it";
+      return "spillover: nearer regions (or every region of its allow-list) could not take it";
+    case "allowed":
+      return "allowed: nearest healthy region of its allow-list with room";
     case "pinned":
       return "pinned: the submit named this region";
     case "no_location":

@@ -1,12 +1,13 @@
 import { leftForOwner } from "../../src/core/admission";
 import { ApiError } from "../../src/core/errors";
 import { LeastLoadedIndex } from "../../src/core/least-loaded-index";
-import type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
+import type { LeasedTask, SubmitCommand, TaskRouting } from "../../src/core/task-commands";
 import {
   afterFailedAttempt,
   cancel,
   checkLease,
   lease,
+  replay,
   succeed,
   type TaskStatus,
   waitingStatus,
@@ -105,6 +106,9 @@ export class Scheduler {
       affinityKey: command.affinityKey,
       routing: command.routing,
       leasedAt: null,
+      allow: command.allow,
+      retryOf: command.retryOf,
+      retriedAs: null,
     });
     this.record(taskRouted(task, now));
     this.metrics.submitted();
@@ -326,6 +330,19 @@ export class Scheduler {
     this.tasks.save(task, { ...next, updatedAt: now });
     this.metrics.completed("canceled");
     this.dispatch(now);
+  }
+
+  /**
+   * Runs a failed or canceled task again here (the caller checked `retryRefusal`): queued now with a
+   * fresh attempt budget, under `routing` (a reroute's new explanation, or the one it had), and
+   * routed again as far as the event stream is concerned. Clears `retriedAs` (a stale reservation).
+   */
+  replay(task: TaskRecord, routing: TaskRouting, now: number): TaskRecord {
+    const next: TaskRecord = { ...replay(task, now), routing, result: null, retriedAs: null, updatedAt: now };
+    this.tasks.replay(task, next);
+    this.record(taskRouted(next, now));
+    this.heldDispatch = true;
+    return next;
   }
 
   /** A failed attempt whatever its cause: frees the node's slot and applies the retry policy. */

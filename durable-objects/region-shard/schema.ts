@@ -83,7 +83,6 @@ export const SHARD_MIGRATIONS: readonly string[] = [
   UPDATE nodes SET dead_at = last_seen_at WHERE dead = 1;
   CREATE INDEX nodes_dead ON nodes(dead_at) WHERE dead = 1;
   `,
-  // (v5 is the schedules' migration, on its own branch: this entry becomes v6 when both are merged.)
   // v6: push endpoints. The signing secret never leaves the shard after the PUT that created it;
   // the breaker (JSON) is kept so a restart does not close an open one.
   `
@@ -97,6 +96,15 @@ export const SHARD_MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   );
+  `,
+  // v7 once merged (v5 schedules and v6 push delivery come first): allow-lists and replay (issue 12).
+  // allow_list: the task's {regions, fallback} as JSON (null: none), kept so a reroute honours it.
+  // retry_of: the task a rerouted retry replays; retried_as: the task this one was replayed as in
+  // another region (set first, as a reservation, before that task is created).
+  `
+  ALTER TABLE tasks ADD COLUMN allow_list TEXT;
+  ALTER TABLE tasks ADD COLUMN retry_of TEXT;
+  ALTER TABLE tasks ADD COLUMN retried_as TEXT;
   `,
 ];
 

@@ -1,3 +1,4 @@
+import type { AllowList } from "../../src/core/placement";
 import type { TaskRouting } from "../../src/core/task-commands";
 import { TASK_STATUSES, type TaskState, type TaskStatus } from "../../src/core/task-lifecycle";
 
@@ -20,6 +21,12 @@ export interface TaskRecord extends TaskState {
   routing: TaskRouting;
   /** When the task's last attempt was leased (null before its first): the attempt's run time counts from it. */
   leasedAt: number | null;
+  /** Its allow-list (`regions`, `fallback`), or null. */
+  allow: AllowList | null;
+  /** The task this one replays (a retry with reroute moved it here), or null. */
+  retryOf: string | null;
+  /** The task this one was replayed as in another region (or reserved to be), or null. */
+  retriedAs: string | null;
 }
 
 /** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
@@ -48,6 +55,9 @@ export type TaskRow = {
   affinity_key: string | null;
   routing: string;
   leased_at: number | null;
+  allow_list: string | null;
+  retry_of: string | null;
+  retried_as: string | null;
 };
 
 export function parseTask(row: TaskRow): TaskRecord {
@@ -76,6 +86,9 @@ export function parseTask(row: TaskRow): TaskRecord {
     affinityKey: row.affinity_key,
     routing: JSON.parse(row.routing) as TaskRouting,
     leasedAt: row.leased_at,
+    allow: row.allow_list === null ? null : (JSON.parse(row.allow_list) as AllowList),
+    retryOf: row.retry_of,
+    retriedAs: row.retried_as,
   };
 }
 
@@ -108,6 +121,8 @@ const NEW_TASK_COLUMNS = [
   "request_hash",
   "affinity_key",
   "routing",
+  "allow_list",
+  "retry_of",
 ] as const;
 
 const REGION = NEW_TASK_COLUMNS.indexOf("region");
@@ -229,6 +244,8 @@ export class TaskQueue {
       task.requestHash,
       task.affinityKey,
       JSON.stringify(task.routing),
+      task.allow === null ? null : JSON.stringify(task.allow),
+      task.retryOf,
     ]);
     this.countsOf(task.region)[task.status]++;
     return { ...task, seq };
@@ -255,6 +272,25 @@ export class TaskQueue {
       this.countsOf(previous.region)[previous.status]--;
       this.countsOf(next.region)[next.status]++;
     }
+  }
+
+  /**
+   * Writes a replayed task (a retry): its mutable fields as `save` does, and its routing (a reroute
+   * explains its new placement) and its `retriedAs` (cleared when a stale reservation is taken over).
+   */
+  replay(previous: TaskRecord, next: TaskRecord): void {
+    this.save(previous, next);
+    this.db.exec(
+      "UPDATE tasks SET routing = ?, retried_as = ? WHERE id = ?",
+      JSON.stringify(next.routing),
+      next.retriedAs,
+      next.id,
+    );
+  }
+
+  /** Records (or clears) the task a finished task is being replayed as in another region. */
+  setRetriedAs(task: TaskRecord, retriedAs: string | null, now: number): void {
+    this.db.exec("UPDATE tasks SET retried_as = ?, updated_at = ? WHERE id = ?", retriedAs, now, task.id);
   }
 
   /** Rows deleted by retention: their counts go too. */

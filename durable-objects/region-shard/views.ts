@@ -22,6 +22,10 @@ export function taskView(task: TaskRecord) {
     runAt: task.runAt,
     idempotencyKey: task.idempotencyKey,
     affinityKey: task.affinityKey,
+    regions: task.allow === null ? null : [...task.allow.regions],
+    fallback: task.allow?.fallback ?? null,
+    retryOf: task.retryOf,
+    retriedAs: task.retriedAs,
     routing: task.routing,
   };
 }

@@ -117,6 +117,20 @@ export const ERROR_REASONS = {
     means: "The region still holds unfinished tasks, so it cannot be deleted.",
     action: "Let them finish or cancel them, then delete the region.",
   },
+  not_terminal: {
+    code: "conflict",
+    means:
+      "`POST /v1/tasks/{id}/retry` replays only a failed or canceled task; this one is still scheduled, queued or leased, or it succeeded.",
+    action:
+      "Wait for it to end (`GET /v1/tasks/{id}`), or cancel it first (`POST /v1/tasks/{id}/cancel`); a succeeded task is submitted anew instead.",
+  },
+  already_retried: {
+    code: "conflict",
+    means:
+      "A retry with `reroute: true` moved this task to another region as a new task (`retriedAs` names it), or is moving it right now; the old task stays as it ended.",
+    action:
+      "Retry the task named by `retriedAs` instead. A move that never completed is released after 30 s, and the task can be retried again.",
+  },
   task_not_finished: {
     code: "conflict",
     means:

@@ -34,8 +34,11 @@ export interface RegionLoad {
   queued: number;
 }
 
-/** Why a region was chosen (the one definition; the zod schema derives from it). */
-export const ROUTING_REASONS = ["nearest", "spillover", "pinned", "no_location"] as const;
+/**
+ * Why a region was chosen (the one definition; the zod schema derives from it). `allowed`: chosen
+ * within the task's allow-list (`regions`); `spillover` also names a choice outside that list.
+ */
+export const ROUTING_REASONS = ["nearest", "spillover", "pinned", "allowed", "no_location"] as const;
 export type RoutingReason = (typeof ROUTING_REASONS)[number];
 
 /** The routing answer: the region, why, and how far it is from the origin (km, 0.1 precision). */

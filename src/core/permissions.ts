@@ -22,6 +22,7 @@ export const PERMISSIONS = {
   "tasks.submit": ["client"],
   "tasks.read": ["client", "reader"],
   "tasks.cancel": ["client"],
+  "tasks.retry": ["client"],
   "tasks.erase": [],
   "tasks.execute": ["node"],
   "elections.act": ["node"],

@@ -26,6 +26,16 @@ export type Considered = {
   outcome: ConsideredOutcome;
 };
 
+/** Where a task with an allow-list may go once no region of its list can take it. */
+export const FALLBACKS = ["none", "nearest"] as const;
+export type Fallback = (typeof FALLBACKS)[number];
+
+/**
+ * A task's allow-list (API-v2 §3, e.g. data residency): the regions it may run in, and whether it
+ * may go anywhere else (`fallback: "nearest"`) when none of them can take it. A type: it crosses RPC.
+ */
+export type AllowList = { regions: readonly string[]; fallback: Fallback };
+
 /** Why a shard refused an offer: it had no healthy node, or it was full and the offer needed room. */
 export type Refusal = "unhealthy" | "full";
 
@@ -66,7 +76,11 @@ export function nextOffer(
   origin: LatLon | null,
   table: readonly RegionLoad[],
   refused: ReadonlyMap<string, Refusal> = new Map(),
+  allow: AllowList | null = null,
 ): PlacementOffer | null {
+  if (allow !== null) {
+    return nextAllowedOffer(origin, table, refused, allow);
+  }
   if (refused.size === 0) {
     const decision = new RegionIndex(table).pick(origin);
     if (decision === null) {
@@ -99,6 +113,43 @@ export function nextOffer(
 }
 
 /**
+ * The next offer for a task with an allow-list. Ranked as `nextOffer` ranks (nearest first, or least
+ * loaded first without an origin), among the healthy regions that did not refuse as unhealthy:
+ * 1. the first region of the list with room (`allowed`, room required);
+ * 2. with `fallback: "nearest"`, the first region anywhere with room (`spillover`: outside the list);
+ * 3. the first region of the list, where the task waits (`allowed`, no room required);
+ * 4. with `fallback: "nearest"`, the first region anywhere, where it waits (`spillover`);
+ * else null (503). A region that refused as full has no room; it may still be the last resort.
+ */
+function nextAllowedOffer(
+  origin: LatLon | null,
+  table: readonly RegionLoad[],
+  refused: ReadonlyMap<string, Refusal>,
+  allow: AllowList,
+): PlacementOffer | null {
+  const allowed = new Set(allow.regions);
+  const anywhere = allow.fallback === "nearest";
+  const healthy = ranked(
+    origin,
+    table.filter((r) => r.healthy && refused.get(r.id) !== "unhealthy"),
+  );
+  const inList = healthy.filter((r) => allowed.has(r.id));
+  const roomy = (r: RegionLoad) => !refused.has(r.id) && hasRoom(r);
+  const offer = (r: RegionLoad, requireRoom: boolean): PlacementOffer => ({
+    region: r.id,
+    reason: allowed.has(r.id) ? "allowed" : "spillover",
+    distanceKm: distanceOf(origin, r),
+    requireRoom,
+  });
+  const withRoom = inList.find(roomy) ?? (anywhere ? healthy.find(roomy) : undefined);
+  if (withRoom !== undefined) {
+    return offer(withRoom, true);
+  }
+  const waiting = inList[0] ?? (anywhere ? healthy[0] : undefined);
+  return waiting === undefined ? null : offer(waiting, false);
+}
+
+/**
  * The regions looked at before the one chosen (or all of them when none was), in the order the
  * edge ranks them, each with why it was passed over, then the chosen one: at most
  * MAX_PLACEMENT_TRIES entries (the first ones passed over, then the chosen region).
@@ -108,7 +159,12 @@ export function explainPlacement(
   table: readonly RegionLoad[],
   refused: ReadonlyMap<string, Refusal>,
   chosen: string | null,
+  allow: AllowList | null = null,
 ): Considered[] {
+  const allowed = allow === null ? null : new Set(allow.regions);
+  // Outside an allow-list: passed over for that alone with no fallback, or when it had room
+  // (the list comes first); otherwise its health or fullness says more.
+  const outside = (r: RegionLoad) => allowed !== null && !allowed.has(r.id);
   const looked = origin === null ? table.filter((r) => r.healthy || refused.has(r.id)) : table;
   const passed: Considered[] = [];
   let last: Considered | null = null;
@@ -120,11 +176,15 @@ export function explainPlacement(
     }
     const outcome: ConsideredOutcome | null = refused.has(region.id)
       ? "refused"
-      : !region.healthy
-        ? "unhealthy"
-        : !hasRoom(region)
-          ? "full"
-          : null;
+      : outside(region) && allow?.fallback !== "nearest"
+        ? "not_allowed"
+        : !region.healthy
+          ? "unhealthy"
+          : !hasRoom(region)
+            ? "full"
+            : outside(region)
+              ? "not_allowed"
+              : null;
     if (outcome !== null) {
       passed.push({ region: region.id, distanceKm, outcome });
     }

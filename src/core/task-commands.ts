@@ -3,7 +3,7 @@
  * the leased tasks a shard hands out. Types only (plain, serializable: they cross RPC).
  */
 import type { RoutingReason } from "./geo-routing";
-import type { Considered } from "./placement";
+import type { AllowList, Considered } from "./placement";
 
 /** Where a task came from, where it went and why, with every region the edge looked at (API-v2 §2). */
 export type TaskRouting = {
@@ -39,6 +39,10 @@ export interface SubmitCommand {
   idempotencyKey: string | null;
   requestHash: string | null;
   affinityKey: string | null;
+  /** The task's allow-list, kept with it (a reroute honours it). */
+  allow: AllowList | null;
+  /** A retry with reroute that moved a task here: the task it replays (its attempts start afresh). */
+  retryOf: string | null;
   routing: TaskRouting;
   /** Refuse when the region is full (the edge chose it for its room). */
   requireRoom: boolean;

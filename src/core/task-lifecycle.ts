@@ -98,3 +98,69 @@ export function cancel<T extends TaskState>(task: T): T | null {
   }
   return { ...task, status: "canceled", leaseToken: null, leaseExpiresAt: null };
 }
+
+/** Statuses a task may be retried from (`POST /v1/tasks/{id}/retry`). */
+export const RETRYABLE_STATUSES: readonly TaskStatus[] = ["failed", "canceled"];
+
+/**
+ * How long a reroute's reservation (a finished task's `retriedAs` naming a task not yet created in
+ * its new region) holds before another retry may take it over: a reroute that crashed between the
+ * two steps must not leave the task impossible to retry. Far longer than a reroute takes (two calls).
+ */
+export const RETRY_RESERVATION_MS = 30_000;
+
+/** The part of a task a retry reads. */
+export interface RetryState {
+  status: TaskStatus;
+  retriedAs: string | null;
+  updatedAt: number;
+}
+
+/**
+ * What a retry claims: the task it expects the finished task to name as its successor (null: none;
+ * a reroute re-pointing its own reservation names it), and whether it takes over a reservation
+ * left by another retry (the caller found that successor missing).
+ */
+export interface RetryClaim {
+  successor: string | null;
+  takeOver: boolean;
+}
+
+/**
+ * Why a task may not be retried now, or null. `already_retried`: a reroute moved it (or is moving
+ * it) to another region, under the id in `retriedAs` — retry that one; a reservation whose task was
+ * never created may be taken over once RETRY_RESERVATION_MS has passed. `not_terminal`: only a failed
+ * or canceled task is retried (a succeeded one has its outcome; a live one is still running).
+ */
+export function retryRefusal(
+  task: RetryState,
+  claim: RetryClaim,
+  now: number,
+): "already_retried" | "not_terminal" | null {
+  if (task.retriedAs !== claim.successor) {
+    return "already_retried";
+  }
+  if (claim.takeOver && task.retriedAs !== null && now - task.updatedAt < RETRY_RESERVATION_MS) {
+    return "already_retried";
+  }
+  if (!RETRYABLE_STATUSES.includes(task.status)) {
+    return "not_terminal";
+  }
+  return null;
+}
+
+/**
+ * A retried task: runnable now with a fresh attempt budget (attempts from 0). `lastError` is kept
+ * (why it failed, until an attempt of the replay says otherwise); the lease is gone.
+ */
+export function replay<T extends TaskState>(task: T, now: number): T {
+  return {
+    ...task,
+    status: "queued",
+    attempts: 0,
+    runAt: now,
+    nodeId: null,
+    leaseToken: null,
+    leaseExpiresAt: null,
+  };
+}

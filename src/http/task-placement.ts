@@ -6,6 +6,7 @@ import type { LatLon, RegionLoad } from "../core/geo-routing";
 import { regionOfTaskId } from "../core/ids";
 import type { Principal } from "../core/permissions";
 import {
+  type AllowList,
   explainPinned,
   explainPlacement,
   MAX_PLACEMENT_TRIES,
@@ -15,6 +16,7 @@ import {
 } from "../core/placement";
 import { sha256Hex } from "../core/sha256-hex";
 import type { SubmitCommand } from "../core/task-commands";
+import { allowListOf, idempotencyFingerprint, noRegionMessage } from "../core/task-constraints";
 import { mintTaskId } from "../ids";
 import type { SubmitTaskInput } from "../schemas/tasks";
 import type { Edge } from "./edge";
@@ -26,6 +28,8 @@ interface Item {
   body: SubmitTaskInput;
   from: LatLon | null;
   pinned: RegionLoad | null;
+  /** The body's allow-list (`regions`, `fallback`), or null. */
+  allow: AllowList | null;
   requestHash: string | null;
   refused: Map<string, Refusal>;
   offer: PlacementOffer | null;
@@ -57,12 +61,15 @@ export async function placeTasks(
 ): Promise<Placed[]> {
   const items: Item[] = await Promise.all(
     bodies.map(async (body) => {
-      const { idempotencyKey, ...rest } = body;
       return {
         body,
         from: body.location ?? origin(),
         pinned: null,
-        requestHash: idempotencyKey === undefined ? null : await sha256Hex(canonicalJson(rest)),
+        allow: allowListOf(body),
+        requestHash:
+          body.idempotencyKey === undefined
+            ? null
+            : await sha256Hex(canonicalJson(idempotencyFingerprint(body))),
         refused: new Map<string, Refusal>(),
         offer: null,
         id: null,
@@ -120,7 +127,7 @@ async function placeItems(edge: Edge, principal: Principal, items: Item[]): Prom
       item.done = noRegion(
         item.pinned
           ? `region ${item.pinned.id} has no healthy node`
-          : "no region has a healthy node; nothing was stored",
+          : noRegionMessage(item.allow, "no region has a healthy node; nothing was stored"),
       );
     }
   }
@@ -165,7 +172,7 @@ async function placeItems(edge: Edge, principal: Principal, items: Item[]): Prom
   }
 
   for (const item of items) {
-    item.done ??= noRegion("no region could take the task; nothing was stored");
+    item.done ??= noRegion(noRegionMessage(item.allow, "no region could take the task; nothing was stored"));
   }
   const released = items.filter((item) => item.claimed && isNoRegion(item.done!));
   if (released.length > 0) {
@@ -195,7 +202,13 @@ function firstOffers(items: Item[], regions: readonly RegionLoad[]): void {
           }
         : null;
     } else {
-      item.offer = nextOffer(item.from, regions, item.refused);
+      const unknown = item.allow?.regions.find((id) => !regions.some((r) => r.id === id));
+      if (unknown !== undefined) {
+        item.offer = null;
+        item.done = { error: ApiError.of("not_found", `no region ${unknown}`).body };
+        continue;
+      }
+      item.offer = nextOffer(item.from, regions, item.refused, item.allow);
     }
   }
 }
@@ -206,7 +219,7 @@ function command(item: Item, regions: readonly RegionLoad[]): SubmitCommand {
   const body = item.body;
   const considered = item.pinned
     ? explainPinned(item.from, item.pinned)
-    : explainPlacement(item.from, regions, item.refused, offer.region);
+    : explainPlacement(item.from, regions, item.refused, offer.region, item.allow);
   return {
     id: item.id!,
     type: body.type,
@@ -219,6 +232,8 @@ function command(item: Item, regions: readonly RegionLoad[]): SubmitCommand {
     idempotencyKey: body.idempotencyKey ?? null,
     requestHash: item.requestHash,
     affinityKey: body.affinityKey ?? null,
+    allow: item.allow,
+    retryOf: null,
     routing: {
       reason: offer.reason,
       region: offer.region,
@@ -244,9 +259,10 @@ function reoffer(
     item.done = noRegion(`region ${region} has no healthy node`);
     return;
   }
-  item.offer = item.refused.size < MAX_PLACEMENT_TRIES ? nextOffer(item.from, regions, item.refused) : null;
+  item.offer =
+    item.refused.size < MAX_PLACEMENT_TRIES ? nextOffer(item.from, regions, item.refused, item.allow) : null;
   if (item.offer === null) {
-    item.done = noRegion("no region could take the task; nothing was stored");
+    item.done = noRegion(noRegionMessage(item.allow, "no region could take the task; nothing was stored"));
     return;
   }
   const previous = item.id!;
@@ -326,7 +342,12 @@ async function claimKeys(
         item.claimed = true;
         item.offer = {
           region: recorded.id,
-          reason: item.offer?.region === recorded.id ? item.offer.reason : "spillover",
+          reason:
+            item.offer?.region === recorded.id
+              ? item.offer.reason
+              : item.allow?.regions.includes(recorded.id)
+                ? "allowed"
+                : "spillover",
           distanceKm: explainPinned(item.from, recorded)[0]!.distanceKm,
           requireRoom: false,
         };

@@ -1,13 +1,15 @@
 import { createRoute, type z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ApiError } from "../core/errors";
+import { regionOfTaskId } from "../core/ids";
 import type { AppEnv } from "../http/context";
 import { unwrap, validationError } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
 import { originOf } from "../http/routing-table";
-import { taskPageAcrossShards, taskShard } from "../http/shard-calls";
+import { knownShard, taskPageAcrossShards, taskShard } from "../http/shard-calls";
 import { type Placed, placeTasks } from "../http/task-placement";
+import { retryTask } from "../http/task-replay";
 import { errors, json, jsonBody } from "../schemas/common";
 import {
   BatchResult,
@@ -18,6 +20,7 @@ import {
   Fail,
   FailResponse,
   includedFields,
+  RetryTask,
   StatusResponse,
   SubmitTask,
   type SubmitTaskInput,
@@ -161,6 +164,31 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     return c.json(unwrap(await (await taskShard(c, id)).cancelTask(c.var.principal, id)), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/tasks/{id}/retry",
+    tags: ["tasks"],
+    summary:
+      "Run a failed or canceled task again with a fresh attempt budget; `reroute: true` routes it anew (409 not_terminal otherwise)",
+    description:
+      "Without `reroute` the task is queued again in its region, under its id. With `reroute: true` it is routed again from its origin, honouring its pin or allow-list: in its own region it is queued again there (with the new `routing`); in another it moves there under a new id (ids name their region), answered here, with `retryOf` naming the old task, which keeps its status and names the new one in `retriedAs`. `attempts` count from 0 again; `lastError` stays until an attempt replaces it.",
+    security: bearerSecurity,
+    middleware: [operation("tasks.retry")],
+    request: { params: TaskIdParam, body: jsonBody(RetryTask, false) },
+    responses: { 200: json(Task, "the task, queued again"), ...errors(404, 409, 503) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const region = regionOfTaskId(id);
+    if ((await knownShard(c, region)) === null || region === null) {
+      throw ApiError.of("not_found", `no task ${id}`);
+    }
+    const { reroute } = c.req.valid("json");
+    return c.json(await retryTask(c.var.edge, c.var.principal, region, id, reroute), 200);
   },
 );
 

@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { ROUTING_REASONS } from "../core/geo-routing";
 import { regionOfTaskId } from "../core/ids";
-import { CONSIDERED_OUTCOMES, MAX_PLACEMENT_TRIES } from "../core/placement";
+import { CONSIDERED_OUTCOMES, FALLBACKS, MAX_PLACEMENT_TRIES } from "../core/placement";
+import { MAX_ALLOWED_REGIONS } from "../core/task-constraints";
 import { TASK_STATUSES } from "../core/task-lifecycle";
 import { ErrorResponse, Identifier, JsonValue, Location, MintedId, Timestamp } from "./common";
 
@@ -25,13 +26,36 @@ export const SubmitTask = z
     timeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
     idempotencyKey: z.string().min(1).max(200).optional(),
     affinityKey: z.string().min(1).max(200).optional(),
-    region: Identifier.optional(),
+    region: Identifier.optional().openapi({ description: "pin to this region (not with `regions`)" }),
+    regions: z
+      .array(Identifier)
+      .min(1)
+      .max(MAX_ALLOWED_REGIONS)
+      .refine((ids) => new Set(ids).size === ids.length, "a region may be named once")
+      .optional()
+      .openapi({
+        description:
+          "an allow-list (e.g. data residency): the task runs only in one of these regions, the nearest healthy one with room (`routing.reason: allowed`); 404 when one is unknown, 503 when none can take it (unless `fallback` is `nearest`)",
+        example: ["eu-west", "eu-central"],
+      }),
+    fallback: z.enum(FALLBACKS).optional().openapi({
+      description:
+        "with `regions`: `none` (the default) answers 503 when no region of the list can take the task; `nearest` then routes it anywhere (`routing.reason: spillover`)",
+    }),
     location: Location.optional(),
   })
   .strict()
   .refine((t) => t.delayMs === undefined || t.runAt === undefined, {
     message: "give delayMs or runAt, not both",
     path: ["runAt"],
+  })
+  .refine((t) => t.region === undefined || t.regions === undefined, {
+    message: "give region (a pin) or regions (an allow-list), not both",
+    path: ["regions"],
+  })
+  .refine((t) => t.fallback === undefined || t.regions !== undefined, {
+    message: "fallback applies to an allow-list: give regions with it",
+    path: ["fallback"],
   })
   .openapi("SubmitTask");
 
@@ -78,6 +102,21 @@ export const Task = z
     runAt: Timestamp,
     idempotencyKey: z.string().nullable(),
     affinityKey: z.string().nullable(),
+    regions: z
+      .array(Identifier)
+      .nullable()
+      .openapi({ description: "the allow-list it was submitted with (null: none)" }),
+    fallback: z
+      .enum(FALLBACKS)
+      .nullable()
+      .openapi({ description: "its allow-list's fallback (null without an allow-list)" }),
+    retryOf: MintedId.nullable().openapi({
+      description: "the task this one replays: a retry with reroute moved it here from another region",
+    }),
+    retriedAs: MintedId.nullable().openapi({
+      description:
+        "the task this one was replayed as, in another region (a retry with reroute moved it); this one is kept as it ended",
+    }),
     routing: Routing,
   })
   .openapi("Task");
@@ -151,6 +190,16 @@ export const TaskList = z
     cursor: z.string().nullable().openapi({ description: "null on the last page" }),
   })
   .openapi("TaskList");
+
+export const RetryTask = z
+  .object({
+    reroute: z.boolean().default(false).openapi({
+      description:
+        "route it anew from its origin (honouring its pin or allow-list); when another region is chosen it moves there under a new id (`retriedAs` / `retryOf`). Without it, it stays in its region",
+    }),
+  })
+  .strict()
+  .openapi("RetryTask");
 
 export const StatusResponse = z.object({ status: TaskStatus }).openapi("TaskStatusResponse");
 

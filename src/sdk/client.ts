@@ -134,6 +134,16 @@ export class MeridianClient {
   }
 
   /**
+   * Runs a failed or canceled task again with a fresh attempt budget (409 `not_terminal`
+   * otherwise). `reroute: true` routes it anew from its origin, honouring its pin or allow-list:
+   * when that is another region, the answer is a new task there (`retryOf` names `id`).
+   */
+  retryTask(id: string, options: { reroute?: boolean } = {}): Promise<TaskView> {
+    const body = options.reroute === undefined ? {} : { reroute: options.reroute };
+    return this.http.post<TaskView>(`/v1/tasks/${encodeURIComponent(id)}/retry`, body);
+  }
+
+  /**
    * Reads the task until it has ended (succeeded, failed or canceled) and returns it. There is no
    * push channel for tasks, so this polls, at intervals growing from `intervalMs` to `maxIntervalMs`.
    */

@@ -6,7 +6,7 @@ import { type Fixture, fixture, type Role } from "../lib/api-fixture";
  * Every route × every role, plus no token and a revoked one. The expected table is written here
  * from /work/shared/API.md's roles (not read from src/core/permissions.ts), so a wrong entry there
  * shows up as a failing cell:
- *   admin: everything · client: submit, read and cancel tasks; read regions ·
+ *   admin: everything · client: submit, read, cancel and retry tasks (API-v2 §3); read regions ·
  *   node: register nodes, heartbeat, poll, complete/fail/extend its own leases, campaign/resign, read owners ·
  *   reader: every GET.
  * One reading the contract leaves open: a node may also read the elections it campaigns in
@@ -138,6 +138,12 @@ const ROUTES: Route[] = [
     allowed: ["admin", "client"],
     fresh: true,
     call: (f) => ({ method: "POST", path: `/v1/tasks/${f.queuedId}/cancel`, body: {} }),
+  },
+  {
+    name: "POST /v1/tasks/{id}/retry",
+    allowed: ["admin", "client"],
+    fresh: true,
+    call: (f) => ({ method: "POST", path: `/v1/tasks/${f.canceledId}/retry`, body: {} }),
   },
   {
     name: "DELETE /v1/tasks/{id}",

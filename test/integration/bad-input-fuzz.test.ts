@@ -88,6 +88,8 @@ const TARGETS: Record<string, Target> = {
       timeoutMs: { kind: "int", min: 1000, max: 3_600_000 },
       delayMs: { kind: "int", min: 0 },
       region: { kind: "id" },
+      regions: { kind: "array" },
+      fallback: { kind: "enum" },
       location: { kind: "object" },
       idempotencyKey: { kind: "str", min: 1, max: 200 },
     },
@@ -129,6 +131,13 @@ const TARGETS: Record<string, Target> = {
     roles: ["admin", "node"],
   },
   cancel: { method: "POST", path: (f) => `/v1/tasks/${f.queuedId}/cancel`, roles: ["admin", "client"] },
+  retry: {
+    method: "POST",
+    path: (f) => `/v1/tasks/${f.canceledId}/retry`,
+    body: () => ({ reroute: false }),
+    fields: { reroute: { kind: "bool" } },
+    roles: ["admin", "client"],
+  },
   campaign: {
     method: "POST",
     path: () => "/v1/elections/db/campaign",

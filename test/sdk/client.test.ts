@@ -104,6 +104,25 @@ describe("MeridianClient", () => {
     expect(seen[0]!.body).toEqual({ tasks: [{ type: "a" }, { type: "b" }] });
   });
 
+  it("retries a task, in place or rerouted, and surfaces not_terminal", async () => {
+    const { fetch, seen } = scripted(
+      json(200, task({ status: "queued" })),
+      json(200, task({ id: "t_2", region: "eu-central-1", retryOf: "t_1" })),
+      json(409, { error: { code: "conflict", message: "still queued", reason: "not_terminal" } }),
+    );
+    const client = new MeridianClient({ url: "http://m.test", token: "t", fetch });
+    expect((await client.retryTask("t_1")).status).toBe("queued");
+    expect((await client.retryTask("t_1", { reroute: true })).retryOf).toBe("t_1");
+    const refused = await client.retryTask("t_1").catch((e) => e);
+    expect(refused).toBeInstanceOf(MeridianError);
+    expect(refused.reason).toBe("not_terminal");
+    expect(seen.map((s) => [`${s.method} ${s.url}`, s.body])).toEqual([
+      ["POST http://m.test/v1/tasks/t_1/retry", {}],
+      ["POST http://m.test/v1/tasks/t_1/retry", { reroute: true }],
+      ["POST http://m.test/v1/tasks/t_1/retry", {}],
+    ]);
+  });
+
   it("waits for a result by reading until the task has ended", async () => {
     const clock = new ManualClock();
     const startedAt = clock.now();
