@@ -1,15 +1,20 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
+import { regionOfTaskId } from "../src/core/ids";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand } from "../src/core/task-commands";
 import type { TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
+import { Edge } from "../src/http/edge";
+import { placeTasks } from "../src/http/task-placement";
+import type { PutScheduleInput } from "../src/schemas/schedules";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
+import type { ScheduleLink, ScheduleView } from "./region-shard/schedules";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
 import type { TaskFilter } from "./region-shard/task-queue";
@@ -53,6 +58,7 @@ export class RegionShard extends DurableObject<Env> {
       (deployment) => coordinatorLink(env, deployment),
       (deployment) => electionLink(env, deployment),
       (deployment) => (events) => eventHubStub(env, deployment).publish(events),
+      (deployment, clock) => scheduleLink(env, deployment, clock),
     );
     ctx.blockConcurrencyWhile(async () => {
       this.current = await ShardEngine.load(ctx, defaults);
@@ -106,12 +112,16 @@ export class RegionShard extends DurableObject<Env> {
       const refusal = regionDeletionRefusal({
         liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length,
         unfinishedTasks: s.tasks.hasLiveTasks() ? 1 : 0,
+        schedules: s.schedules.table.count(),
       });
       if (refusal === "region_has_nodes") {
         throw ApiError.of("conflict", `region ${this.region()} still has registered nodes`, refusal);
       }
       if (refusal === "region_has_tasks") {
         throw ApiError.of("conflict", `region ${this.region()} still has unfinished tasks`, refusal);
+      }
+      if (refusal === "region_has_schedules") {
+        throw ApiError.of("conflict", `region ${this.region()} is the home of schedules`, refusal);
       }
       s.nodes.removeAll();
       s.configure(null);
@@ -421,6 +431,64 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
+  // ---- schedules whose home is this region (API-v2 §5) ----
+
+  /** Creates or replaces a schedule (the edge chose this shard, or found it in the coordinator's index). */
+  async putSchedule(
+    principal: Principal,
+    id: string,
+    input: PutScheduleInput,
+    origin: { lat: number; lon: number } | null,
+  ) {
+    return this.s.gate.run(principal, "schedules.write", (now) => {
+      this.region();
+      return this.s.schedules.put(principal, id, input, origin, now);
+    });
+  }
+
+  async getSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "schedules.read", (): ScheduleView => this.s.schedules.get(id));
+  }
+
+  /** A page of this shard's schedules by id, after `after`; the edge merges every shard's page. */
+  async listSchedules(principal: Principal, limit: number, after?: string) {
+    return this.s.gate.run(principal, "schedules.read", () => ({
+      schedules: this.s.schedules.list(limit, after) as ScheduleView[],
+    }));
+  }
+
+  async pauseSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(
+      principal,
+      "schedules.write",
+      (now): ScheduleView => this.s.schedules.pause(id, now),
+    );
+  }
+
+  async resumeSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(
+      principal,
+      "schedules.write",
+      (now): ScheduleView => this.s.schedules.resume(id, now),
+    );
+  }
+
+  /** One run now, routed as any task; answers the schedule with that run's task as `lastTaskId`. */
+  async triggerSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(
+      principal,
+      "schedules.write",
+      (now): Promise<ScheduleView> => this.s.schedules.trigger(id, now),
+    );
+  }
+
+  async deleteSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "schedules.write", () => {
+      this.s.schedules.remove(id);
+      return null;
+    });
+  }
+
   override async alarm(): Promise<void> {
     await this.s.alarm();
   }
@@ -528,6 +596,26 @@ function electionLink(env: Env, deployment: string): ElectionLink {
       value(await stub().resign({ role: "node", tokenId }, election, { candidate: nodeId }));
     },
     observe: async (election, watcher) => value(await stub().observeForChannel(election, watcher)),
+  };
+}
+
+/**
+ * How a shard submits its schedules' runs: the edge's own placement (routing table, idempotency
+ * keys, refusals and spill-over), built from the shard's env on the shard's clock.
+ */
+function scheduleLink(env: Env, deployment: string, clock: () => number): ScheduleLink {
+  const edge = new Edge(env, deployment, clock);
+  return {
+    place: (principal, bodies) => placeTasks(edge, principal, bodies, () => null),
+    taskStatus: async (principal, taskId) => {
+      const region = regionOfTaskId(taskId);
+      if (region === null) {
+        return null;
+      }
+      // A task's payload is `unknown`, which RPC's types cannot express: the result is typed here.
+      const found = (await edge.shard(region).getTask(principal, taskId)) as Result<TaskView>;
+      return found.ok ? found.value.status : null;
+    },
   };
 }
 

@@ -177,6 +177,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE elections ADD COLUMN leader_changes INTEGER NOT NULL DEFAULT 0;
   `,
+  // v7: schedules. Each schedule lives in the shard of its home region; this index names that region
+  // by schedule id, so GET, DELETE and a replacing PUT find it with one look-up (submit and poll never
+  // read it). Written once, when the schedule is first created.
+  `
+  CREATE TABLE schedule_homes (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX schedule_homes_region ON schedule_homes(region);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

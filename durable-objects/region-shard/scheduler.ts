@@ -90,6 +90,7 @@ export class Scheduler {
       affinityKey: command.affinityKey,
       routing: command.routing,
       leasedAt: null,
+      scheduleId: command.scheduleId ?? null,
     });
     this.record(taskRouted(task, now));
     this.metrics.submitted();

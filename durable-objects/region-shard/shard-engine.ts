@@ -13,6 +13,7 @@ import { type NodeRecord, NodeTable } from "./node-table";
 import { Reaper } from "./reaper";
 import { Retention } from "./retention";
 import { Scheduler } from "./scheduler";
+import { type ScheduleLink, ShardSchedules } from "./schedules";
 import { migrateShard } from "./schema";
 import { nodeDown } from "./shard-events";
 import { ShardMetrics } from "./shard-metrics";
@@ -33,6 +34,8 @@ export interface ShardDependencies {
   groupWindowMs: number;
   /** false: no per-token rate limit (the simulation's calls come by the thousand). */
   rateLimited: boolean;
+  /** How the shard submits its schedules' runs (the edge's placement, on the shard's clock). */
+  schedules: (deployment: string, clock: () => number) => ScheduleLink;
 }
 
 /**
@@ -54,12 +57,15 @@ export class ShardEngine {
   readonly events: EventOutbox;
   /** Task counters and histograms for `/metrics`. */
   readonly metrics: ShardMetrics;
+  /** The schedules whose home is this region, fired from the alarm. */
+  readonly schedules: ShardSchedules;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
   /** This incarnation of the shard, and the number of its last report (they order its reports). */
   private readonly epoch: number;
   private reportSeq = 0;
+  private scheduleLink: { deployment: string; link: ScheduleLink } | null = null;
 
   private constructor(
     private readonly ctx: DurableObjectState,
@@ -116,6 +122,15 @@ export class ShardEngine {
       (node, reason, now) => this.nodeDied(node, reason, now),
     );
     this.retention = new Retention(sql, this.tasks, this.nodes, deps.config.taskRetentionMs);
+    this.schedules = new ShardSchedules(
+      sql,
+      this.tasks,
+      () => this.linkForSchedules(),
+      () => this.config?.region ?? null,
+      (at) => this.dueAt(at),
+      (fn) => ctx.storage.transactionSync(fn),
+      logRowError,
+    );
     this.channels = new Channels(ctx, this);
     this.channels.restore(this.gate.now());
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
@@ -133,6 +148,7 @@ export class ShardEngine {
     link: (deployment: string) => CoordinatorLink,
     elections: (deployment: string) => ElectionLink,
     events: (deployment: string) => EventSink,
+    schedules: (deployment: string, clock: () => number) => ScheduleLink,
   ): ShardDependencies {
     return {
       config,
@@ -143,7 +159,20 @@ export class ShardEngine {
       events,
       groupWindowMs: GROUP_WINDOW_MS,
       rateLimited: true,
+      schedules,
     };
+  }
+
+  /** The way the schedules' runs are submitted, made once per deployment served (null: no region). */
+  private linkForSchedules(): ScheduleLink | null {
+    const deployment = this.config?.deployment;
+    if (deployment === undefined) {
+      return null;
+    }
+    if (this.scheduleLink?.deployment !== deployment) {
+      this.scheduleLink = { deployment, link: this.deps.schedules(deployment, () => this.gate.now()) };
+    }
+    return this.scheduleLink.link;
   }
 
   now(): number {
@@ -265,6 +294,8 @@ export class ShardEngine {
         this.dueAt(next);
       }
     });
+    // Schedules after the rest: their runs are submitted through placement (calls to other objects).
+    await this.gate.run(null, null, (now) => this.schedules.fire(now));
   }
 
   /** Sets the alarm for the next prune pass, if one is due some day. */

@@ -20,6 +20,8 @@ export interface TaskRecord extends TaskState {
   routing: TaskRouting;
   /** When the task's last attempt was leased (null before its first): the attempt's run time counts from it. */
   leasedAt: number | null;
+  /** The schedule that submitted it (API-v2 §5), or null. */
+  scheduleId: string | null;
 }
 
 /** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
@@ -48,6 +50,7 @@ export type TaskRow = {
   affinity_key: string | null;
   routing: string;
   leased_at: number | null;
+  schedule_id: string | null;
 };
 
 export function parseTask(row: TaskRow): TaskRecord {
@@ -76,6 +79,7 @@ export function parseTask(row: TaskRow): TaskRecord {
     affinityKey: row.affinity_key,
     routing: JSON.parse(row.routing) as TaskRouting,
     leasedAt: row.leased_at,
+    scheduleId: row.schedule_id ?? null,
   };
 }
 
@@ -117,6 +121,7 @@ const NEW_TASK_COLUMNS = [
   "request_hash",
   "affinity_key",
   "routing",
+  "schedule_id",
 ] as const;
 
 const REGION = NEW_TASK_COLUMNS.indexOf("region");
@@ -238,6 +243,7 @@ export class TaskQueue {
       task.requestHash,
       task.affinityKey,
       JSON.stringify(task.routing),
+      task.scheduleId,
     ]);
     this.countsOf(task.region)[task.status]++;
     return { ...task, seq };

@@ -21,6 +21,7 @@ export function taskView(task: TaskRecord) {
     runAt: task.runAt,
     idempotencyKey: task.idempotencyKey,
     affinityKey: task.affinityKey,
+    scheduleId: task.scheduleId,
     routing: task.routing,
   };
 }

@@ -117,6 +117,11 @@ export const ERROR_REASONS = {
     means: "The region still holds unfinished tasks, so it cannot be deleted.",
     action: "Let them finish or cancel them, then delete the region.",
   },
+  region_has_schedules: {
+    code: "conflict",
+    means: "The region's shard keeps schedules (their home region), so it cannot be deleted.",
+    action: "Delete those schedules first (`GET /v1/schedules` shows each one's `region`), then the region.",
+  },
   task_not_finished: {
     code: "conflict",
     means:

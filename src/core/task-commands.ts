@@ -39,6 +39,8 @@ export interface SubmitCommand {
   idempotencyKey: string | null;
   requestHash: string | null;
   affinityKey: string | null;
+  /** The schedule whose slot this task is (null for a task submitted by hand). */
+  scheduleId: string | null;
   routing: TaskRouting;
   /** Refuse when the region is full (the edge chose it for its room). */
   requireRoom: boolean;

@@ -19,11 +19,17 @@ import { mintTaskId } from "../ids";
 import type { SubmitTaskInput } from "../schemas/tasks";
 import type { Edge } from "./edge";
 
+/**
+ * A task body to place: what POST /v1/tasks validated, or a schedule's run (which names its schedule;
+ * a user cannot set `scheduleId`, the route's schema refuses it).
+ */
+export type PlaceBody = SubmitTaskInput & { scheduleId?: string };
+
 /** One submitted task's outcome: the task (`created` false for an idempotent repeat) or an error. */
 export type Placed = { task: TaskView; created: boolean } | { error: ErrorBody };
 
 interface Item {
-  body: SubmitTaskInput;
+  body: PlaceBody;
   from: LatLon | null;
   pinned: RegionLoad | null;
   requestHash: string | null;
@@ -52,7 +58,7 @@ const noRegion = (message: string): Placed => ({
 export async function placeTasks(
   edge: Edge,
   principal: Principal,
-  bodies: SubmitTaskInput[],
+  bodies: PlaceBody[],
   origin: () => LatLon | null,
 ): Promise<Placed[]> {
   const items: Item[] = await Promise.all(
@@ -219,6 +225,7 @@ function command(item: Item, regions: readonly RegionLoad[]): SubmitCommand {
     idempotencyKey: body.idempotencyKey ?? null,
     requestHash: item.requestHash,
     affinityKey: body.affinityKey ?? null,
+    scheduleId: body.scheduleId ?? null,
     routing: {
       reason: offer.reason,
       region: offer.region,

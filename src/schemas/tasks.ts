@@ -78,6 +78,10 @@ export const Task = z
     runAt: Timestamp,
     idempotencyKey: z.string().nullable(),
     affinityKey: z.string().nullable(),
+    scheduleId: z
+      .string()
+      .nullable()
+      .openapi({ description: "the schedule whose slot submitted this task (API-v2 §5), else null" }),
     routing: Routing,
   })
   .openapi("Task");
