@@ -371,14 +371,16 @@ export class ShardSchedules {
       return;
     }
     const retryAt = runRetryAt(placed.error.code, run.attempts, run.createdAt, now);
+    const at = new Date(run.slot).toISOString();
     if (retryAt !== null && s !== null) {
       this.table.retryRun(run, retryAt);
       this.dueAt(retryAt);
+      const lastError = `run of ${at}: ${placed.error.message} (trying again)`.slice(0, 1000);
+      this.table.save({ ...s, lastError });
       return;
     }
     this.table.removeRun(run);
     if (s !== null) {
-      const at = new Date(run.slot).toISOString();
       this.table.save({ ...s, lastError: `run of ${at}: ${placed.error.message}`.slice(0, 1000) });
     }
   }
