@@ -54,7 +54,7 @@ export interface ScheduleState {
 /** What to do at `now`: the slots to run (ascending), the new cursor and the next due time. */
 export interface Decision {
   run: number[];
-  /** Due slots that were passed over (missed beyond the grace, overlapping, or past the cap). */
+  /** Due slots passed over (missed beyond the grace, overlapping, paused, past the cap); a cron's count stops at MAX_COUNTED_SLOTS. */
   skipped: number;
   cursor: number;
   nextRunAt: number | null;
@@ -177,6 +177,38 @@ export function recentSlots(
   return { slots: slots.slice(0, limit).reverse(), more };
 }
 
+/** Counting slots one by one stops here (a cron every second, down for a day): the count is then a floor. */
+export const MAX_COUNTED_SLOTS = 1000;
+
+/**
+ * How many slots fall in (after, before): exact for an interval; for cron, counted one by one up to
+ * MAX_COUNTED_SLOTS (bounded work).
+ */
+export function countSlotsBetween(timing: Timing, after: number, before: number): number {
+  if (before <= after) {
+    return 0;
+  }
+  const cadence = timing.cadence;
+  if (cadence.kind === "every") {
+    const first = nextSlotAfter(timing, after);
+    if (first === null || first >= before) {
+      return 0;
+    }
+    const last = before - 1;
+    const capped = timing.endAt === null ? last : Math.min(last, timing.endAt - 1);
+    return Math.floor((capped - first) / cadence.everyMs) + 1;
+  }
+  let n = 0;
+  for (
+    let t = nextSlotAfter(timing, after);
+    t !== null && t < before && n < MAX_COUNTED_SLOTS;
+    t = nextSlotAfter(timing, t)
+  ) {
+    n++;
+  }
+  return n;
+}
+
 /**
  * Which due slots run at `now`. Every slot in (cursor, now] is handled exactly once, here: run or
  * skipped, and the cursor moves past them all, so no slot is ever run twice.
@@ -199,7 +231,8 @@ export function decide(state: ScheduleState, now: number, running: boolean): Dec
   const due = recentSlots(timing, state.cursor, now, limit);
   const cursor = now;
   const base = { cursor, nextRunAt: state.paused ? null : nextRunAt };
-  const extra = due.more ? 1 : 0; // at least one more was left out (counted once: bounded work)
+  // The due slots older than the ones looked at were left out: counted (bounded work).
+  const extra = due.more ? countSlotsBetween(timing, state.cursor, due.slots[0]!) : 0;
   if (due.slots.length === 0) {
     return { run: [], skipped: 0, ...base };
   }
