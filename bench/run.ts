@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention,schedules]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -15,6 +15,7 @@ import { benchHttp } from "./http.ts";
 import { HttpClient } from "./load.ts";
 import { benchQueueDepth } from "./queue-depth.ts";
 import { benchRetention } from "./retention.ts";
+import { benchSchedules } from "./schedules.ts";
 import { type BenchServer, startBenchServer } from "./server.ts";
 import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
@@ -30,6 +31,7 @@ const PARTS = [
   "queue",
   "events",
   "retention",
+  "schedules",
 ] as const;
 type Part = (typeof PARTS)[number];
 
@@ -185,6 +187,14 @@ async function main(): Promise<void> {
       "retention: alarm prune passes over 100k finished tasks beside 10k queued (the shard's code on Node's SQLite)",
     );
     Object.assign(results, await benchRetention({ finished: 100_000, live: 10_000, log }));
+  }
+  if (settings.parts.has("schedules")) {
+    const count = 1000;
+    log(`schedules: ${count} schedules due in the same second in one region; lag from slot to stored task`);
+    Object.assign(
+      results,
+      await withServer((server, client) => benchSchedules(server, client, { count, log })),
+    );
   }
   results["meta.seconds"] = (performance.now() - began) / 1000;
 
