@@ -240,6 +240,46 @@ describe("schedules: the API", () => {
   });
 });
 
+describe("schedules: daylight saving through the shard", () => {
+  it("a 02:30 Paris cron runs at 03:00 CEST on the spring-forward night and once on the fall-back night", async () => {
+    const h = await harness();
+    h.now = Date.parse("2027-03-27T12:00:00Z"); // before any object has seen the clock: it only moves forward
+    await h.start();
+    await h.region("eu-west", 53.35, -6.26);
+    const client = await h.token("client");
+    const node = await h.token("node");
+    const put = await h.put(
+      "/v1/schedules/night",
+      { cron: "30 2 * * *", timezone: "Europe/Paris", catchUp: "latest", task: { type: "t" } },
+      client,
+    );
+    expect(new Date(put.body.nextRunAt).toISOString()).toBe("2027-03-28T01:00:00.000Z"); // 03:00 CEST
+    const fireAt = async (iso: string) => {
+      h.now = Date.parse(iso);
+      await h.node(node, "eu-west"); // a fresh node: the region is healthy at the slot
+      await h.alarm("eu-west");
+    };
+    await fireAt("2027-03-28T01:00:00Z");
+    expect((await h.get("/v1/schedules/night", client)).body).toMatchObject({
+      lastRunAt: Date.parse("2027-03-28T01:00:00Z"),
+      nextRunAt: Date.parse("2027-03-29T00:30:00Z"), // 02:30 CEST
+    });
+    // Fall back, 31 October 2027: 02:30 happens twice (CEST, then CET); it runs at the first only.
+    await fireAt("2027-10-31T00:30:00Z");
+    expect((await h.get("/v1/schedules/night", client)).body).toMatchObject({
+      lastRunAt: Date.parse("2027-10-31T00:30:00Z"),
+      nextRunAt: Date.parse("2027-11-01T01:30:00Z"),
+    });
+    await fireAt("2027-10-31T01:30:00Z"); // the second 02:30: nothing is due
+    const runs = (await h.get("/v1/tasks?limit=50", client)).body.tasks.filter(
+      (t: any) => t.scheduleId === "night",
+    );
+    expect(
+      runs.map((t: any) => new Date(Number(t.idempotencyKey.split(":").pop())).toISOString()).sort(),
+    ).toEqual(["2027-03-28T01:00:00.000Z", "2027-10-31T00:30:00.000Z"]);
+  });
+});
+
 describe("schedules: overlap and catch-up", () => {
   it("overlap skip: a slot is skipped while the previous run is unfinished", async () => {
     const { h, client, node, nodeId, pass } = await world();
