@@ -1,4 +1,5 @@
 import { ApiError, type ErrorBody } from "../../src/core/errors";
+import type { EventBody } from "../../src/core/events";
 import { regionOfTaskId } from "../../src/core/ids";
 import type { Principal } from "../../src/core/permissions";
 import {
@@ -85,6 +86,8 @@ export class ShardSchedules {
     private readonly dueAt: (at: number) => void,
     private readonly transaction: <T>(fn: () => T) => T,
     private readonly logError: (id: string, error: unknown) => void,
+    /** Told of each run stored (`schedule.fired`, GET /v1/events). */
+    private readonly record: (event: EventBody) => void = () => {},
   ) {
     this.table = new ScheduleTable(sql);
   }
@@ -356,6 +359,14 @@ export class ShardSchedules {
     const s = this.table.get(run.scheduleId);
     if ("task" in placed) {
       this.table.removeRun(run);
+      this.record({
+        type: "schedule.fired",
+        at: now,
+        scheduleId: run.scheduleId,
+        slot: run.slot,
+        taskId: placed.task.id,
+        region: placed.task.region,
+      });
       if (s !== null) {
         const newest = s.lastRunAt === null || run.slot >= s.lastRunAt;
         this.table.save({

@@ -130,6 +130,7 @@ export class ShardEngine {
       (at) => this.dueAt(at),
       (fn) => ctx.storage.transactionSync(fn),
       logRowError,
+      (event) => this.events.record(event),
     );
     this.channels = new Channels(ctx, this);
     this.channels.restore(this.gate.now());

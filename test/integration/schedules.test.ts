@@ -4,6 +4,7 @@ import type { RegionShard } from "../../durable-objects/region-shard";
 import type { ScheduleLink } from "../../durable-objects/region-shard/schedules";
 import { CATCH_UP_CAP } from "../../src/core/schedules";
 import { type Harness, harness } from "./harness";
+import { SseReader } from "./sse-reader";
 
 interface World {
   h: Harness;
@@ -55,6 +56,7 @@ describe("schedules: the API", () => {
     expect(put.body).toMatchObject({ id: "tick", everyMs: 10_000, region: "eu-west", lastRunAt: null });
     const slot = put.body.nextRunAt as number;
     expect(slot).toBe(h.now + 10_000);
+    const events = new SseReader((await h.openEvents("?types=schedule.fired")).body!);
     await pass(10_000);
     expect(await h.alarm("eu-west")).toBe(true);
     const got = await h.get("/v1/schedules/tick", client);
@@ -67,6 +69,17 @@ describe("schedules: the API", () => {
       status: "queued",
       region: "eu-west",
     });
+    // The run is on the live event stream.
+    await h.flushEvents();
+    const fired = await events.next();
+    expect(fired.data).toMatchObject({
+      type: "schedule.fired",
+      scheduleId: "tick",
+      slot,
+      taskId: task.body.id,
+      region: "eu-west",
+    });
+    await events.cancel();
     // A task submitted by hand names no schedule.
     expect((await h.submit({ type: "x" }, client)).body.scheduleId).toBeNull();
   });
