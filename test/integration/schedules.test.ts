@@ -251,6 +251,28 @@ describe("schedules: the API", () => {
     const [task] = await tasksOf(h, "s");
     expect(task).toMatchObject({ region: "eu-west", routing: { reason: "nearest" } });
   });
+
+  it("overlap skip reads the previous run's status from the shard that holds it", async () => {
+    const { h, client, node, nodeId, pass } = await world();
+    await h.region("us-east", 38.9, -77.04);
+    const location = { lat: 40.7, lon: -74 }; // home: us-east, which has no node; runs go to eu-west
+    await h.put("/v1/schedules/s", { everyMs: 5000, overlap: "skip", task: { type: "t", location } }, client);
+    await pass(5000);
+    await h.alarm("us-east");
+    await pass(5000);
+    await h.alarm("us-east"); // the first run is queued in eu-west: skipped
+    expect(await tasksOf(h, "s")).toHaveLength(1);
+    const [leased] = await h.poll(nodeId, node);
+    await h.post(`/v1/tasks/${leased.id}/complete`, { leaseToken: leased.leaseToken }, node);
+    await pass(5000);
+    await h.alarm("us-east");
+    expect((await tasksOf(h, "s")).map((t) => t.region)).toEqual(["eu-west", "eu-west"]);
+    expect((await h.get("/v1/schedules/s", client)).body).toMatchObject({
+      region: "us-east",
+      runs: 2,
+      skipped: 1,
+    });
+  });
 });
 
 describe("schedules: daylight saving through the shard", () => {
