@@ -161,19 +161,40 @@ export class ScheduleTable {
       .map(parseSchedule);
   }
 
-  /** A decision of the core applied: the cursor moves, and each slot to run becomes a pending run. */
-  applyDecision(s: ScheduleRecord, decision: Decision, runs: PendingRun[]): ScheduleRecord {
-    const next: ScheduleRecord = {
-      ...s,
-      cursor: decision.cursor,
-      nextRunAt: decision.nextRunAt,
-      skipped: s.skipped + decision.skipped,
-    };
-    this.save(next);
-    for (const run of runs) {
-      this.addRun(run);
+  /**
+   * Decisions of the core applied, in two statements whatever their number (each statement costs
+   * the object about 20 µs; a storm decides 1,000 schedules at once): each cursor moves, and each
+   * slot to run becomes a pending run.
+   */
+  applyDecisions(decided: { id: string; decision: Decision; runs: PendingRun[] }[]): void {
+    if (decided.length === 0) {
+      return;
     }
-    return next;
+    this.sql.exec(
+      `UPDATE schedules SET cursor = value->>1, next_run_at = value->>2, skipped = skipped + value->>3
+         FROM json_each(?) WHERE schedules.id = value->>0`,
+      JSON.stringify(decided.map(({ id, decision: d }) => [id, d.cursor, d.nextRunAt, d.skipped])),
+    );
+    const runs = decided.flatMap((d) => d.runs);
+    if (runs.length > 0) {
+      this.sql.exec(
+        `INSERT INTO schedule_runs (schedule_id, slot, body, token_id, role, created_at, attempts, retry_at)
+           SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7
+           FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`,
+        JSON.stringify(
+          runs.map((r) => [
+            r.scheduleId,
+            r.slot,
+            JSON.stringify(r.body),
+            r.principal.tokenId,
+            r.principal.role,
+            r.createdAt,
+            r.attempts,
+            r.retryAt,
+          ]),
+        ),
+      );
+    }
   }
 
   addRun(run: PendingRun): void {

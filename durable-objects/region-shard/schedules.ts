@@ -3,6 +3,7 @@ import type { EventBody } from "../../src/core/events";
 import { regionOfTaskId } from "../../src/core/ids";
 import type { Principal } from "../../src/core/permissions";
 import {
+  type Decision,
   decide,
   nextSlotAfter,
   runRetryAt,
@@ -218,6 +219,7 @@ export class ShardSchedules {
     );
     const reread = running.size > 0; // a call may have changed a schedule during those awaits
     this.transaction(() => {
+      const decided: { id: string; decision: Decision; runs: PendingRun[] }[] = [];
       for (const found of due) {
         const s = reread ? this.table.get(found.id) : found;
         if (s === null || s.nextRunAt === null || s.nextRunAt > now) {
@@ -235,17 +237,14 @@ export class ShardSchedules {
             now,
             running.get(s.id) ?? false,
           );
-          this.table.applyDecision(
-            s,
-            decision,
-            decision.run.map((slot) => this.runOf(s, slot, now)),
-          );
+          decided.push({ id: s.id, decision, runs: decision.run.map((slot) => this.runOf(s, slot, now)) });
         } catch (error) {
           // One bad schedule must not stop the others: it stops, with the reason shown.
           this.logError(s.id, error);
           this.table.save({ ...s, nextRunAt: null, lastError: `stopped: ${String(error)}`.slice(0, 1000) });
         }
       }
+      this.table.applyDecisions(decided);
     });
     if (due.length === MAX_DUE_PER_PASS) {
       this.dueAt(now);

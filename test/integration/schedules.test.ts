@@ -367,6 +367,25 @@ describe("schedules: overlap and catch-up", () => {
   });
 });
 
+describe("schedules: the alarm", () => {
+  it("goes on with the other schedules when one cannot be read, and stops that one with the reason shown", async () => {
+    const { h, client, pass } = await world();
+    await h.put("/v1/schedules/good", { everyMs: 5000, task: { type: "t" } }, client);
+    await h.put("/v1/schedules/broken", { cron: "* * * * * *", task: { type: "t" } }, client);
+    await h.shardSql(
+      "eu-west",
+      "UPDATE schedules SET spec = json_set(spec, '$.cron', '99 * * * *') WHERE id = 'broken'",
+    );
+    await pass(5000);
+    await h.alarm("eu-west");
+    expect(await tasksOf(h, "good")).toHaveLength(1);
+    expect(await tasksOf(h, "broken")).toHaveLength(0);
+    const broken = (await h.get("/v1/schedules/broken", client)).body;
+    expect(broken).toMatchObject({ nextRunAt: null });
+    expect(broken.lastError).toMatch(/^stopped: /);
+  });
+});
+
 describe("schedules: each slot at most once across restarts", () => {
   it("a restart between slots neither repeats nor loses a slot", async () => {
     const { h, client, pass } = await world();
