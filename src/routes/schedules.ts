@@ -60,7 +60,17 @@ schedules.openapi(
     if (proposed === null) {
       throw ApiError.of("no_healthy_region", "no region exists to keep the schedule; create one first");
     }
-    const home = unwrap(await edge.coordinator().scheduleHome(c.var.principal, id, proposed));
+    let home = unwrap(await edge.coordinator().scheduleHome(c.var.principal, id, proposed));
+    if (
+      home !== null &&
+      !regions.some((r) => r.id === home) &&
+      (await edge.table.region(home)) === undefined
+    ) {
+      // The index names a region deleted since (a PUT cut off between the index and the shard): a
+      // region that keeps schedules cannot be deleted, so none lives there. The id gets a new home.
+      unwrap(await edge.coordinator().forgetScheduleHome(c.var.principal, id, home));
+      home = unwrap(await edge.coordinator().scheduleHome(c.var.principal, id, proposed));
+    }
     const reply = (await edge.shard(home!).putSchedule(c.var.principal, id, body, origin)) as Result<{
       schedule: ScheduleView;
       created: boolean;

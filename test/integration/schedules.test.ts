@@ -237,6 +237,22 @@ describe("schedules: the API", () => {
     expect((await h.delete("/v1/regions/us-east")).status).toBe(204);
   });
 
+  it("gives an id a new home when its index names a region deleted since (a PUT cut off half way)", async () => {
+    const { h, client } = await world();
+    await h.region("gone", 10, 10);
+    // The coordinator recorded the home, and the PUT never reached the shard; then the region went.
+    await h.inside((engine) => engine.scheduleHomes.claim("orphan", "gone", h.now));
+    expect((await h.delete("/v1/regions/gone")).status).toBe(204);
+    expect((await h.get("/v1/schedules/orphan", client)).status).toBe(404);
+    const put = await h.put(
+      "/v1/schedules/orphan",
+      { everyMs: 5000, task: { type: "t", region: "eu-west" } },
+      client,
+    );
+    expect(put).toMatchObject({ status: 201, body: { region: "eu-west" } });
+    expect((await h.get("/v1/schedules/orphan", client)).body.region).toBe("eu-west");
+  });
+
   it("routes a run like any task: spills over when the home region has no healthy node", async () => {
     const { h, client, pass } = await world();
     await h.region("us-east", 38.9, -77.04);
