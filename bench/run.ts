@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention,push]`: measures Meridian against its
+ * `npm run bench [-- --quick] [-- --only core,balance,http,channel,failover,shards,queue,events,retention,push,schedules]`: measures Meridian against its
  * own limits, prints a table with the targets of issue 5, and writes bench/results/latest.json
  * (one flat object of numbers). Timings are never asserted; a missed target is printed, not fatal.
  */
@@ -16,6 +16,7 @@ import { HttpClient } from "./load.ts";
 import { benchPush } from "./push.ts";
 import { benchQueueDepth } from "./queue-depth.ts";
 import { benchRetention } from "./retention.ts";
+import { benchSchedules } from "./schedules.ts";
 import { type BenchServer, startBenchServer } from "./server.ts";
 import { benchShards } from "./shards.ts";
 import { tidy } from "./stats.ts";
@@ -32,6 +33,7 @@ const PARTS = [
   "events",
   "retention",
   "push",
+  "schedules",
 ] as const;
 type Part = (typeof PARTS)[number];
 
@@ -194,6 +196,14 @@ async function main(): Promise<void> {
       `push: one region served by a push endpoint of capacity ${push.capacity} (a no-op HTTP executor in this process), ${push.durationMs / 1000} s`,
     );
     Object.assign(results, await withServer((server, client) => benchPush(server, client, push)));
+  }
+  if (settings.parts.has("schedules")) {
+    const count = 1000;
+    log(`schedules: ${count} schedules due in the same second in one region; lag from slot to stored task`);
+    Object.assign(
+      results,
+      await withServer((server, client) => benchSchedules(server, client, { count, log })),
+    );
   }
   results["meta.seconds"] = (performance.now() - began) / 1000;
 

@@ -77,6 +77,13 @@ const TARGETS: Target[] = [
     describe: (r) => `>= 1 region (CPU/task ${fmt(r["shards.lifecycle.cpuPerTaskVs1.4"])} x of 1 region)`,
   },
   {
+    key: "schedules.fire.lagMs.p99",
+    bound: () => 1000,
+    atMost: true,
+    describe: (r) =>
+      `<= 1000 ms (${fmt(r["schedules.fire.count"])} schedules due at once; p50 ${fmt(r["schedules.fire.lagMs.p50"])} ms)`,
+  },
+  {
     key: "events.overhead.ratio",
     bound: () => 1.1,
     atMost: true,
@@ -150,6 +157,8 @@ export const REQUIRED_KEYS = [
   "push.tasksPerSec",
   // Retention (issue 13): what pruning finished tasks costs.
   "retention.prune.msPerThousand",
+  // Schedules (issue 12): how late a slot's task is stored when 1,000 schedules share the slot.
+  "schedules.fire.lagMs.p99",
   // Read from /proc: Linux only (CI runs there).
   ...(process.platform === "linux"
     ? [

@@ -181,6 +181,30 @@ export class Coordinator extends DurableObject<Env> {
     });
   }
 
+  // ---- schedules (each kept by the shard of its home region; this is the index) ----
+
+  /**
+   * The home region of schedule `id`: the one recorded, else `proposed` is recorded and returned
+   * (null `proposed`: a look-up, null when unknown). The first PUT of an id fixes its home.
+   */
+  async scheduleHome(principal: Principal, id: string, proposed: string | null) {
+    const operation = proposed === null ? "schedules.read" : "schedules.write";
+    return this.run("scheduleHome", principal, operation, (s, now) => {
+      if (proposed !== null && !s.regions.regions.has(proposed)) {
+        throw ApiError.of("not_found", `no region ${proposed}`);
+      }
+      return s.scheduleHomes.claim(id, proposed, now);
+    });
+  }
+
+  /** Forgets a deleted schedule's home. */
+  async forgetScheduleHome(principal: Principal, id: string, region: string) {
+    return this.run("forgetScheduleHome", principal, "schedules.write", (s) => {
+      s.scheduleHomes.forget(id, region);
+      return null;
+    });
+  }
+
   // ---- regions ----
 
   /** Creates or updates a region, and configures its shard (created near the region). */

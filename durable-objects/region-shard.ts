@@ -3,6 +3,7 @@ import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
 import type { BreakerState } from "../src/core/circuit-breaker";
 import { endpointUrlRefusal } from "../src/core/endpoint-url";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
+import { regionOfTaskId } from "../src/core/ids";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
 import type { Principal } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
@@ -11,11 +12,15 @@ import type { LeasedTask, ReportInput, SubmitCommand, TaskRouting } from "../src
 import { type RetryClaim, retryRefusal, type TaskStatus } from "../src/core/task-lifecycle";
 import type { TaskMetrics } from "../src/core/task-metrics";
 import { newWebhookSecret } from "../src/core/webhook-signature";
+import { Edge } from "../src/http/edge";
+import { placeTasks } from "../src/http/task-placement";
+import type { PutScheduleInput } from "../src/schemas/schedules";
 import { objectConfig } from "./call-gate";
 import type { CoordinatorLink, ElectionLink, ElectionPush, ShardConfig } from "./messages";
 import { type NodePageQuery, nodePage } from "./region-shard/node-pages";
 import type { NodeRecord, NodeStatus } from "./region-shard/node-table";
 import type { DeliveryCounts } from "./region-shard/push-deliveries";
+import type { ScheduleLink, ScheduleView } from "./region-shard/schedules";
 import { type ShardDependencies, ShardEngine } from "./region-shard/shard-engine";
 import { nodeDown, nodeUp } from "./region-shard/shard-events";
 import { type TaskPageQuery, taskPage } from "./region-shard/task-pages";
@@ -62,6 +67,7 @@ export class RegionShard extends DurableObject<Env> {
       (deployment) => coordinatorLink(env, deployment),
       (deployment) => electionLink(env, deployment),
       (deployment) => (events) => eventHubStub(env, deployment).publish(events),
+      (deployment, clock) => scheduleLink(env, deployment, clock),
     );
     ctx.blockConcurrencyWhile(async () => {
       this.current = await ShardEngine.load(ctx, defaults);
@@ -116,6 +122,7 @@ export class RegionShard extends DurableObject<Env> {
         // An endpoint is capacity of the region like a node: delete it first.
         liveNodes: [...s.nodes.nodes.values()].filter((n) => !n.dead).length + s.endpoints.endpoints.size,
         unfinishedTasks: s.tasks.hasLiveTasks() ? 1 : 0,
+        schedules: s.schedules.table.count(),
       });
       if (refusal === "region_has_nodes") {
         throw ApiError.of(
@@ -126,6 +133,9 @@ export class RegionShard extends DurableObject<Env> {
       }
       if (refusal === "region_has_tasks") {
         throw ApiError.of("conflict", `region ${this.region()} still has unfinished tasks`, refusal);
+      }
+      if (refusal === "region_has_schedules") {
+        throw ApiError.of("conflict", `region ${this.region()} is the home of schedules`, refusal);
       }
       s.nodes.removeAll();
       s.configure(null);
@@ -590,6 +600,64 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
+  // ---- schedules whose home is this region (API-v2 §5) ----
+
+  /** Creates or replaces a schedule (the edge chose this shard, or found it in the coordinator's index). */
+  async putSchedule(
+    principal: Principal,
+    id: string,
+    input: PutScheduleInput,
+    origin: { lat: number; lon: number } | null,
+  ) {
+    return this.s.gate.run(principal, "schedules.write", (now) => {
+      this.region();
+      return this.s.schedules.put(principal, id, input, origin, now);
+    });
+  }
+
+  async getSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "schedules.read", (): ScheduleView => this.s.schedules.get(id));
+  }
+
+  /** A page of this shard's schedules by id, after `after`; the edge merges every shard's page. */
+  async listSchedules(principal: Principal, limit: number, after?: string) {
+    return this.s.gate.run(principal, "schedules.read", () => ({
+      schedules: this.s.schedules.list(limit, after) as ScheduleView[],
+    }));
+  }
+
+  async pauseSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(
+      principal,
+      "schedules.write",
+      (now): ScheduleView => this.s.schedules.pause(id, now),
+    );
+  }
+
+  async resumeSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(
+      principal,
+      "schedules.write",
+      (now): ScheduleView => this.s.schedules.resume(id, now),
+    );
+  }
+
+  /** One run now, routed as any task; answers the schedule with that run's task as `lastTaskId`. */
+  async triggerSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(
+      principal,
+      "schedules.write",
+      (now): Promise<ScheduleView> => this.s.schedules.trigger(id, now),
+    );
+  }
+
+  async deleteSchedule(principal: Principal, id: string) {
+    return this.s.gate.run(principal, "schedules.write", () => {
+      this.s.schedules.remove(id);
+      return null;
+    });
+  }
+
   override async alarm(): Promise<void> {
     await this.s.alarm();
   }
@@ -697,6 +765,26 @@ function electionLink(env: Env, deployment: string): ElectionLink {
       value(await stub().resign({ role: "node", tokenId }, election, { candidate: nodeId }));
     },
     observe: async (election, watcher) => value(await stub().observeForChannel(election, watcher)),
+  };
+}
+
+/**
+ * How a shard submits its schedules' runs: the edge's own placement (routing table, idempotency
+ * keys, refusals and spill-over), built from the shard's env on the shard's clock.
+ */
+function scheduleLink(env: Env, deployment: string, clock: () => number): ScheduleLink {
+  const edge = new Edge(env, deployment, clock);
+  return {
+    place: (principal, bodies) => placeTasks(edge, principal, bodies, () => null),
+    taskStatus: async (principal, taskId) => {
+      const region = regionOfTaskId(taskId);
+      if (region === null) {
+        return null;
+      }
+      // A task's payload is `unknown`, which RPC's types cannot express: the result is typed here.
+      const found = (await edge.shard(region).getTask(principal, taskId)) as Result<TaskView>;
+      return found.ok ? found.value.status : null;
+    },
   };
 }
 

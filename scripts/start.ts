@@ -11,7 +11,7 @@ import { DemoFleet } from "./demo/fleet.ts";
 import { DemoPushExecutor } from "./demo/push-executor.ts";
 import { DemoTracker } from "./demo/tracker.ts";
 import { DemoTraffic } from "./demo/traffic.ts";
-import { render } from "./demo/view.ts";
+import { render, type ScheduleLine } from "./demo/view.ts";
 import { REGIONS } from "./demo/world.ts";
 import { ensureAdminToken, startWrangler, stopWrangler } from "./dev.mjs";
 
@@ -88,6 +88,17 @@ const pushed = REGIONS.filter((r) => r.push !== undefined).map(
 );
 await Promise.all(pushed.map((p) => p.start()));
 
+// A schedule (API-v2 §5): a digest of Paris every 10 s, fired by its home region's shard and routed
+// like any task; the view shows its last run.
+const DEMO_SCHEDULE = "demo-paris-digest";
+const clientHttp = new HttpClient({ url, token: clientToken });
+await clientHttp.put(`/v1/schedules/${DEMO_SCHEDULE}`, {
+  everyMs: 10_000,
+  task: { type: "geo.enrich", payload: { city: "Paris" }, location: { lat: 48.8566, lon: 2.3522 } },
+  overlap: "skip",
+});
+const readerHttp = new HttpClient({ url, token: readerToken });
+
 const client = new MeridianClient({ url, token: clientToken });
 const tracker = new DemoTracker(new HttpClient({ url, token: readerToken }), client);
 const submittedAt: { at: number; n: number }[] = [];
@@ -111,7 +122,10 @@ async function draw(): Promise<void> {
   }
   drawing = true;
   try {
-    const snapshot = await tracker.snapshot(REGIONS.map((r) => r.id));
+    const [snapshot, schedule] = await Promise.all([
+      tracker.snapshot(REGIONS.map((r) => r.id)),
+      readerHttp.get<ScheduleLine>(`/v1/schedules/${DEMO_SCHEDULE}`, { timeoutMs: 5000 }).catch(() => null),
+    ]);
     await Promise.allSettled(pushed.map((p) => p.refresh()));
     const recent = submittedAt.filter((s) => s.at > Date.now() - 5000);
     submittedAt.splice(0, submittedAt.length - recent.length);
@@ -128,6 +142,7 @@ async function draw(): Promise<void> {
       events,
       logDir,
       rate: recent.reduce((n, s) => n + s.n, 0) / 5,
+      schedule,
       color: tty,
     });
     if (stopping) {
@@ -159,6 +174,7 @@ async function shutdown(): Promise<void> {
   const began = Date.now();
   console.log(`${tty && lastHeight ? "\n" : ""}Stopping: client, then agents (draining), then Meridian ...`);
   await traffic.stop();
+  await clientHttp.delete(`/v1/schedules/${DEMO_SCHEDULE}`, { timeoutMs: 1000 }).catch(() => undefined);
   await fleet.stop();
   await Promise.all(pushed.map((p) => p.stop()));
   // The demo's tokens go with it (the admin token in .dev.vars stays).

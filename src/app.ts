@@ -15,6 +15,7 @@ import { nodes } from "./routes/nodes";
 import { operations } from "./routes/operations";
 import { owners } from "./routes/owners";
 import { regions } from "./routes/regions";
+import { schedules } from "./routes/schedules";
 import { tasks } from "./routes/tasks";
 import { tokens } from "./routes/tokens";
 
@@ -89,6 +90,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono<AppEnv> {
   app.route("/v1", endpoints);
   app.route("/v1", nodes);
   app.route("/v1", tasks);
+  app.route("/v1", schedules);
   app.route("/v1", elections);
   app.route("/v1", owners);
   app.route("/v1", events);

@@ -46,6 +46,7 @@ const SHAPES: Record<LiveEventType, Shape> = {
   "node.up": { nodeId: "string", region: "string", transport: "string" },
   "node.down": { nodeId: "string", region: "string", reason: "string" },
   "leader.changed": { election: "string", leader: "string?", term: "number" },
+  "schedule.fired": { scheduleId: "string", slot: "number", taskId: "string", region: "string" },
   "region.changed": {
     region: "string",
     healthy: "boolean",

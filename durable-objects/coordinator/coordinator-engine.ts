@@ -9,6 +9,7 @@ import type { ElectionPush, RegionReport, ShardPush, Watcher } from "../messages
 import { type ElectionChange, ElectionStore } from "./election-store";
 import { RegionTable } from "./region-table";
 import { REVOCATION_RETRY_MS, RevocationOutbox } from "./revocation-outbox";
+import { ScheduleHomes } from "./schedule-homes";
 import { migrateCoordinator } from "./schema";
 import { TokenStore } from "./token-store";
 
@@ -34,6 +35,8 @@ export class CoordinatorEngine {
   readonly regions: RegionTable;
   readonly elections: ElectionStore;
   readonly revocations: RevocationOutbox;
+  /** Which region's shard keeps each schedule. */
+  readonly scheduleHomes: ScheduleHomes;
   /** Leader and region-health changes, on their way to the event hub (batched, best effort). */
   readonly events: EventOutbox;
   /** Calls served since the object started, by method (what the bench counts per task). */
@@ -58,6 +61,7 @@ export class CoordinatorEngine {
     this.regions = new RegionTable(sql);
     this.elections = new ElectionStore(sql);
     this.revocations = new RevocationOutbox(sql);
+    this.scheduleHomes = new ScheduleHomes(sql);
     this.events = new EventOutbox(() => deps.events);
   }
 

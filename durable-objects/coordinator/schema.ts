@@ -177,7 +177,18 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE elections ADD COLUMN leader_changes INTEGER NOT NULL DEFAULT 0;
   `,
-  // v7 (agreed as v10 across round 2's branches): election retention. idle_since is when an election
+  // v7: schedules. Each schedule lives in the shard of its home region; this index names that region
+  // by schedule id, so GET, DELETE and a replacing PUT find it with one look-up (submit and poll never
+  // read it). Written once, when the schedule is first created.
+  `
+  CREATE TABLE schedule_homes (
+    id TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX schedule_homes_region ON schedule_homes(region);
+  `,
+  // v8: election retention. idle_since is when an election
   // was last left without candidates (null while it has some); the alarm deletes elections idle for
   // ELECTION_RETENTION_MS. One row keeps what they leave behind: the highest term they reached (a
   // name that comes back starts above it) and their leader changes (meridian_leader_changes_total

@@ -109,6 +109,7 @@ export class Scheduler {
       allow: command.allow,
       retryOf: command.retryOf,
       retriedAs: null,
+      scheduleId: command.scheduleId ?? null,
     });
     this.record(taskRouted(task, now));
     this.metrics.submitted();

@@ -83,6 +83,42 @@ export const SHARD_MIGRATIONS: readonly string[] = [
   UPDATE nodes SET dead_at = last_seen_at WHERE dead = 1;
   CREATE INDEX nodes_dead ON nodes(dead_at) WHERE dead = 1;
   `,
+  // v5: schedules (API-v2 §5) whose home is this region. `cursor`: every slot at or before it has been
+  // handled. A run decided by the alarm is written to schedule_runs in the same commit that moves the
+  // cursor, then submitted through normal routing with the slot's idempotency key, and deleted once
+  // a task is stored: a restart in between submits it again, and the key makes that the same task.
+  `
+  CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    paused INTEGER NOT NULL,
+    cursor INTEGER NOT NULL,
+    next_run_at INTEGER,
+    last_run_at INTEGER,
+    last_task_id TEXT,
+    last_error TEXT,
+    runs INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX schedules_due ON schedules(next_run_at) WHERE next_run_at IS NOT NULL;
+  CREATE TABLE schedule_runs (
+    schedule_id TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_at INTEGER NOT NULL,
+    PRIMARY KEY (schedule_id, slot)
+  );
+  CREATE INDEX schedule_runs_due ON schedule_runs(retry_at);
+  ALTER TABLE tasks ADD COLUMN schedule_id TEXT;
+  `,
   // v6: push endpoints. The signing secret never leaves the shard after the PUT that created it;
   // the breaker (JSON) is kept so a restart does not close an open one.
   `
@@ -97,7 +133,7 @@ export const SHARD_MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   );
   `,
-  // v7 once merged (v5 schedules and v6 push delivery come first): allow-lists and replay (issue 12).
+  // v7: allow-lists and replay (issue 12).
   // allow_list: the task's {regions, fallback} as JSON (null: none), kept so a reroute honours it.
   // retry_of: the task a rerouted retry replays; retried_as: the task this one was replayed as in
   // another region (set first, as a reservation, before that task is created).

@@ -15,6 +15,7 @@ import { PushDeliveries } from "./push-deliveries";
 import { Reaper } from "./reaper";
 import { Retention } from "./retention";
 import { Scheduler } from "./scheduler";
+import { type ScheduleLink, ShardSchedules } from "./schedules";
 import { migrateShard } from "./schema";
 import { nodeDown } from "./shard-events";
 import { ShardMetrics } from "./shard-metrics";
@@ -37,6 +38,8 @@ export interface ShardDependencies {
   rateLimited: boolean;
   /** How push deliveries reach their endpoints (a test's fake executor; the runtime's fetch otherwise). */
   deliver?: typeof fetch;
+  /** How the shard submits its schedules' runs (the edge's placement, on the shard's clock). */
+  schedules: (deployment: string, clock: () => number) => ScheduleLink;
 }
 
 /**
@@ -61,12 +64,15 @@ export class ShardEngine {
   /** The region's push endpoints, and the deliveries to them. */
   readonly endpoints: EndpointTable;
   readonly deliveries: PushDeliveries;
+  /** The schedules whose home is this region, fired from the alarm. */
+  readonly schedules: ShardSchedules;
   /** The region this shard serves; null until the coordinator configures it, and after its region is deleted. */
   config: ShardConfig | null;
   private readonly alarms: AlarmSchedule;
   /** This incarnation of the shard, and the number of its last report (they order its reports). */
   private readonly epoch: number;
   private reportSeq = 0;
+  private scheduleLink: { deployment: string; link: ScheduleLink } | null = null;
 
   private constructor(
     private readonly ctx: DurableObjectState,
@@ -139,6 +145,16 @@ export class ShardEngine {
       (node, reason, now) => this.nodeDied(node, reason, now),
     );
     this.retention = new Retention(sql, this.tasks, this.nodes, deps.config.taskRetentionMs);
+    this.schedules = new ShardSchedules(
+      sql,
+      this.tasks,
+      () => this.linkForSchedules(),
+      () => this.config?.region ?? null,
+      (at) => this.dueAt(at),
+      (fn) => ctx.storage.transactionSync(fn),
+      logRowError,
+      (event) => this.events.record(event),
+    );
     this.channels = new Channels(ctx, this);
     this.channels.restore(this.gate.now());
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
@@ -156,6 +172,7 @@ export class ShardEngine {
     link: (deployment: string) => CoordinatorLink,
     elections: (deployment: string) => ElectionLink,
     events: (deployment: string) => EventSink,
+    schedules: (deployment: string, clock: () => number) => ScheduleLink,
   ): ShardDependencies {
     return {
       config,
@@ -166,7 +183,20 @@ export class ShardEngine {
       events,
       groupWindowMs: GROUP_WINDOW_MS,
       rateLimited: true,
+      schedules,
     };
+  }
+
+  /** The way the schedules' runs are submitted, made once per deployment served (null: no region). */
+  private linkForSchedules(): ScheduleLink | null {
+    const deployment = this.config?.deployment;
+    if (deployment === undefined) {
+      return null;
+    }
+    if (this.scheduleLink?.deployment !== deployment) {
+      this.scheduleLink = { deployment, link: this.deps.schedules(deployment, () => this.gate.now()) };
+    }
+    return this.scheduleLink.link;
   }
 
   now(): number {
@@ -292,6 +322,8 @@ export class ShardEngine {
         this.dueAt(next);
       }
     });
+    // Schedules after the rest: their runs are submitted through placement (calls to other objects).
+    await this.gate.run(null, null, (now) => this.schedules.fire(now));
   }
 
   /** Sets the alarm for the next prune pass, if one is due some day. */

@@ -34,7 +34,7 @@ type SizedRow = Omit<TaskRow, "payload" | "result"> & { payload_bytes: number; r
 /** Every column but the two large ones. */
 const META_COLUMNS = `seq, id, type, status, priority, region, node_id, attempts, max_attempts, timeout_ms,
   last_error, created_at, updated_at, run_at, lease_token, lease_expires_at, idempotency_scope,
-  idempotency_key, request_hash, affinity_key, routing, leased_at, allow_list, retry_of, retried_as`;
+  idempotency_key, request_hash, affinity_key, routing, leased_at, allow_list, retry_of, retried_as, schedule_id`;
 
 /** The WHERE clause of a page (fixed column names only; every value is a bound parameter). */
 function where(query: TaskPageQuery): { clause: string; args: (string | number)[] } {

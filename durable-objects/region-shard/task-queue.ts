@@ -27,6 +27,8 @@ export interface TaskRecord extends TaskState {
   retryOf: string | null;
   /** The task this one was replayed as in another region (or reserved to be), or null. */
   retriedAs: string | null;
+  /** The schedule that submitted it (API-v2 §5), or null. */
+  scheduleId: string | null;
 }
 
 /** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
@@ -58,6 +60,7 @@ export type TaskRow = {
   allow_list: string | null;
   retry_of: string | null;
   retried_as: string | null;
+  schedule_id: string | null;
 };
 
 export function parseTask(row: TaskRow): TaskRecord {
@@ -89,6 +92,7 @@ export function parseTask(row: TaskRow): TaskRecord {
     allow: row.allow_list === null ? null : (JSON.parse(row.allow_list) as AllowList),
     retryOf: row.retry_of,
     retriedAs: row.retried_as,
+    scheduleId: row.schedule_id ?? null,
   };
 }
 
@@ -123,6 +127,7 @@ const NEW_TASK_COLUMNS = [
   "routing",
   "allow_list",
   "retry_of",
+  "schedule_id",
 ] as const;
 
 const REGION = NEW_TASK_COLUMNS.indexOf("region");
@@ -246,6 +251,7 @@ export class TaskQueue {
       JSON.stringify(task.routing),
       task.allow === null ? null : JSON.stringify(task.allow),
       task.retryOf,
+      task.scheduleId,
     ]);
     this.countsOf(task.region)[task.status]++;
     return { ...task, seq };

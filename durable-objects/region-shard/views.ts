@@ -26,6 +26,7 @@ export function taskView(task: TaskRecord) {
     fallback: task.allow?.fallback ?? null,
     retryOf: task.retryOf,
     retriedAs: task.retriedAs,
+    scheduleId: task.scheduleId,
     routing: task.routing,
   };
 }

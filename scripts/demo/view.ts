@@ -21,6 +21,22 @@ export interface ViewMeta {
   /** Tasks submitted per second over the last few seconds. */
   rate: number;
   color: boolean;
+  /** The demo's schedule as GET /v1/schedules/{id} shows it (null until it answers). */
+  schedule?: ScheduleLine | null;
+}
+
+/** What the view shows of a schedule. */
+export interface ScheduleLine {
+  id: string;
+  everyMs: number | null;
+  cron: string | null;
+  region: string;
+  runs: number;
+  skipped: number;
+  lastRunAt: number | null;
+  lastTaskId: string | null;
+  nextRunAt: number | null;
+  lastError: string | null;
 }
 
 const pad = (s: string | number, n: number) => String(s).padEnd(n);
@@ -109,6 +125,17 @@ export function render(snapshot: Snapshot, meta: ViewMeta): string {
     const retry = task.attempts > 1 ? ` after ${task.attempts} attempts` : "";
     lines.push(
       `${dim("recent")} ${outcome} ${pad(task.type, 17)} from ${task.city} → ${task.region}${km}${task.ranIn ? ` on ${task.ranIn}` : ""}${retry}`,
+    );
+  }
+  const s = meta.schedule;
+  if (s) {
+    const every = s.everyMs !== null ? `every ${s.everyMs / 1000} s` : `cron ${s.cron}`;
+    const last = s.lastRunAt === null ? "no run yet" : `last ${time(s.lastRunAt)} → ${s.lastTaskId}`;
+    const next = s.nextRunAt === null ? "" : ` · next in ${clock(Math.max(0, s.nextRunAt - snapshot.at))}`;
+    const skipped = s.skipped > 0 ? ` (${s.skipped} skipped)` : "";
+    const error = s.lastError ? c("31", `  ${s.lastError}`) : "";
+    lines.push(
+      `${dim("sched ")} ${s.id} ${every} from ${s.region}: ${s.runs} runs${skipped} · ${last}${next}${error}`,
     );
   }
   for (const event of meta.events.slice(-3)) {

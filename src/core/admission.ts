@@ -35,12 +35,17 @@ export function leftForOwner(
 export function regionDeletionRefusal(region: {
   liveNodes: number;
   unfinishedTasks: number;
-}): "region_has_nodes" | "region_has_tasks" | null {
+  /** Schedules whose home is the region (its shard fires them); absent counts as none. */
+  schedules?: number;
+}): "region_has_nodes" | "region_has_tasks" | "region_has_schedules" | null {
   if (region.liveNodes > 0) {
     return "region_has_nodes";
   }
   if (region.unfinishedTasks > 0) {
     return "region_has_tasks";
+  }
+  if ((region.schedules ?? 0) > 0) {
+    return "region_has_schedules";
   }
   return null;
 }

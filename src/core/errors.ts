@@ -131,6 +131,11 @@ export const ERROR_REASONS = {
     action:
       "Retry the task named by `retriedAs` instead. A move that never completed is released after 30 s, and the task can be retried again.",
   },
+  region_has_schedules: {
+    code: "conflict",
+    means: "The region's shard keeps schedules (their home region), so it cannot be deleted.",
+    action: "Delete those schedules first (`GET /v1/schedules` shows each one's `region`), then the region.",
+  },
   task_not_finished: {
     code: "conflict",
     means:

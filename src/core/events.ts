@@ -15,6 +15,7 @@ export const EVENT_TYPES = [
   "node.down",
   "leader.changed",
   "region.changed",
+  "schedule.fired",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -51,6 +52,16 @@ export type EventBody =
   | { type: "node.up"; at: number; nodeId: string; region: string; transport: "channel" | "http" }
   | { type: "node.down"; at: number; nodeId: string; region: string; reason: NodeDownReason }
   | { type: "leader.changed"; at: number; election: string; leader: string | null; term: number }
+  | {
+      type: "schedule.fired";
+      at: number;
+      scheduleId: string;
+      /** The slot the run is for (ms since epoch); `at` is when its task was stored. */
+      slot: number;
+      taskId: string;
+      /** Where the task went (routed as any task); the schedule's home may be another region. */
+      region: string;
+    }
   | {
       type: "region.changed";
       at: number;

@@ -30,6 +30,8 @@ export const PERMISSIONS = {
   "owners.read": ["node", "reader"],
   "status.read": ["reader"],
   "events.read": ["reader"],
+  "schedules.write": ["client"],
+  "schedules.read": ["client", "reader"],
 } as const satisfies Record<string, readonly Role[]>;
 
 export type Operation = keyof typeof PERMISSIONS;

@@ -43,6 +43,8 @@ export interface SubmitCommand {
   allow: AllowList | null;
   /** A retry with reroute that moved a task here: the task it replays (its attempts start afresh). */
   retryOf: string | null;
+  /** The schedule whose slot this task is (null for a task submitted by hand). */
+  scheduleId: string | null;
   routing: TaskRouting;
   /** Refuse when the region is full (the edge chose it for its room). */
   requireRoom: boolean;

@@ -21,11 +21,17 @@ import { mintTaskId } from "../ids";
 import type { SubmitTaskInput } from "../schemas/tasks";
 import type { Edge } from "./edge";
 
+/**
+ * A task body to place: what POST /v1/tasks validated, or a schedule's run (which names its schedule;
+ * a user cannot set `scheduleId`, the route's schema refuses it).
+ */
+export type PlaceBody = SubmitTaskInput & { scheduleId?: string };
+
 /** One submitted task's outcome: the task (`created` false for an idempotent repeat) or an error. */
 export type Placed = { task: TaskView; created: boolean } | { error: ErrorBody };
 
 interface Item {
-  body: SubmitTaskInput;
+  body: PlaceBody;
   from: LatLon | null;
   pinned: RegionLoad | null;
   /** The body's allow-list (`regions`, `fallback`), or null. */
@@ -56,7 +62,7 @@ const noRegion = (message: string): Placed => ({
 export async function placeTasks(
   edge: Edge,
   principal: Principal,
-  bodies: SubmitTaskInput[],
+  bodies: PlaceBody[],
   origin: () => LatLon | null,
 ): Promise<Placed[]> {
   const items: Item[] = await Promise.all(
@@ -234,6 +240,7 @@ function command(item: Item, regions: readonly RegionLoad[]): SubmitCommand {
     affinityKey: body.affinityKey ?? null,
     allow: item.allow,
     retryOf: null,
+    scheduleId: body.scheduleId ?? null,
     routing: {
       reason: offer.reason,
       region: offer.region,

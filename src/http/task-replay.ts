@@ -181,6 +181,8 @@ function moved(task: TaskView, id: string, routing: TaskRouting, requireRoom: bo
     affinityKey: task.affinityKey,
     allow: task.regions === null ? null : { regions: task.regions, fallback: task.fallback ?? "none" },
     retryOf: task.id,
+    // Still the run of the schedule's slot it was (a schedule's overlap check follows lastTaskId).
+    scheduleId: task.scheduleId,
     routing,
     requireRoom,
   };

@@ -102,6 +102,14 @@ export const StreamEvent = z
     }),
     z.object({
       ...base,
+      type: z.literal("schedule.fired"),
+      scheduleId: z.string(),
+      slot: Timestamp,
+      taskId: z.string(),
+      region: z.string(),
+    }),
+    z.object({
+      ...base,
       type: z.literal("region.changed"),
       region: z.string(),
       healthy: z.boolean(),

@@ -117,6 +117,10 @@ export const Task = z
       description:
         "the task this one was replayed as, in another region (a retry with reroute moved it); this one is kept as it ended",
     }),
+    scheduleId: z
+      .string()
+      .nullable()
+      .openapi({ description: "the schedule whose slot submitted this task (API-v2 §5), else null" }),
     routing: Routing,
   })
   .openapi("Task");

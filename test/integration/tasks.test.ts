@@ -120,6 +120,31 @@ describe("tasks", () => {
     expect((await h.get("/v1/tasks", client)).body.tasks).toHaveLength(1);
   });
 
+  it("is idempotent in a large keyed batch too (the keys object claims it in two statements)", async () => {
+    const { h, client } = await setup();
+    const bodies = Array.from({ length: 40 }, (_, i) => ({
+      type: "x",
+      payload: i,
+      idempotencyKey: `k-${i}`,
+    }));
+    const first = await h.post("/v1/tasks:batch", { tasks: bodies }, client);
+    const ids = first.body.results.map((r: any) => r.task.id);
+    expect(new Set(ids).size).toBe(40);
+    // Repeats, a changed body, and new keys, mixed in one batch of more than 16.
+    const mixed = [
+      ...bodies.slice(0, 20),
+      { type: "x", payload: "changed", idempotencyKey: "k-20" },
+      ...Array.from({ length: 5 }, (_, i) => ({ type: "x", idempotencyKey: `new-${i}` })),
+    ];
+    const again = (await h.post("/v1/tasks:batch", { tasks: mixed }, client)).body.results;
+    expect(again.slice(0, 20).map((r: any) => r.task.id)).toEqual(ids.slice(0, 20));
+    expect(again[20].error.reason).toBe("idempotency_mismatch");
+    expect(new Set(again.slice(21).map((r: any) => r.task.id)).size).toBe(5);
+    expect((await h.get("/v1/tasks?limit=500", client)).body.tasks).toHaveLength(45);
+    // A single keyed submit reads what the batch wrote.
+    expect((await h.submit({ type: "x", idempotencyKey: "new-3" }, client)).body.id).toBe(again[24].task.id);
+  });
+
   it("lists newest first with a cursor and filters", async () => {
     const { h, client } = await setup();
     const ids: string[] = [];
