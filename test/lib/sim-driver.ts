@@ -17,12 +17,13 @@ import { checkChannels } from "./sim-channel-check";
 import { deliverElectionPushes, type ElectionPushed, simElectionLink } from "./sim-channel-ops";
 import { adoptRunAts, CheckMemory, checkAll, checkSends, InvariantError } from "./sim-check";
 import { converge } from "./sim-delivery";
-import { answer, queueSnapshot, reconcileLeases, settlePolls } from "./sim-leases";
+import { answer, queueSnapshot, reconcileLeases, runtimeAlarms, settlePolls } from "./sim-leases";
 import { type Expect, err, Model, type ModelNode, type ModelTask, ok } from "./sim-model";
 import { emptyNetworkStats, Network, type NetworkStats } from "./sim-network";
 import type { SimBody } from "./sim-placement";
 import { type Planned, plan } from "./sim-plan";
 import { prelude, quiesce } from "./sim-quiesce";
+import { checkStoredBound } from "./sim-retention";
 import type { SimSocket } from "./sim-sockets";
 import { type PollReply, REGION_IDS, REGIONS, type Region, type Sut } from "./sim-sut";
 import { SimTimers } from "./sim-timers";
@@ -36,6 +37,8 @@ export const ELECTIONS = ["e1", "e2"] as const;
 const STAY = 0.75;
 /** The channel grace periods a run may have (CHANNEL_GRACE_MS), shorter and longer than a heartbeat interval. */
 const GRACE_PERIODS_MS = [1000, 2000, 5000] as const;
+/** The retentions a run may have (TASK_RETENTION_MS): the minimum (24 h) and a day and a half. */
+const RETENTIONS_MS = [86_400_000, 129_600_000] as const;
 
 /** Counts of what a run did, summed into the report. */
 export interface SimStats {
@@ -56,6 +59,38 @@ export interface SimStats {
   visits: number;
   network: NetworkStats;
   channels: ChannelStats;
+  retention: RetentionStats;
+}
+
+/** What retention did, and how far the runs went in simulated time. */
+export interface RetentionStats {
+  /** Clock jumps of hours to days. */
+  longJumps: number;
+  /** Jumps to a millisecond around the moment a finished task or dead node comes of age, then its shard's alarm. */
+  edgeJumps: number;
+  prunedTasks: number;
+  prunedNodes: number;
+  /** Finished tasks erased on demand (DELETE /v1/tasks/{id}), and erasures refused (unfinished, or gone: 409, 404). */
+  erased: number;
+  eraseRefused: number;
+  /** Submits with a key whose claim had expired: stored as a new task. */
+  expiredKeys: number;
+  /** Reads (GET, list) of tasks gone by retention or erasure: 404 / not listed. */
+  goneReads: number;
+  /** Alarms the soak fired as the runtime would, when a row came of age. */
+  runtimeAlarms: number;
+  /** Simulated time the runs covered, in hours. */
+  simulatedHours: number;
+  /** The most rows a shard stored at once (tasks, nodes), and the bound in force then (soak). */
+  maxTaskRows: number;
+  maxTaskBound: number;
+  maxNodeRows: number;
+  maxNodeBound: number;
+}
+
+/** Options of a run: `soak` for long runs of steady load with day-long jumps and the stored-rows bound. */
+export interface SimOptions {
+  soak?: boolean;
 }
 
 /** What the node channels did. */
@@ -100,6 +135,22 @@ export const emptyStats = (): SimStats => ({
     pushed: 0,
     leaderFrames: 0,
   },
+  retention: {
+    longJumps: 0,
+    edgeJumps: 0,
+    prunedTasks: 0,
+    prunedNodes: 0,
+    erased: 0,
+    eraseRefused: 0,
+    expiredKeys: 0,
+    goneReads: 0,
+    runtimeAlarms: 0,
+    simulatedHours: 0,
+    maxTaskRows: 0,
+    maxTaskBound: 0,
+    maxNodeRows: 0,
+    maxNodeBound: 0,
+  },
 });
 
 /** A long poll a shard holds; `expect` is the work dispatched to it, once it is. */
@@ -114,12 +165,19 @@ export interface PendingPoll {
 }
 
 /** Runs one seeded simulation on `sut`; throws with the seed on a violation. */
-export async function simulate(sut: Sut, seed: number, steps: number, stats: SimStats): Promise<void> {
-  const run = new SimulationRun(sut, seed, stats);
+export async function simulate(
+  sut: Sut,
+  seed: number,
+  steps: number,
+  stats: SimStats,
+  options: SimOptions = {},
+): Promise<void> {
+  const run = new SimulationRun(sut, seed, stats, options.soak === true);
   run.timers.install();
   const visits = sut.visits;
   try {
     run.start();
+    await sut.keepKeysFor(run.config.taskRetentionMs);
     await prelude(run);
     await run.steps(steps);
     await quiesce(run);
@@ -139,6 +197,7 @@ export async function simulate(sut: Sut, seed: number, steps: number, stats: Sim
   } finally {
     await run.finish();
     stats.visits += sut.visits - visits;
+    stats.retention.simulatedHours += Math.round((run.clock.now - run.clock.start) / 3_600_000);
   }
 }
 
@@ -194,14 +253,18 @@ export class SimulationRun {
   readonly sockets: SimSocket[] = [];
   /** Election changes the coordinator pushed to the shards, not yet delivered. */
   readonly electionPushes: ElectionPushed[] = [];
-  /** The objects' settings, with this run's CHANNEL_GRACE_MS. */
+  /** The objects' settings, with this run's CHANNEL_GRACE_MS and TASK_RETENTION_MS. */
   readonly config: ObjectConfig;
+  /** Each shard's last alarm pass: when, and how many tasks and nodes were past their retention then. */
+  readonly lastPrune = new Map<Region, { at: number; dueTasks: number; dueNodes: number }>();
   private readonly jitter: Record<Region, Prng>;
 
   constructor(
     readonly sut: Sut,
     readonly seed: number,
     readonly stats: SimStats,
+    /** A soak run: steady load, day-long jumps, the runtime's alarms on time, and the stored-rows bound checked. */
+    readonly soak = false,
   ) {
     this.rng = new Prng(seed);
     this.jitter = { r1: new Prng(seed ^ 0x5bd1e995), r2: new Prng(seed ^ 0x1b873593) };
@@ -216,7 +279,8 @@ export class SimulationRun {
     );
     this.edge = new SimEdge(sut.env, sut, () => this.clock.now);
     const channelGraceMs = GRACE_PERIODS_MS[seed % GRACE_PERIODS_MS.length]!;
-    this.config = { ...objectConfig(sut.env), channelGraceMs };
+    const taskRetentionMs = RETENTIONS_MS[Math.floor(seed / GRACE_PERIODS_MS.length) % RETENTIONS_MS.length]!;
+    this.config = { ...objectConfig(sut.env), channelGraceMs, taskRetentionMs };
     this.model = new Model(EPOCH, this.config);
   }
 
@@ -360,18 +424,31 @@ export class SimulationRun {
       checkChannels(this);
       adoptRunAts(this.model, this.sut);
       checkAll(this.model, this.sut, this.memory, this.network);
+      if (this.soak) {
+        checkStoredBound(this);
+      }
     } else {
       await this.check();
     }
   }
 
-  /** Every long poll let go of answered as it should, then every invariant. */
+  /**
+   * Every long poll let go of answered as it should, then every invariant. In a soak, first the
+   * alarms the runtime would have fired meanwhile for retention (a clock moved within another
+   * object's visit).
+   */
   async check(): Promise<void> {
+    if (this.soak) {
+      await runtimeAlarms(this);
+    }
     await settlePolls(this);
     await deliverElectionPushes(this);
     checkChannels(this);
     adoptRunAts(this.model, this.sut);
     checkAll(this.model, this.sut, this.memory, this.network);
+    if (this.soak) {
+      checkStoredBound(this);
+    }
   }
 
   note(text: string): void {
