@@ -24,6 +24,7 @@ import type { SimBody } from "./sim-placement";
 import { type Planned, plan } from "./sim-plan";
 import { prelude, quiesce } from "./sim-quiesce";
 import { checkStoredBound } from "./sim-retention";
+import { afterTheLoad } from "./sim-retention-ops";
 import type { SimSocket } from "./sim-sockets";
 import { type PollReply, REGION_IDS, REGIONS, type Region, type Sut } from "./sim-sut";
 import { SimTimers } from "./sim-timers";
@@ -33,8 +34,9 @@ const realWarn = console.warn;
 /** Simulated time starts far in the future so the runtime's real alarms never fire during a run. */
 export const EPOCH = Date.UTC(2200, 0, 1);
 export const ELECTIONS = ["e1", "e2"] as const;
-/** How likely a step is the next of a burst to the object of the step before. */
+/** How likely a step is the next of a burst to the object of the step before (a soak's bursts are shorter: more submits). */
 const STAY = 0.75;
+const SOAK_STAY = 0.5;
 /** The channel grace periods a run may have (CHANNEL_GRACE_MS), shorter and longer than a heartbeat interval. */
 const GRACE_PERIODS_MS = [1000, 2000, 5000] as const;
 /** The retentions a run may have (TASK_RETENTION_MS): the minimum (24 h) and a day and a half. */
@@ -84,6 +86,9 @@ export interface RetentionStats {
   /** The most rows a shard stored at once (tasks, nodes), and the bound in force then (soak). */
   maxTaskRows: number;
   maxTaskBound: number;
+  /** Of that bound: unfinished tasks, and tasks finished within the retention. */
+  maxTaskUnfinished: number;
+  maxTaskRecent: number;
   maxNodeRows: number;
   maxNodeBound: number;
 }
@@ -148,6 +153,8 @@ export const emptyStats = (): SimStats => ({
     simulatedHours: 0,
     maxTaskRows: 0,
     maxTaskBound: 0,
+    maxTaskUnfinished: 0,
+    maxTaskRecent: 0,
     maxNodeRows: 0,
     maxNodeBound: 0,
   },
@@ -182,14 +189,20 @@ export async function simulate(
     await run.steps(steps);
     await quiesce(run);
     await converge(run);
+    if (run.soak) {
+      await afterTheLoad(run);
+    }
     await run.check();
     stats.runs++;
+    if ((globalThis as { SIM_DUMP?: boolean }).SIM_DUMP) {
+      console.log(run.log.join("\n"));
+    }
     stats.outcomes += [...run.model.tasks.values()].filter((t) => t.outcome !== null).length;
   } catch (error) {
     const log = run.log.slice(-Number((globalThis as { SIM_LOG?: number }).SIM_LOG ?? 25)).join("\n  ");
     const why = error instanceof InvariantError ? "invariant broken" : "unexpected error";
     throw new Error(
-      `simulation ${why} (replay: SIM_SEED=${seed}): ${(error as Error).message}\n  last steps:\n  ${log}`,
+      `simulation ${why} (replay: ${run.soak ? "SIM_SOAK_RUNS=1 " : ""}SIM_SEED=${seed}): ${(error as Error).message}\n  last steps:\n  ${log}`,
       {
         cause: error,
       },
@@ -403,7 +416,7 @@ export class SimulationRun {
             return;
           }
           // Requests come in bursts: most often the next step is the same object's.
-          const next = plan(this, index, this.rng.bool(STAY) ? target : null);
+          const next = plan(this, index, this.rng.bool(this.soak ? SOAK_STAY : STAY) ? target : null);
           if (next.target !== target) {
             carried = next;
             return;

@@ -175,10 +175,13 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
     // completions, long jumps that carry the runs over several retention periods.
     const available = run.liveNodes().filter((n) => m.available(n)).length;
     weights.register = available < 2 ? 14 : available < 4 ? 3 : 0.3;
-    weights.submit = 20;
-    weights.batch = 6;
-    weights.longJump = 8;
+    weights.submit = 30;
+    weights.batch = 10;
+    weights.poll = nodes.length > 0 ? 24 : 0;
+    weights.complete = leased.length > 0 ? 30 : 0;
+    weights.longJump = 5;
     weights.retentionEdge = aging.length > 0 ? 1 : 0;
+    weights.alarm = 2; // the runtime fires them on time for retention: sim-leases.ts
   }
   if (stay !== null) {
     const mine = stay === "coordinator" ? COORDINATOR_OPS : SHARD_OPS;

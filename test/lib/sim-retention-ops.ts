@@ -4,22 +4,41 @@
  * and reads of tasks (GET, list) that may be gone. Each computes the model's expectation, calls the
  * objects, compares, and applies the change to the model.
  */
+
+import { deliverAll } from "./sim-delivery";
 import type { SimulationRun } from "./sim-driver";
 import { advance, alarm } from "./sim-leases";
 import { err, type ModelTask, ok, TERMINAL } from "./sim-model";
+import { register } from "./sim-node-ops";
 import { expectResult, expectSame, unknownTaskId } from "./sim-ops";
 import { comingOfAge } from "./sim-retention";
-import { ADMIN, type Region } from "./sim-sut";
+import { ADMIN, REGION_IDS, type Region } from "./sim-sut";
 
 const HOUR = 3_600_000;
 
-/** The clock jumps hours to days ahead: in a soak up to half the retention, else up to twice it. */
+/**
+ * The clock jumps hours to days ahead (every node falls silent: it is dead when next judged). In a
+ * soak it is a night, up to half the retention, and in the morning one or two new nodes register in
+ * each region and the network delivers what the shards said, so the load goes on; otherwise the jump
+ * is up to twice the retention and the run carries on from where it lands.
+ */
 export async function longJump(run: SimulationRun): Promise<void> {
   const R = run.model.config.taskRetentionMs;
   const ms = run.rng.int(HOUR, run.soak ? R / 2 : 2 * R);
   run.note(`${(ms / HOUR).toFixed(1)} h`);
   run.stats.retention.longJumps++;
   await advance(run, ms);
+  if (!run.soak) {
+    return;
+  }
+  for (const region of REGION_IDS) {
+    await run.sut.onShard(region, async () => {
+      for (let i = run.rng.int(1, 2); i > 0; i--) {
+        await register(run, region, run.rng.int(1, 3));
+      }
+    });
+  }
+  await run.sut.onCoordinator(() => deliverAll(run));
 }
 
 /**
@@ -129,5 +148,28 @@ export async function readTask(
     if ([...m.forgottenTasks.values()].some((g) => g.region === region)) {
       run.stats.retention.goneReads++;
     }
+  }
+}
+
+/**
+ * The end of a soak: the load stops, every task has ended (quiesce), and a retention period goes
+ * by with the runtime firing the alarms on time: every task row goes, and only the nodes that died
+ * within the last retention period are left.
+ */
+export async function afterTheLoad(run: SimulationRun): Promise<void> {
+  const m = run.model;
+  run.log.push(`after the load t+${m.now - run.clock.start}`);
+  await advance(run, m.config.taskRetentionMs);
+  await run.check();
+  for (const region of REGION_IDS) {
+    const state = run.sut.shardState.get(region)!;
+    const recent = [...m.nodes.values()].filter(
+      (n) => n.region === region && (n.diedAt === null || !m.pastRetention(n.diedAt)),
+    );
+    expectSame(
+      `${region} rows a retention after the load stopped`,
+      [state.tasks.length, state.storedNodes.size],
+      [0, recent.length],
+    );
   }
 }

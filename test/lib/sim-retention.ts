@@ -204,6 +204,8 @@ export function checkStoredBound(run: SimulationRun): void {
     if (taskRows > stats.maxTaskRows) {
       stats.maxTaskRows = taskRows;
       stats.maxTaskBound = taskBound;
+      stats.maxTaskUnfinished = unfinished;
+      stats.maxTaskRecent = recent;
     }
     if (nodeRows > stats.maxNodeRows) {
       stats.maxNodeRows = nodeRows;
