@@ -10,7 +10,6 @@ const STEPS = Number(settings.SIM_SOAK_STEPS || 400);
 const FIRST_SEED = settings.SIM_SEED ? Number(settings.SIM_SEED) : 1;
 // Replaying one seed prints its whole step log on failure, not only the last steps.
 (globalThis as { SIM_LOG?: number }).SIM_LOG = RUNS === 1 ? 100_000 : 25;
-(globalThis as { SIM_DUMP?: boolean }).SIM_DUMP = true;
 
 /** One run's figures, in one line. */
 function figures(seed: number, s: SimStats, ms: number): string {

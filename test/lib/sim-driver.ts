@@ -194,10 +194,9 @@ export async function simulate(
     }
     await run.check();
     stats.runs++;
-    if ((globalThis as { SIM_DUMP?: boolean }).SIM_DUMP) {
-      console.log(run.log.join("\n"));
-    }
-    stats.outcomes += [...run.model.tasks.values()].filter((t) => t.outcome !== null).length;
+    // Tasks gone by retention or erasure had ended too.
+    stats.outcomes +=
+      [...run.model.tasks.values()].filter((t) => t.outcome !== null).length + run.model.forgottenTasks.size;
   } catch (error) {
     const log = run.log.slice(-Number((globalThis as { SIM_LOG?: number }).SIM_LOG ?? 25)).join("\n  ");
     const why = error instanceof InvariantError ? "invariant broken" : "unexpected error";

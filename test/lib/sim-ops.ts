@@ -108,6 +108,10 @@ export async function submit(run: SimulationRun, count: number): Promise<void> {
     }
     ids.push(got.task.id);
     if (want.kind === "stored") {
+      // A new task has a new id: never one of a task pruned or erased (a key outliving its task would bring it back).
+      if (m.tasks.has(got.task.id) || m.forgottenTasks.has(got.task.id)) {
+        throw new InvariantError(`${what}: stored under ${got.task.id}, the id of an earlier task`);
+      }
       expectSame(
         what,
         [got.created, got.task.region, got.task.routing.region],
