@@ -71,6 +71,10 @@ export function reconcileLeases(
   const directIds = new Set(direct?.tasks.map((t) => t.id) ?? []);
   for (const [region, queue] of before) {
     const stored = new Map(run.sut.shardState.get(region as Region)!.tasks.map((r) => [r.id, r]));
+    const lost = queue.find((id) => !stored.has(id));
+    if (lost !== undefined) {
+      throw new InvariantError(`task ${lost} was queued and is gone from ${region}: lost`);
+    }
     const leased = queue.map((id) => stored.get(id)!).filter((r) => r.status === "leased");
     if (ordered) {
       expectSame(

@@ -363,20 +363,26 @@ export class Model {
     return record && !this.pastRetention(record.claimedAt) ? record : undefined;
   }
 
-  /** The earliest moment a region's stored finished task or dead node comes of age for pruning. */
-  retentionDue(region: string): number | null {
+  /** The earliest moment (after `after`) a region's stored finished task or dead node comes of age for pruning. */
+  retentionDue(region: string, after = Number.NEGATIVE_INFINITY): number | null {
+    const R = this.config.taskRetentionMs;
     let earliest: number | null = null;
+    const consider = (at: number | null) => {
+      if (at !== null && at + R > after && (earliest === null || at + R < earliest)) {
+        earliest = at + R;
+      }
+    };
     for (const t of this.tasks.values()) {
-      if (t.region === region && t.finishedAt !== null && (earliest === null || t.finishedAt < earliest)) {
-        earliest = t.finishedAt;
+      if (t.region === region) {
+        consider(t.finishedAt);
       }
     }
     for (const n of this.nodes.values()) {
-      if (n.region === region && n.diedAt !== null && (earliest === null || n.diedAt < earliest)) {
-        earliest = n.diedAt;
+      if (n.region === region) {
+        consider(n.diedAt);
       }
     }
-    return earliest === null ? null : earliest + this.config.taskRetentionMs;
+    return earliest;
   }
 
   /** A task no longer stored: pruned by retention or erased on demand. Its key goes with it when erased. */

@@ -92,10 +92,20 @@ function pruned<T>(
 }
 
 /**
- * When the soak's runtime fires a shard's alarm next for retention, up to `until`: when its oldest
- * row comes of age, or 1 ms after a pass that left rows due (a full slice). The alarm is never later
- * (sim-check.ts), so the runtime would fire it then.
+ * When the soak's runtime next fires a shard's alarm for retention (up to `until`): when a row comes
+ * of age after its last pass, or 1 ms after a pass that deleted a full slice (more may be due). The
+ * alarm is never set later (sim-check.ts), so the runtime would fire it then. Rows a pass should
+ * have deleted and did not are the checks' to find, not the runtime's to retry.
  */
+function runtimePruneAt(run: SimulationRun, region: Region): number | null {
+  const last = run.lastPrune.get(region);
+  const due = run.model.retentionDue(region, last?.at);
+  const full = last !== undefined && Math.max(last.dueTasks, last.dueNodes) >= PRUNE_SLICE_ROWS;
+  const again = full ? last.at + PRUNE_RESUME_MS : null;
+  return due === null ? again : again === null ? due : Math.min(due, again);
+}
+
+/** The earliest moment, up to `until`, the soak's runtime fires the alarm of one of `regions` for retention. */
 export function nextRuntimePrune(
   run: SimulationRun,
   regions: readonly Region[],
@@ -103,24 +113,19 @@ export function nextRuntimePrune(
 ): number | null {
   let next: number | null = null;
   for (const region of regions) {
-    const due = run.model.retentionDue(region);
-    if (due === null) {
-      continue;
-    }
-    const at = Math.max(due, (run.lastPrune.get(region)?.at ?? Number.NEGATIVE_INFINITY) + PRUNE_RESUME_MS);
-    if (at <= until && (next === null || at < next)) {
+    const at = runtimePruneAt(run, region);
+    if (at !== null && at <= until && (next === null || at < next)) {
       next = at;
     }
   }
   return next;
 }
 
-/** The regions whose alarm the soak's runtime fires now (a row has come of age, and no pass ran at this instant). */
+/** The regions whose alarm the soak's runtime fires now. */
 export function duePrunesNow(run: SimulationRun, regions: readonly Region[]): Region[] {
   return regions.filter((region) => {
-    const due = run.model.retentionDue(region);
-    const last = run.lastPrune.get(region)?.at ?? Number.NEGATIVE_INFINITY;
-    return due !== null && due <= run.model.now && last < run.model.now;
+    const at = runtimePruneAt(run, region);
+    return at !== null && at <= run.model.now;
   });
 }
 
