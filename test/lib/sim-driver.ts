@@ -19,15 +19,18 @@ import { adoptRunAts, CheckMemory, checkAll, checkSends, InvariantError } from "
 import { converge } from "./sim-delivery";
 import { answer, queueSnapshot, reconcileLeases, runtimeAlarms, settlePolls } from "./sim-leases";
 import { type Expect, err, Model, type ModelNode, type ModelTask, ok } from "./sim-model";
-import { emptyNetworkStats, Network, type NetworkStats } from "./sim-network";
+import { Network } from "./sim-network";
 import type { SimBody } from "./sim-placement";
 import { type Planned, plan } from "./sim-plan";
 import { prelude, quiesce } from "./sim-quiesce";
 import { checkStoredBound } from "./sim-retention";
 import { afterTheLoad } from "./sim-retention-ops";
 import type { SimSocket } from "./sim-sockets";
+import type { SimStats } from "./sim-stats";
 import { type PollReply, REGION_IDS, REGIONS, type Region, type Sut } from "./sim-sut";
 import { SimTimers } from "./sim-timers";
+
+export { type ChannelStats, emptyStats, type RetentionStats, type SimStats } from "./sim-stats";
 
 const realWarn = console.warn;
 
@@ -42,123 +45,10 @@ const GRACE_PERIODS_MS = [1000, 2000, 5000] as const;
 /** The retentions a run may have (TASK_RETENTION_MS): the minimum (24 h) and a day and a half. */
 const RETENTIONS_MS = [86_400_000, 129_600_000] as const;
 
-/** Counts of what a run did, summed into the report. */
-export interface SimStats {
-  runs: number;
-  ops: number;
-  restarts: { coordinator: number; r1: number; r2: number };
-  nodeDeaths: number;
-  clockJumps: number;
-  alarms: number;
-  staleTokenCalls: number;
-  submitted: number;
-  outcomes: number;
-  /** Candidacies the coordinator ended when it heard their node was gone. */
-  candidaciesEnded: number;
-  /** Campaigns of a node the coordinator had heard was gone, refused. */
-  deadCampaignsRefused: number;
-  /** Requests into the objects: what a run costs. */
-  visits: number;
-  network: NetworkStats;
-  channels: ChannelStats;
-  retention: RetentionStats;
-}
-
-/** What retention did, and how far the runs went in simulated time. */
-export interface RetentionStats {
-  /** Clock jumps of hours to days. */
-  longJumps: number;
-  /** Jumps to a millisecond around the moment a finished task or dead node comes of age, then its shard's alarm. */
-  edgeJumps: number;
-  prunedTasks: number;
-  prunedNodes: number;
-  /** Finished tasks erased on demand (DELETE /v1/tasks/{id}), and erasures refused (unfinished, or gone: 409, 404). */
-  erased: number;
-  eraseRefused: number;
-  /** Submits with a key whose claim had expired: stored as a new task. */
-  expiredKeys: number;
-  /** Reads (GET, list) of tasks gone by retention or erasure: 404 / not listed. */
-  goneReads: number;
-  /** Alarms the soak fired as the runtime would, when a row came of age. */
-  runtimeAlarms: number;
-  /** Simulated time the runs covered, in hours. */
-  simulatedHours: number;
-  /** The most rows a shard stored at once (tasks, nodes), and the bound in force then (soak). */
-  maxTaskRows: number;
-  maxTaskBound: number;
-  /** Of that bound: unfinished tasks, and tasks finished within the retention. */
-  maxTaskUnfinished: number;
-  maxTaskRecent: number;
-  maxNodeRows: number;
-  maxNodeBound: number;
-}
-
 /** Options of a run: `soak` for long runs of steady load with day-long jumps and the stored-rows bound. */
 export interface SimOptions {
   soak?: boolean;
 }
-
-/** What the node channels did. */
-export interface ChannelStats {
-  opened: number;
-  resumed: number;
-  /** Reconnects refused because the grace period had lapsed (the node was dead). */
-  lapsed: number;
-  dropped: number;
-  frames: number;
-  duplicated: number;
-  reordered: number;
-  /** Frames of a socket the shard had closed or replaced, arriving late. */
-  stale: number;
-  pushed: number;
-  leaderFrames: number;
-}
-
-export const emptyStats = (): SimStats => ({
-  runs: 0,
-  ops: 0,
-  restarts: { coordinator: 0, r1: 0, r2: 0 },
-  nodeDeaths: 0,
-  clockJumps: 0,
-  alarms: 0,
-  staleTokenCalls: 0,
-  submitted: 0,
-  outcomes: 0,
-  candidaciesEnded: 0,
-  deadCampaignsRefused: 0,
-  visits: 0,
-  network: emptyNetworkStats(),
-  channels: {
-    opened: 0,
-    resumed: 0,
-    lapsed: 0,
-    dropped: 0,
-    frames: 0,
-    duplicated: 0,
-    reordered: 0,
-    stale: 0,
-    pushed: 0,
-    leaderFrames: 0,
-  },
-  retention: {
-    longJumps: 0,
-    edgeJumps: 0,
-    prunedTasks: 0,
-    prunedNodes: 0,
-    erased: 0,
-    eraseRefused: 0,
-    expiredKeys: 0,
-    goneReads: 0,
-    runtimeAlarms: 0,
-    simulatedHours: 0,
-    maxTaskRows: 0,
-    maxTaskBound: 0,
-    maxTaskUnfinished: 0,
-    maxTaskRecent: 0,
-    maxNodeRows: 0,
-    maxNodeBound: 0,
-  },
-});
 
 /** A long poll a shard holds; `expect` is the work dispatched to it, once it is. */
 export interface PendingPoll {
