@@ -26,6 +26,9 @@ export default defineConfig({
                 SIM_RUNS: process.env.SIM_RUNS ?? "",
                 SIM_SEED: process.env.SIM_SEED ?? "",
                 SIM_STEPS: process.env.SIM_STEPS ?? "",
+                // The soak's (test/integration/simulation-soak.test.ts): `SIM_SOAK_RUNS=50 npm run sim:soak`.
+                SIM_SOAK_RUNS: process.env.SIM_SOAK_RUNS ?? "",
+                SIM_SOAK_STEPS: process.env.SIM_SOAK_STEPS ?? "",
               },
             },
           }),

@@ -46,13 +46,21 @@ export type ClaimResult = ReturnType<typeof claimDecision>;
 export class IdempotencyKeys extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** TASK_RETENTION_MS: a key is honoured this long after it was claimed (at least 24 h). */
-  private readonly retentionMs: number;
+  private retentionMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.retentionMs = objectConfig(env).taskRetentionMs;
     ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, MIGRATIONS));
+  }
+
+  /**
+   * The object as it would start with another TASK_RETENTION_MS, its keys kept: the simulation gives
+   * it each run's, as it gives the shards theirs (test/lib/sim-sut.ts). Called inside the object only.
+   */
+  async restartWith(settings: { retentionMs: number }): Promise<void> {
+    this.retentionMs = settings.retentionMs;
   }
 
   /**

@@ -248,6 +248,15 @@ describe("bugs found by the simulation", () => {
     expect(await h.insideShard("eu-west", (s) => s.nodes.nodes.get(nodeId)!.inFlight)).toBe(2);
   });
 
+  it("replays the soak seed that found a flaw of the simulation's own (a drained channel closed by a report)", async () => {
+    // Soak seed 110 (RELIABILITY.md, the soak): a report frame ending a drained node's last lease
+    // closes its channel (1000), which the channel checks looked for before the model applied it.
+    const stats = emptyStats();
+    const sut = await Sut.create(env, `sim-${crypto.randomUUID()}`);
+    await simulate(sut, 110, 80, stats, { soak: true }); // it broke at step 79
+    expect(stats.runs).toBe(1);
+  }, 120_000);
+
   it("replays the seeds that found them", async () => {
     const stats = emptyStats();
     const sut = await Sut.create(env, `sim-${crypto.randomUUID()}`);

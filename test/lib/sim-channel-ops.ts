@@ -282,7 +282,6 @@ async function frameArrives(
   const before = queueSnapshot(m);
   const expect = judge(run, node, frame);
   await arrive();
-  checkOpen(socket, node.channel?.socket === socket.id);
   const replies = takeReplies(socket);
   if (frame.op === "report") {
     const reply = replies.shift();
@@ -299,6 +298,8 @@ async function frameArrives(
   } else if (frame.op === "campaign" || frame.op === "resign" || frame.op === "observe") {
     electionReply(run, node, frame, replies);
   }
+  // Once the model has applied the frame: a report that ends a drained node's last lease closes its channel.
+  checkOpen(socket, node.channel?.socket === socket.id);
   expectSame(`replies to ${frame.op}`, replies.map(errorOf), expect);
   reconcileLeases(run, before, null, true);
 }

@@ -61,7 +61,16 @@ export function checkAll(model: Model, sut: Sut, memory: CheckMemory, network: N
 function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: CheckMemory): void {
   const rows = state.tasks;
   const mine = [...model.tasks.values()].filter((t) => t.region === region);
-  // Every acknowledged task is stored, in the shard its id names; nothing else is.
+  // Every acknowledged task is stored, in the shard its id names; nothing else is. A task leaves
+  // only by retention (the alarm, once it has been finished for TASK_RETENTION_MS) or erasure (a
+  // finished one): the model forgets it then, and expects every other one to be there.
+  const stored = new Set(rows.map((r) => r.id));
+  for (const task of mine) {
+    if (!stored.has(task.id)) {
+      const age = task.finishedAt === null ? "unfinished" : `finished ${model.now - task.finishedAt} ms ago`;
+      fail(`task ${task.id} (${task.status}, ${age}) is gone from ${region}: lost`);
+    }
+  }
   same(`${region} task count`, rows.length, mine.length);
   for (const row of rows) {
     const task: ModelTask | undefined = model.tasks.get(row.id);
@@ -93,6 +102,8 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
       same(`task ${row.id} runAt`, row.run_at, task.runAt);
     }
     if (TERMINAL.includes(task.status)) {
+      // Retention counts from when it ended, which is its row's last change.
+      same(`task ${row.id} finished at`, row.updated_at, task.finishedAt);
       // Exactly one outcome: once ended, the row never changes.
       const snapshot = JSON.stringify(row);
       const first = memory.terminalRows.get(row.id);
@@ -112,6 +123,7 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
   // Nodes: membership, flags (in memory and stored), heartbeat, load within capacity.
   const nodes = [...model.nodes.values()].filter((n) => n.region === region);
   same(`${region} nodes`, state.nodes.map((n) => n.id).sort(), nodes.map((n) => n.id).sort());
+  same(`${region} stored nodes`, [...state.storedNodes.keys()].sort(), nodes.map((n) => n.id).sort());
   for (const node of nodes) {
     const live = state.nodes.find((n) => n.id === node.id)!;
     const leased = rows.filter((r) => r.status === "leased" && r.node_id === node.id).length;
@@ -134,6 +146,8 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
     if (!row || row.dead !== Number(live.dead) || row.draining !== Number(live.draining)) {
       fail(`node ${node.id}: stored flags ${JSON.stringify(row)} differ from memory`);
     }
+    // Retention counts a dead node's age from its death.
+    same(`node ${node.id} died at`, row.dead_at, node.diedAt);
     const lag = live.lastSeenAt - row.last_seen_at;
     if (lag < 0 || lag >= model.config.heartbeatIntervalMs / 2) {
       fail(`node ${node.id}: stored heartbeat lags memory by ${lag} ms (bound: half an interval)`);
@@ -222,14 +236,17 @@ function checkCoordinator(model: Model, sut: Sut, memory: CheckMemory, network: 
   // A dead node's leaderships end: once the coordinator has heard a node is gone, no candidacy is
   // bound to it, and none is named after it if it died (a departed node's id may campaign as a name).
   same("nodes the coordinator heard are gone", [...state.gone].sort(), [...model.coordinatorGone].sort());
+  // A dead node pruned by retention is, like one that left, a name of no node to its shard: a
+  // campaign under its id before the coordinator hears of its death is taken, unbound (known gap).
+  const died = (id: string) => model.nodes.get(id)?.dead === true;
   for (const c of state.candidates) {
-    const dead = model.nodes.get(c.candidate)?.dead === true;
+    const dead = died(c.candidate);
     if ((c.node_id !== null && state.gone.has(c.node_id)) || (dead && state.gone.has(c.candidate))) {
       fail(`election ${c.election}: ${c.candidate} is a candidate although its node is gone`);
     }
   }
   for (const [name, row] of state.elections) {
-    if (row.leader !== null && state.gone.has(row.leader) && model.nodes.get(row.leader)?.dead === true) {
+    if (row.leader !== null && state.gone.has(row.leader) && died(row.leader)) {
       fail(`election ${name}: dead node ${row.leader} still leads`);
     }
   }
@@ -299,7 +316,9 @@ export function checkSends(model: Model, region: Region, sends: Send[], memory: 
     } else {
       for (const id of p.nodeIds) {
         const node = probe.nodes.find((n) => n.id === id);
-        if (node ? !node.dead : !model.departed.has(id)) {
+        // Not held any more: it left, or it was dead and the call that sent this pruned it.
+        const gone = model.departed.has(id) || model.nodes.get(id)?.dead === true;
+        if (node ? !node.dead : !gone) {
           fail(`${region} reported node ${id} gone, but it is alive`);
         }
       }

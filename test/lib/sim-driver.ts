@@ -17,90 +17,38 @@ import { checkChannels } from "./sim-channel-check";
 import { deliverElectionPushes, type ElectionPushed, simElectionLink } from "./sim-channel-ops";
 import { adoptRunAts, CheckMemory, checkAll, checkSends, InvariantError } from "./sim-check";
 import { converge } from "./sim-delivery";
-import { answer, queueSnapshot, reconcileLeases, settlePolls } from "./sim-leases";
+import { answer, queueSnapshot, reconcileLeases, runtimeAlarms, settlePolls } from "./sim-leases";
 import { type Expect, err, Model, type ModelNode, type ModelTask, ok } from "./sim-model";
-import { emptyNetworkStats, Network, type NetworkStats } from "./sim-network";
+import { Network } from "./sim-network";
 import type { SimBody } from "./sim-placement";
 import { type Planned, plan } from "./sim-plan";
 import { prelude, quiesce } from "./sim-quiesce";
+import { checkStoredBound } from "./sim-retention";
+import { afterTheLoad } from "./sim-retention-ops";
 import type { SimSocket } from "./sim-sockets";
+import type { SimStats } from "./sim-stats";
 import { type PollReply, REGION_IDS, REGIONS, type Region, type Sut } from "./sim-sut";
 import { SimTimers } from "./sim-timers";
+
+export { type ChannelStats, emptyStats, type RetentionStats, type SimStats } from "./sim-stats";
 
 const realWarn = console.warn;
 
 /** Simulated time starts far in the future so the runtime's real alarms never fire during a run. */
 export const EPOCH = Date.UTC(2200, 0, 1);
 export const ELECTIONS = ["e1", "e2"] as const;
-/** How likely a step is the next of a burst to the object of the step before. */
+/** How likely a step is the next of a burst to the object of the step before (a soak's bursts are shorter: more submits). */
 const STAY = 0.75;
+const SOAK_STAY = 0.5;
 /** The channel grace periods a run may have (CHANNEL_GRACE_MS), shorter and longer than a heartbeat interval. */
 const GRACE_PERIODS_MS = [1000, 2000, 5000] as const;
+/** The retentions a run may have (TASK_RETENTION_MS): the minimum (24 h) and a day and a half. */
+const RETENTIONS_MS = [86_400_000, 129_600_000] as const;
 
-/** Counts of what a run did, summed into the report. */
-export interface SimStats {
-  runs: number;
-  ops: number;
-  restarts: { coordinator: number; r1: number; r2: number };
-  nodeDeaths: number;
-  clockJumps: number;
-  alarms: number;
-  staleTokenCalls: number;
-  submitted: number;
-  outcomes: number;
-  /** Candidacies the coordinator ended when it heard their node was gone. */
-  candidaciesEnded: number;
-  /** Campaigns of a node the coordinator had heard was gone, refused. */
-  deadCampaignsRefused: number;
-  /** Requests into the objects: what a run costs. */
-  visits: number;
-  network: NetworkStats;
-  channels: ChannelStats;
+/** Options of a run: `soak` for long runs of steady load with day-long jumps and the stored-rows bound. */
+export interface SimOptions {
+  soak?: boolean;
 }
-
-/** What the node channels did. */
-export interface ChannelStats {
-  opened: number;
-  resumed: number;
-  /** Reconnects refused because the grace period had lapsed (the node was dead). */
-  lapsed: number;
-  dropped: number;
-  frames: number;
-  duplicated: number;
-  reordered: number;
-  /** Frames of a socket the shard had closed or replaced, arriving late. */
-  stale: number;
-  pushed: number;
-  leaderFrames: number;
-}
-
-export const emptyStats = (): SimStats => ({
-  runs: 0,
-  ops: 0,
-  restarts: { coordinator: 0, r1: 0, r2: 0 },
-  nodeDeaths: 0,
-  clockJumps: 0,
-  alarms: 0,
-  staleTokenCalls: 0,
-  submitted: 0,
-  outcomes: 0,
-  candidaciesEnded: 0,
-  deadCampaignsRefused: 0,
-  visits: 0,
-  network: emptyNetworkStats(),
-  channels: {
-    opened: 0,
-    resumed: 0,
-    lapsed: 0,
-    dropped: 0,
-    frames: 0,
-    duplicated: 0,
-    reordered: 0,
-    stale: 0,
-    pushed: 0,
-    leaderFrames: 0,
-  },
-});
 
 /** A long poll a shard holds; `expect` is the work dispatched to it, once it is. */
 export interface PendingPoll {
@@ -114,24 +62,36 @@ export interface PendingPoll {
 }
 
 /** Runs one seeded simulation on `sut`; throws with the seed on a violation. */
-export async function simulate(sut: Sut, seed: number, steps: number, stats: SimStats): Promise<void> {
-  const run = new SimulationRun(sut, seed, stats);
+export async function simulate(
+  sut: Sut,
+  seed: number,
+  steps: number,
+  stats: SimStats,
+  options: SimOptions = {},
+): Promise<void> {
+  const run = new SimulationRun(sut, seed, stats, options.soak === true);
   run.timers.install();
   const visits = sut.visits;
   try {
     run.start();
+    await sut.keepKeysFor(run.config.taskRetentionMs);
     await prelude(run);
     await run.steps(steps);
     await quiesce(run);
     await converge(run);
+    if (run.soak) {
+      await afterTheLoad(run);
+    }
     await run.check();
     stats.runs++;
-    stats.outcomes += [...run.model.tasks.values()].filter((t) => t.outcome !== null).length;
+    // Tasks gone by retention or erasure had ended too.
+    stats.outcomes +=
+      [...run.model.tasks.values()].filter((t) => t.outcome !== null).length + run.model.forgottenTasks.size;
   } catch (error) {
     const log = run.log.slice(-Number((globalThis as { SIM_LOG?: number }).SIM_LOG ?? 25)).join("\n  ");
     const why = error instanceof InvariantError ? "invariant broken" : "unexpected error";
     throw new Error(
-      `simulation ${why} (replay: SIM_SEED=${seed}): ${(error as Error).message}\n  last steps:\n  ${log}`,
+      `simulation ${why} (replay: ${run.soak ? "SIM_SOAK_RUNS=1 " : ""}SIM_SEED=${seed}): ${(error as Error).message}\n  last steps:\n  ${log}`,
       {
         cause: error,
       },
@@ -139,6 +99,7 @@ export async function simulate(sut: Sut, seed: number, steps: number, stats: Sim
   } finally {
     await run.finish();
     stats.visits += sut.visits - visits;
+    stats.retention.simulatedHours += Math.round((run.clock.now - run.clock.start) / 3_600_000);
   }
 }
 
@@ -194,14 +155,18 @@ export class SimulationRun {
   readonly sockets: SimSocket[] = [];
   /** Election changes the coordinator pushed to the shards, not yet delivered. */
   readonly electionPushes: ElectionPushed[] = [];
-  /** The objects' settings, with this run's CHANNEL_GRACE_MS. */
+  /** The objects' settings, with this run's CHANNEL_GRACE_MS and TASK_RETENTION_MS. */
   readonly config: ObjectConfig;
+  /** Each shard's last alarm pass: when, and how many tasks and nodes were past their retention then. */
+  readonly lastPrune = new Map<Region, { at: number; dueTasks: number; dueNodes: number }>();
   private readonly jitter: Record<Region, Prng>;
 
   constructor(
     readonly sut: Sut,
     readonly seed: number,
     readonly stats: SimStats,
+    /** A soak run: steady load, day-long jumps, the runtime's alarms on time, and the stored-rows bound checked. */
+    readonly soak = false,
   ) {
     this.rng = new Prng(seed);
     this.jitter = { r1: new Prng(seed ^ 0x5bd1e995), r2: new Prng(seed ^ 0x1b873593) };
@@ -216,7 +181,8 @@ export class SimulationRun {
     );
     this.edge = new SimEdge(sut.env, sut, () => this.clock.now);
     const channelGraceMs = GRACE_PERIODS_MS[seed % GRACE_PERIODS_MS.length]!;
-    this.config = { ...objectConfig(sut.env), channelGraceMs };
+    const taskRetentionMs = RETENTIONS_MS[Math.floor(seed / GRACE_PERIODS_MS.length) % RETENTIONS_MS.length]!;
+    this.config = { ...objectConfig(sut.env), channelGraceMs, taskRetentionMs };
     this.model = new Model(EPOCH, this.config);
   }
 
@@ -339,7 +305,7 @@ export class SimulationRun {
             return;
           }
           // Requests come in bursts: most often the next step is the same object's.
-          const next = plan(this, index, this.rng.bool(STAY) ? target : null);
+          const next = plan(this, index, this.rng.bool(this.soak ? SOAK_STAY : STAY) ? target : null);
           if (next.target !== target) {
             carried = next;
             return;
@@ -360,18 +326,31 @@ export class SimulationRun {
       checkChannels(this);
       adoptRunAts(this.model, this.sut);
       checkAll(this.model, this.sut, this.memory, this.network);
+      if (this.soak) {
+        checkStoredBound(this);
+      }
     } else {
       await this.check();
     }
   }
 
-  /** Every long poll let go of answered as it should, then every invariant. */
+  /**
+   * Every long poll let go of answered as it should, then every invariant. In a soak, first the
+   * alarms the runtime would have fired meanwhile for retention (a clock moved within another
+   * object's visit).
+   */
   async check(): Promise<void> {
+    if (this.soak) {
+      await runtimeAlarms(this);
+    }
     await settlePolls(this);
     await deliverElectionPushes(this);
     checkChannels(this);
     adoptRunAts(this.model, this.sut);
     checkAll(this.model, this.sut, this.memory, this.network);
+    if (this.soak) {
+      checkStoredBound(this);
+    }
   }
 
   note(text: string): void {

@@ -8,7 +8,8 @@ import { adoptRunAts, InvariantError } from "./sim-check";
 import type { PendingPoll, SimulationRun } from "./sim-driver";
 import type { Model, ModelNode } from "./sim-model";
 import { expectResult, expectSame } from "./sim-ops";
-import { ADMIN, type PollReply, type Region } from "./sim-sut";
+import { adoptPrune, duePrune, duePrunesNow, nextRuntimePrune } from "./sim-retention";
+import { ADMIN, type PollReply, REGION_IDS, type Region } from "./sim-sut";
 
 /** The real setTimeout, kept before any run replaces it: a hung long poll is detected in real time. */
 const realSetTimeout = globalThis.setTimeout;
@@ -70,6 +71,10 @@ export function reconcileLeases(
   const directIds = new Set(direct?.tasks.map((t) => t.id) ?? []);
   for (const [region, queue] of before) {
     const stored = new Map(run.sut.shardState.get(region as Region)!.tasks.map((r) => [r.id, r]));
+    const lost = queue.find((id) => !stored.has(id));
+    if (lost !== undefined) {
+      throw new InvariantError(`task ${lost} was queued and is gone from ${region}: lost`);
+    }
     const leased = queue.map((id) => stored.get(id)!).filter((r) => r.status === "leased");
     if (ordered) {
       expectSame(
@@ -287,14 +292,24 @@ export async function settlePolls(run: SimulationRun): Promise<void> {
 /**
  * Moves the clock forward, firing each timer at its own instant, in the context of the object that
  * set it. Within a visit to a shard (`only`), only that shard's timers fire: the others' are late,
- * and fire at the next move outside a visit.
+ * and fire at the next move outside a visit. In a soak, the runtime also fires a shard's alarm at
+ * the instant one of its rows comes of age (sim-retention.ts), so retention is never late.
  */
 export async function advance(run: SimulationRun, ms: number, only: Region | null = null): Promise<void> {
   const m = run.model;
   const target = m.now + ms;
   const fires = (owner: string | null) => only === null || owner === only;
-  for (let at = run.timers.nextDue(target, fires); at !== null; at = run.timers.nextDue(target, fires)) {
-    moveTo(run, Math.max(at, m.now));
+  const regions = only === null ? REGION_IDS : [only];
+  for (;;) {
+    const timerAt = run.timers.nextDue(target, fires);
+    const pruneAt = run.soak ? nextRuntimePrune(run, regions, target) : null;
+    if (timerAt === null && pruneAt === null) {
+      break;
+    }
+    moveTo(
+      run,
+      Math.max(Math.min(timerAt ?? Number.POSITIVE_INFINITY, pruneAt ?? Number.POSITIVE_INFINITY), m.now),
+    );
     const owners = run.timers.ownersDueAt(m.now).filter(fires);
     for (const owner of owners) {
       if (owner === null) {
@@ -308,6 +323,9 @@ export async function advance(run: SimulationRun, ms: number, only: Region | nul
         endWait(run, node);
       }
     }
+    if (run.soak) {
+      await runtimeAlarms(run, regions);
+    }
     if (only === null) {
       await settlePolls(run);
     }
@@ -315,12 +333,27 @@ export async function advance(run: SimulationRun, ms: number, only: Region | nul
   moveTo(run, target);
 }
 
+/** The soak's runtime: fires each shard's alarm that retention makes due now (once per instant). */
+export async function runtimeAlarms(
+  run: SimulationRun,
+  regions: readonly Region[] = REGION_IDS,
+): Promise<void> {
+  for (const region of duePrunesNow(run, regions)) {
+    run.log.push(`  runtime alarm ${region} t+${run.model.now - run.clock.start}`);
+    run.stats.retention.runtimeAlarms++;
+    await alarm(run, region);
+  }
+}
+
 function moveTo(run: SimulationRun, at: number): void {
   run.clock.now = at;
   run.model.now = at;
 }
 
-/** A shard's alarm (node deaths, lease expiry, due retries, in that order), or the coordinator's (candidate ttl). */
+/**
+ * A shard's alarm (node deaths, lease expiry, due retries, in that order, then a prune pass), or the
+ * coordinator's (candidate ttl).
+ */
 export async function alarm(run: SimulationRun, target: Region | "coordinator"): Promise<void> {
   const m = run.model;
   run.stats.alarms++;
@@ -358,10 +391,13 @@ export async function alarm(run: SimulationRun, target: Region | "coordinator"):
   }
   promote(m, target);
   const before = queueSnapshot(m);
+  // Then retention: what is past it, a slice at most of each (a death declared now is not).
+  const due = duePrune(m, target);
   await run.sut.onShard(target, async (shard, ctx) => {
     await ctx.storage.deleteAlarm();
     await shard.alarm();
   });
   // Not checked for queue order: a slot freed by an expiry is refilled before the promotions that follow it.
   reconcileLeases(run, before, null, false);
+  adoptPrune(run, target, due);
 }

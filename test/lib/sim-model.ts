@@ -38,6 +38,8 @@ export interface ModelTask {
   requestHash: string | null;
   /** Set once the task ends; the row must never change again. */
   outcome: string | null;
+  /** When it ended (its row's updated_at): retention counts from then. */
+  finishedAt: number | null;
 }
 
 export interface ModelNode {
@@ -55,6 +57,8 @@ export interface ModelNode {
   channelClosedAt: number | null;
   /** The tasks it held when its channel closed: a resumed session keeps exactly these (less those ended since). */
   heldAtClose: string[];
+  /** When its shard declared it dead (its row's dead_at): retention counts from then. */
+  diedAt: number | null;
 }
 
 /** A node's channel session as the shard keeps it (API-v2 §4). */
@@ -108,19 +112,30 @@ export class Model {
   readonly restartedAt = new Map<string, number>();
   /** Each shard's outbox: the nodes that died or left, until the coordinator acknowledges them. */
   readonly outbox = new Map<string, string[]>();
-  /** Nodes that deregistered (their ids may still campaign, as names of no node). */
+  /**
+   * Nodes their shard no longer holds: deregistered, or dead and pruned by retention (their ids may
+   * still try to campaign, as names of no node).
+   */
   readonly departed = new Set<string>();
+  /** Tasks acknowledged once and gone since: pruned after their retention, or erased (DELETE); reads answer 404. */
+  readonly forgottenTasks = new Map<string, { region: string; why: "pruned" | "erased" }>();
   /** The coordinator's side: the nodes it heard are gone, and each region's newest load report. */
   readonly coordinatorGone = new Set<string>();
   readonly loads = new Map<string, RegionReport>();
   /** The edge's copy of the load table, and when it was fetched. */
   edgeTable: { fetchedAt: number; table: TableRow[] } | null = null;
-  /** Idempotency keys: the body's identity and the task each names. */
-  readonly keys = new Map<string, { hash: string; taskId: string }>();
+  /** Idempotency keys: the body's identity, the task each names, and when it was claimed (it expires from then). */
+  readonly keys = new Map<string, { hash: string; taskId: string; claimedAt: number }>();
 
   constructor(
     start: number,
-    readonly config: { heartbeatIntervalMs: number; deadAfterMs: number; channelGraceMs: number },
+    readonly config: {
+      heartbeatIntervalMs: number;
+      deadAfterMs: number;
+      channelGraceMs: number;
+      /** TASK_RETENTION_MS of the run. */
+      taskRetentionMs: number;
+    },
   ) {
     this.now = start;
   }
@@ -230,6 +245,7 @@ export class Model {
       leaseExpiresAt: null,
       tokens: [],
       outcome: null,
+      finishedAt: null,
     };
     this.tasks.set(task.id, task);
     return task;
@@ -248,6 +264,7 @@ export class Model {
       channel: null,
       channelClosedAt: null,
       heldAtClose: [],
+      diedAt: null,
     };
     this.nodes.set(id, node);
     return node;
@@ -284,6 +301,7 @@ export class Model {
     if (!retryable || task.attempts >= task.maxAttempts) {
       task.status = "failed";
       task.outcome = "failed";
+      task.finishedAt = this.now;
       return;
     }
     task.status = "scheduled";
@@ -295,6 +313,7 @@ export class Model {
     task.status = "succeeded";
     task.leaseExpiresAt = null;
     task.outcome = "succeeded";
+    task.finishedAt = this.now;
   }
 
   cancel(task: ModelTask): void {
@@ -302,11 +321,13 @@ export class Model {
     task.leaseToken = null;
     task.leaseExpiresAt = null;
     task.outcome = "canceled";
+    task.finishedAt = this.now;
   }
 
   /** A node declared dead by its shard: its leases back to the queue, the coordinator to be told. */
   die(node: ModelNode): void {
     node.dead = true;
+    node.diedAt = this.now;
     node.waiting = null;
     node.channel = null; // the shard closes it (4001)
     this.reclaim(node);
@@ -329,6 +350,58 @@ export class Model {
         this.failAttempt(t, true);
       }
     }
+  }
+
+  /** Whether something that ended (or died) at `at` is past the run's retention: its row may be pruned. */
+  pastRetention(at: number): boolean {
+    return at <= this.now - this.config.taskRetentionMs;
+  }
+
+  /** The task a key names while the key is honoured: for TASK_RETENTION_MS after it was claimed. */
+  honouredKey(key: string): { hash: string; taskId: string; claimedAt: number } | undefined {
+    const record = this.keys.get(key);
+    return record && !this.pastRetention(record.claimedAt) ? record : undefined;
+  }
+
+  /** The earliest moment (after `after`) a region's stored finished task or dead node comes of age for pruning. */
+  retentionDue(region: string, after = Number.NEGATIVE_INFINITY): number | null {
+    const R = this.config.taskRetentionMs;
+    let earliest: number | null = null;
+    const consider = (at: number | null) => {
+      if (at !== null && at + R > after && (earliest === null || at + R < earliest)) {
+        earliest = at + R;
+      }
+    };
+    for (const t of this.tasks.values()) {
+      if (t.region === region) {
+        consider(t.finishedAt);
+      }
+    }
+    for (const n of this.nodes.values()) {
+      if (n.region === region) {
+        consider(n.diedAt);
+      }
+    }
+    return earliest;
+  }
+
+  /** A task no longer stored: pruned by retention or erased on demand. Its key goes with it when erased. */
+  forgetTask(task: ModelTask, why: "pruned" | "erased"): void {
+    this.tasks.delete(task.id);
+    this.forgottenTasks.set(task.id, { region: task.region, why });
+    if (
+      why === "erased" &&
+      task.idempotencyKey !== null &&
+      this.keys.get(task.idempotencyKey)?.taskId === task.id
+    ) {
+      this.keys.delete(task.idempotencyKey);
+    }
+  }
+
+  /** A dead node whose row retention deleted: the shard knows it no more (404). */
+  forgetNode(node: ModelNode): void {
+    this.nodes.delete(node.id);
+    this.departed.add(node.id);
   }
 
   outboxOf(region: string): string[] {
@@ -383,7 +456,7 @@ export class Model {
     return e;
   }
 
-  /** The earliest moment something is due in a region's shard (lease end, retry, node deadline). */
+  /** The earliest moment something is due in a region's shard (lease end, retry, node deadline, a row to prune). */
   earliestShardDue(region: string): number | null {
     const due: number[] = [];
     for (const t of this.tasks.values()) {
@@ -396,6 +469,10 @@ export class Model {
       if (t.status === "scheduled") {
         due.push(t.runAt);
       }
+    }
+    const prune = this.retentionDue(region);
+    if (prune !== null) {
+      due.push(prune);
     }
     const restartedAt = this.restartedAt.get(region) ?? Number.NEGATIVE_INFINITY;
     for (const n of this.nodes.values()) {

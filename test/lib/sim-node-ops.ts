@@ -26,14 +26,21 @@ export async function heartbeat(run: SimulationRun, node: ModelNode): Promise<vo
   }
 }
 
-export async function cancel(run: SimulationRun, task: ModelTask | undefined, region: Region): Promise<void> {
-  run.note(task?.id ?? "unknown");
+/** Cancels a task (`goneId`: one that is gone already, pruned or erased: 404). */
+export async function cancel(
+  run: SimulationRun,
+  task: ModelTask | undefined,
+  region: Region,
+  goneId?: string,
+): Promise<void> {
+  const id = task?.id ?? goneId ?? unknownTaskId(region);
+  run.note(task ? id : goneId ? `${id} gone` : "unknown");
   const expected = !task
     ? err("not_found")
     : task.outcome !== null
       ? err("conflict", "already_terminal")
       : ok;
-  const reply = await run.sut.onShard(region, (s) => s.cancelTask(ADMIN, task?.id ?? unknownTaskId(region)));
+  const reply = await run.sut.onShard(region, (s) => s.cancelTask(ADMIN, id));
   expectResult("cancel", reply, expected);
   if (task && expected.ok) {
     run.model.cancel(task);

@@ -108,6 +108,10 @@ export async function submit(run: SimulationRun, count: number): Promise<void> {
     }
     ids.push(got.task.id);
     if (want.kind === "stored") {
+      // A new task has a new id: never one of a task pruned or erased (a key outliving its task would bring it back).
+      if (m.tasks.has(got.task.id) || m.forgottenTasks.has(got.task.id)) {
+        throw new InvariantError(`${what}: stored under ${got.task.id}, the id of an earlier task`);
+      }
       expectSame(
         what,
         [got.created, got.task.region, got.task.routing.region],
@@ -139,7 +143,10 @@ export async function submit(run: SimulationRun, count: number): Promise<void> {
     expectSame(`status of ${view.id}`, view.status, task.status);
     run.stats.submitted++;
     if (body.key !== null) {
-      m.keys.set(body.key, { hash: body.hash, taskId: task.id });
+      if (m.keys.has(body.key)) {
+        run.stats.retention.expiredKeys++; // its first claim is past the retention: a new task
+      }
+      m.keys.set(body.key, { hash: body.hash, taskId: task.id, claimedAt: m.now });
     }
     // New queued tasks may go straight to a waiting node: they join the queue as it was.
     if (task.status === "queued") {
@@ -155,13 +162,14 @@ export async function leaseCall(
   op: "complete" | "fail" | "extend",
   task: ModelTask | undefined,
   region: Region,
+  goneId?: string,
 ): Promise<void> {
   const m = run.model;
   const token = task ? run.pickToken(task) : "l-none";
   const refusal = task ? m.leaseRefusal(task, token) : null;
   const expected = !task ? err("not_found") : refusal ? err("conflict", refusal) : ok;
-  run.note(`${task?.id ?? "unknown"} ${refusal ?? (task ? "valid" : "")}`);
-  const id = task?.id ?? unknownTaskId(region);
+  run.note(`${task?.id ?? goneId ?? "unknown"} ${refusal ?? (task ? "valid" : goneId ? "gone" : "")}`);
+  const id = task?.id ?? goneId ?? unknownTaskId(region);
   const before = queueSnapshot(m);
   if (op === "complete") {
     const reply = await run.sut.onShard(region, (s) =>

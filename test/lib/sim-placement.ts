@@ -130,10 +130,11 @@ export function expectPlacement(m: Model, bodies: SimBody[]): { expected: Expect
       item.done = noRegion;
     }
   }
-  // Keys: a known key answers its task (or 409 for another body), whatever routing said.
+  // Keys: a key claimed within the retention answers its task (or 409 for another body), whatever
+  // routing said; an older one is forgotten, and its repeat is a new submit.
   for (const item of placing) {
     const key = item.body.key;
-    const known = key === null ? undefined : m.keys.get(key);
+    const known = key === null ? undefined : m.honouredKey(key);
     if (known && (item.done === null || item.done === noRegion)) {
       item.done = known.hash === item.body.hash ? { kind: "repeat", taskId: known.taskId } : mismatch;
     }

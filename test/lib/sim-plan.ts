@@ -21,6 +21,8 @@ import { nodeDeath, restartCoordinator, restartShard } from "./sim-faults";
 import { advance, alarm, poll } from "./sim-leases";
 import { cancel, deregister, drain, heartbeat, register } from "./sim-node-ops";
 import { campaignRace, election, leaseCall, report, submit } from "./sim-ops";
+import { comingOfAge } from "./sim-retention";
+import { erase, longJump, readTask, retentionEdge } from "./sim-retention-ops";
 import { REGION_IDS, type Region } from "./sim-sut";
 
 /** A step chosen, with the object it calls (null: several, or none) and how to run it. */
@@ -52,6 +54,7 @@ const SHARD_OPS: readonly Op[] = [
   "channelDrop",
   "channelStale",
   "channelElection",
+  "readTask",
 ];
 const COORDINATOR_OPS: readonly Op[] = [
   "campaign",
@@ -97,7 +100,11 @@ export type Op =
   | "channelDrop"
   | "channelLate"
   | "channelStale"
-  | "channelElection";
+  | "channelElection"
+  | "longJump"
+  | "retentionEdge"
+  | "erase"
+  | "readTask";
 
 /**
  * Chooses the next step and what it acts on (so the object it calls is known before it runs).
@@ -118,6 +125,11 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
   const openers = nodes.filter((n) => n.waiting === null);
   const pollers = nodes.filter((n) => n.channel === null && n.channelClosedAt === null);
   const stale = closedSockets(run, region);
+  // Tasks gone by retention or erasure (reads and calls on them answer 404), and rows coming of age.
+  const gone = [...m.forgottenTasks]
+    .filter(([, g]) => region === null || g.region === region)
+    .map(([id, g]) => ({ id, region: g.region as Region }));
+  const aging = comingOfAge(m, region);
   const weights: Partial<Record<Op, number>> = {
     register: live < 2 ? 12 : live < 4 ? 6 : 1,
     heartbeat: nodes.length > 0 ? 10 : 0,
@@ -153,7 +165,24 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
     channelLate: away.length > 0 ? 1 : 0,
     channelStale: stale.length > 0 ? 1.5 : 0,
     channelElection: channeled.length > 0 ? 3 : 0,
+    longJump: 2,
+    retentionEdge: aging.length > 0 ? 5 : 0,
+    erase: tasks.length + gone.length > 0 ? 2 : 0,
+    readTask: tasks.length + gone.length > 0 ? 3 : 0,
   };
+  if (run.soak) {
+    // Steady load: new nodes as the old ones die (each long jump silences them all), submits and
+    // completions, long jumps that carry the runs over several retention periods.
+    const available = run.liveNodes().filter((n) => m.available(n)).length;
+    weights.register = available < 2 ? 14 : available < 4 ? 3 : 0.3;
+    weights.submit = 30;
+    weights.batch = 10;
+    weights.poll = nodes.length > 0 ? 24 : 0;
+    weights.complete = leased.length > 0 ? 30 : 0;
+    weights.longJump = 5;
+    weights.retentionEdge = aging.length > 0 ? 1 : 0;
+    weights.alarm = 2; // the runtime fires them on time for retention: sim-leases.ts
+  }
   if (stay !== null) {
     const mine = stay === "coordinator" ? COORDINATOR_OPS : SHARD_OPS;
     for (const op of Object.keys(weights) as Op[]) {
@@ -197,9 +226,29 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
     case "extend":
     case "cancel": {
       const task = run.pickTask(tasks);
-      const at = (task?.region ?? region ?? rng.pick(REGION_IDS)) as Region;
-      return local(at, () => (op === "cancel" ? cancel(run, task, at) : leaseCall(run, op, task, at)));
+      // Sometimes a task that is gone: a late executor's call gets 404 once it is pruned.
+      const ghost = task === undefined && gone.length > 0 && rng.bool(0.5) ? rng.pick(gone) : undefined;
+      const at = (task?.region ?? ghost?.region ?? region ?? rng.pick(REGION_IDS)) as Region;
+      return local(at, () =>
+        op === "cancel" ? cancel(run, task, at, ghost?.id) : leaseCall(run, op, task, at, ghost?.id),
+      );
     }
+    case "erase":
+    case "readTask": {
+      // Mostly a task still held (erase: finished ones most often), else one gone, else an unknown id.
+      const finished = tasks.filter((t) => t.finishedAt !== null);
+      const among = op === "erase" && finished.length > 0 && rng.bool(0.7) ? finished : tasks;
+      const ghost = gone.length > 0 && (among.length === 0 || rng.bool(0.3)) ? rng.pick(gone) : undefined;
+      const task = ghost === undefined ? run.pickTask(among) : undefined;
+      const at = (task?.region ?? ghost?.region ?? region ?? rng.pick(REGION_IDS)) as Region;
+      return op === "erase"
+        ? cross(() => erase(run, task, at, ghost?.id))
+        : local(at, () => readTask(run, task, at, ghost?.id));
+    }
+    case "longJump":
+      return cross(() => longJump(run));
+    case "retentionEdge":
+      return cross(() => retentionEdge(run));
     case "report":
     case "drain":
     case "deregister": {

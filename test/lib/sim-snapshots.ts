@@ -37,7 +37,7 @@ export interface ShardSnapshot {
     lastSeenAt: number;
     inFlight: number;
   }[];
-  storedNodes: Map<string, { dead: number; draining: number; last_seen_at: number }>;
+  storedNodes: Map<string, { dead: number; draining: number; last_seen_at: number; dead_at: number | null }>;
   waiting: string[];
   alarm: number | null;
   /** Node ids in the outbox, oldest first. */
@@ -115,8 +115,8 @@ export async function shardSnapshot(
     })),
     storedNodes: new Map(
       sql
-        .exec<{ id: string; dead: number; draining: number; last_seen_at: number }>(
-          "SELECT id, dead, draining, last_seen_at FROM nodes",
+        .exec<{ id: string; dead: number; draining: number; last_seen_at: number; dead_at: number | null }>(
+          "SELECT id, dead, draining, last_seen_at, dead_at FROM nodes",
         )
         .toArray()
         .map(({ id, ...row }) => [id, row]),

@@ -87,6 +87,8 @@ export class Sut {
   visits = 0;
   /** The visit under way: calls to its object run inside it, without a request of their own. */
   private inside: Visit | null = null;
+  /** The retention the keys object was last given (each run picks its own). */
+  private keysRetentionMs: number | null = null;
   /** Objects not yet wiped for the current run, and what they restart with. */
   private unwiped = new Set<Target>();
   private deps: {
@@ -138,6 +140,19 @@ export class Sut {
       this.shardState.set(region, emptyShard(this.now()));
     }
     this.coordinatorState = emptyCoordinator(REGION_IDS);
+  }
+
+  /**
+   * Gives the keys object the run's TASK_RETENTION_MS (a key is honoured that long after its claim),
+   * as the shards get theirs with their dependencies. Its keys are kept: each run uses its own.
+   */
+  async keepKeysFor(retentionMs: number): Promise<void> {
+    if (this.keysRetentionMs === retentionMs) {
+      return;
+    }
+    this.visits++;
+    await runInDurableObject(this.keys, (keys: IdempotencyKeys) => keys.restartWith({ retentionMs }));
+    this.keysRetentionMs = retentionMs;
   }
 
   /**
