@@ -10,10 +10,12 @@ import {
   keysStub,
   shardStub,
 } from "../../durable-objects/stubs";
+import { parseConfig } from "../core/config";
 import type { LatLon } from "../core/geo-routing";
 import { AuthCache } from "./auth-cache";
 import { EdgeHttpMetrics } from "./edge-http-metrics";
 import { unwrap } from "./errors";
+import { RefusalLimiter } from "./refusals";
 import { RoutingTableCache } from "./routing-table";
 
 /**
@@ -25,6 +27,8 @@ export class Edge {
   readonly auth: AuthCache;
   readonly table: RoutingTableCache;
   readonly httpMetrics: EdgeHttpMetrics;
+  /** 401/403 answers per client address in this isolate. */
+  readonly refusals: RefusalLimiter;
 
   constructor(
     readonly env: Env,
@@ -32,6 +36,7 @@ export class Edge {
     readonly deployment: string,
     readonly clock: () => number,
   ) {
+    this.refusals = new RefusalLimiter(parseConfig(env as unknown as Record<string, unknown>).refusals);
     this.auth = new AuthCache(async (hash) => unwrap(await this.coordinator().authenticate(hash)), clock);
     this.table = new RoutingTableCache(async () => unwrap(await this.coordinator().routingTable()), clock);
     this.httpMetrics = new EdgeHttpMetrics(async (delta) => {
