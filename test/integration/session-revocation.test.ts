@@ -35,9 +35,9 @@ describe("revoking a token ends its sessions (issue 14, item 3)", () => {
     expect(answer.body.error.code).toBe("unauthorized");
     const { id } = (await h.submit({ type: "x", payload: { secret: 1 } }, client)).body;
     expect((await h.get(`/v1/tasks/${id}`, client)).body).toMatchObject({ status: "queued", nodeId: null });
-    expect(
-      await h.shardSql("eu-west", "SELECT count(*) AS n FROM tasks WHERE node_id = ?", nodeId),
-    ).toEqual([{ n: 0 }]);
+    expect(await h.shardSql("eu-west", "SELECT count(*) AS n FROM tasks WHERE node_id = ?", nodeId)).toEqual([
+      { n: 0 },
+    ]);
     expect(await finishRevocations(h)).toEqual([]);
   });
 
@@ -54,9 +54,9 @@ describe("revoking a token ends its sessions (issue 14, item 3)", () => {
     await h.submit({ type: "x" }, client);
     expect((await h.delete(`/v1/tokens/${tokenId}`)).status).toBe(204);
     expect((await poll()).status).toBe(401);
-    expect(
-      await h.shardSql("eu-west", "SELECT count(*) AS n FROM tasks WHERE status = 'leased'"),
-    ).toEqual([{ n: 0 }]);
+    expect(await h.shardSql("eu-west", "SELECT count(*) AS n FROM tasks WHERE status = 'leased'")).toEqual([
+      { n: 0 },
+    ]);
     expect(await finishRevocations(h)).toEqual([]);
   });
 
