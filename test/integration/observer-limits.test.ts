@@ -123,10 +123,10 @@ describe("a close the peer started is answered with a code that may be sent (iss
     const ch = (await openChannel(h, nodeId, node)).channel!;
     await ch.next();
     await runInDurableObject(h.stub, async (instance: Coordinator, ctx) => {
-      await instance.webSocketClose(ctx.getWebSockets("db")[0]!, code, "", false);
+      await instance.webSocketClose(ctx.getWebSockets("db")[0]!, code);
     });
     await runInDurableObject(h.shard("eu-west"), async (instance: RegionShard, ctx) => {
-      await instance.webSocketClose(ctx.getWebSockets()[0]!, code, "", false);
+      await instance.webSocketClose(ctx.getWebSockets()[0]!, code);
     });
     expect(await o.next()).toBe("closed 1000");
     expect((await ch.next()).code).toBe(1000);
