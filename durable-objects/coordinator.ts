@@ -345,6 +345,7 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.engine?.observers.closed(ws);
     // 1005, 1006 and 1015 are reported, never sent: echoing them threw "Invalid WebSocket close code".
     echoClose(ws, code);
   }

@@ -19,8 +19,9 @@ export const OBSERVER_PONG = "pong";
 /**
  * The coordinator's election observers (`GET /v1/elections/{name}/observe`): hibernatable
  * WebSockets, each tagged with its election (changes are sent to that tag), its token and
- * `#observer`. Bounded per token and per deployment; what an observer sends is metered like a node
- * channel's frames (it only ever needs `ping`, which the runtime answers); revoking its token closes it.
+ * `#observer`. Bounded per token and per deployment; revoking its token closes it. The edge relays
+ * each client's socket and answers its frames itself (src/http/observer-relay.ts): what does reach
+ * the coordinator is still metered like a node channel's frames (`ping` is answered by the runtime).
  */
 export class Observers {
   private readonly meter: SocketMeter;
@@ -79,6 +80,15 @@ export class Observers {
     sendText(ws, JSON.stringify({ error: { code: "invalid_request", message: abuse } }));
     if (spent) {
       this.close(ws, 1008, "too many refused frames");
+    }
+  }
+
+  /** The client closed it: its slot is free at once. */
+  closed(ws: WebSocket): void {
+    try {
+      ws.serializeAttachment(null);
+    } catch {
+      // a socket past its close keeps no attachment
     }
   }
 

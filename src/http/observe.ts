@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "./context";
+import { relayObserver } from "./observer-relay";
 
 /**
  * Messages an observer's Server-Sent Events stream may hold that its reader has not taken. A reader
@@ -9,8 +10,8 @@ import type { AppEnv } from "./context";
 export const OBSERVE_SSE_MAX_PENDING = 64;
 
 /**
- * `observe`: a WebSocket straight to the coordinator (hibernatable there), or, without an upgrade,
- * Server-Sent Events fed by such a WebSocket. Both start with the current leader. The coordinator
+ * `observe`: a WebSocket to the coordinator (hibernatable there) relayed by the edge (see
+ * relayObserver), or, without an upgrade, Server-Sent Events fed by such a WebSocket. Both start with the current leader. The coordinator
  * knows the caller's token: it caps observers per token and ends them when the token is revoked.
  */
 export async function observeElection(c: Context<AppEnv>, name: string): Promise<Response> {
@@ -24,7 +25,8 @@ export async function observeElection(c: Context<AppEnv>, name: string): Promise
     return new Response(upstream.body, upstream);
   }
   if (c.req.header("upgrade")?.toLowerCase() === "websocket") {
-    return upstream;
+    const edge = c.var.edge;
+    return relayObserver(socket, edge.socketMeter, c.var.principal.tokenId, edge.clock);
   }
   return sseOf(socket, c.req.raw.signal);
 }

@@ -12,18 +12,22 @@ import { SseReader } from "./sse-reader";
 const STRIKES = SETTINGS.SOCKET_MAX_STRIKES.default;
 
 describe("election observers are metered and capped (issue 14, item 1)", () => {
-  it('answers "ping" with "pong" without waking the coordinator, and refuses anything else: an error each, then 1008', async () => {
+  it('answers "ping" with "pong" at the edge, never waking the coordinator, and refuses anything else: an error each, then 1008', async () => {
     const h = await harness();
     const reader = await h.token("reader");
     const { observer } = await observe(h, "db", reader);
     const o = observer!;
     expect(JSON.parse(await o.next())).toMatchObject({ name: "db", leader: null });
     expect(await o.ask("ping")).toBe("pong");
-    // The runtime answered the ping: the coordinator was not woken for it.
-    const auto = await runInDurableObject(h.stub, (_: Coordinator, ctx) =>
-      ctx.getWebSocketAutoResponseTimestamp(ctx.getWebSockets("db")[0]!),
-    );
-    expect(auto).not.toBeNull();
+    // The edge answered the ping: the coordinator's socket carried no frame from the client.
+    const seenThere = await runInDurableObject(h.stub, (_: Coordinator, ctx) => {
+      const ws = ctx.getWebSockets("db")[0]!;
+      return {
+        frames: (ws.deserializeAttachment() as { windowFrames: number }).windowFrames,
+        autoResponse: ctx.getWebSocketAutoResponseTimestamp(ws),
+      };
+    });
+    expect(seenThere).toEqual({ frames: 0, autoResponse: null });
     const seen: string[] = [];
     for (let i = 0; i < STRIKES; i++) {
       seen.push(await o.ask(`hello ${i}`));
