@@ -1,12 +1,12 @@
 /**
  * Issue 14, item 1, against a real `wrangler dev`: one reader token's election observers flood the
  * coordinator while a probe client keeps calling /healthz and submitting tasks. Before the fix, one
- * socket's 20,000 "ping" frames stalled every call for 7.7 s. Half the sockets send "ping" (the
- * runtime answers it without waking the coordinator), half send junk (refused: five error frames,
- * then 1008). Asserted: every probe call is answered, the junk sockets are closed with 1008,
- * revoking the token closes the rest. The latencies are printed (never asserted: the machine is
- * shared). Known limit (docs/RELIABILITY.md, Security): frames a client keeps sending after the
- * 1008 are still read by the runtime until its close arrives.
+ * socket's 20,000 "ping" frames stalled every call for 7.7 s. Half the sockets send "ping", half
+ * junk, each in one burst; the edge relays observer sockets and meters them (500 frames a second
+ * per socket): a ping burst gets 500 pongs, then refusals; junk gets refusals; five refusals close
+ * the socket with 1008. Asserted: every probe call is answered, every flooding socket is closed
+ * with 1008, and a calm observer of the same token stays open until the token is revoked (then
+ * 1008). The latencies are printed (never asserted: the machine is shared).
  */
 import { describe, expect, it } from "vitest";
 import { type ChannelSocket, globalWebSocket } from "../../src/sdk/channel-socket.ts";
@@ -43,7 +43,7 @@ describe("an observe flood (issue 14, item 1)", () => {
   // The server's default timings: the probe's node must stay healthy while it heartbeats on a timer.
   const { server } = serverForFile({ HEARTBEAT_INTERVAL_MS: 2000, NODE_DEAD_AFTER_MS: 10_000 });
 
-  it(`${SOCKETS} observer sockets × ${FRAMES} frames: /healthz and submits are answered, abusive sockets close with 1008, revocation closes the rest`, async () => {
+  it(`${SOCKETS} observer sockets × ${FRAMES} frames: /healthz and submits are answered, flooding sockets close with 1008, revocation closes a calm one`, async () => {
     const tokens = await server.seed({ "eu-central-1": PLACES.frankfurt });
     const minted = await server.api.ok("POST", "/v1/tokens", { role: "reader", label: "flooder" });
     const client = new Api(server.url, tokens.client);
@@ -84,7 +84,19 @@ describe("an observe flood (issue 14, item 1)", () => {
       });
       flooders.push(f);
     }
-    await waitFor("the observers to open", () => flooders.every((f) => f.received >= 1));
+    const calm = globalWebSocket(url, { headers: { authorization: `Bearer ${minted.token}` } });
+    let calmClosed: { code: number; reason: string } | null = null;
+    let calmPongs = 0;
+    calm.addEventListener("message", (event) => {
+      calmPongs += event.data === "pong" ? 1 : 0;
+    });
+    calm.addEventListener("close", (event) => {
+      calmClosed = { code: event.code, reason: event.reason };
+    });
+    await waitFor(
+      "the observers to open",
+      () => flooders.every((f) => f.received >= 1) && calm.readyState === 1,
+    );
 
     // The flood: every socket sends its frames at once (the client buffers what the server has not read).
     const floodStart = performance.now();
@@ -106,12 +118,7 @@ describe("an observe flood (issue 14, item 1)", () => {
     }
     const junk = flooders.filter((f) => f.kind === "junk");
     const pings = flooders.filter((f) => f.kind === "ping");
-    await waitFor("the abusive sockets to close", () => junk.every((f) => f.closed !== null), 30_000);
-    await waitFor(
-      "the pings to be answered",
-      () => pings.every((f) => f.received >= FRAMES + 1),
-      30_000,
-    ).catch(() => undefined); // printed below either way
+    await waitFor("the flooding sockets to close", () => flooders.every((f) => f.closed !== null), 30_000);
     const floodMs = performance.now() - floodStart;
 
     console.log(
@@ -124,24 +131,25 @@ describe("an observe flood (issue 14, item 1)", () => {
         `  baseline  /healthz ${summary(baseline.healthz)}; submit ${summary(baseline.submit)}`,
         `  flood     /healthz ${summary(during.healthz)}; submit ${summary(during.submit)}`,
         `  junk sockets: ${junk.map((f) => `closed ${f.closed?.code} "${f.closed?.reason}" after ${f.errors} error frames`).join("; ")}`,
-        `  ping sockets: ${pings.map((f) => `${f.received - 1} pongs`).join("; ")}`,
+        `  ping sockets: ${pings.map((f) => `closed ${f.closed?.code} "${f.closed?.reason}" after ${f.received - 1 - f.errors} pongs and ${f.errors} error frames`).join("; ")}`,
       ].join("\n"),
     );
     expect([...statuses].sort()).toEqual([200, 201]);
-    for (const f of junk) {
+    for (const f of flooders) {
       expect(f.closed?.code).toBe(1008);
     }
 
-    // Revoking the token closes its observers that are still open, at once.
+    // The calm observer of the same token is still served; revoking the token closes it at once.
+    calm.send("ping");
+    await waitFor("the calm observer's pong", () => calmPongs === 1, 10_000);
     const revokedAt = performance.now();
     await server.api.ok("DELETE", `/v1/tokens/${minted.id}`);
-    await waitFor("the token's observers to close", () => pings.every((f) => f.closed !== null), 10_000);
+    await waitFor("the calm observer to close", () => calmClosed !== null, 10_000);
+    const closedBy = calmClosed as { code: number; reason: string } | null;
     console.log(
-      `  revocation: ${pings.map((f) => `${f.closed?.code} "${f.closed?.reason}"`).join("; ")} within ${(performance.now() - revokedAt).toFixed(0)} ms`,
+      `  revocation: the calm observer closed ${closedBy?.code} "${closedBy?.reason}" within ${(performance.now() - revokedAt).toFixed(0)} ms`,
     );
-    for (const f of pings) {
-      expect(f.closed?.code).toBe(1008);
-    }
+    expect(closedBy?.code).toBe(1008);
     expect((await healthz()).status).toBe(200);
     clearInterval(beating);
   }, 180_000);
