@@ -13,6 +13,11 @@ export interface GateOptions {
   groupWindowMs: number;
   /** Runs at the end of every call and alarm, before the answer leaves (held writes, the alarm). */
   settle: () => Promise<void>;
+  /**
+   * Whether a token was revoked since the edge that sent the call may have cached it (its calls are
+   * refused 401 here, before anything is done for them). Absent: the object keeps no such list.
+   */
+  revoked?: (tokenId: string) => boolean;
 }
 
 /**
@@ -72,6 +77,9 @@ export class CallGate {
     try {
       const now = this.now();
       if (principal !== null) {
+        if (this.options.revoked?.(principal.tokenId)) {
+          throw ApiError.of("unauthorized", "unknown or revoked token");
+        }
         if (operation !== null && !can(principal.role, operation)) {
           throw ApiError.of("forbidden", `a ${principal.role} token may not do ${operation}`);
         }

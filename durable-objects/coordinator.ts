@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { candidateRefusal } from "../src/core/admission";
+import { echoClose } from "../src/core/close-codes";
 import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
-import { can, type Operation, type Principal, type Role } from "../src/core/permissions";
+import { ADMIN_TOKEN_ID, can, type Operation, type Principal, type Role } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { MAX_CANDIDATES } from "../src/schemas/elections";
@@ -15,7 +16,7 @@ import {
   electionPush,
 } from "./coordinator/coordinator-engine";
 import { RESET_COMMAND } from "./coordinator/schema";
-import { DEFAULT_DEPLOYMENT, type RegionReport, type Watcher } from "./messages";
+import { DEFAULT_DEPLOYMENT, EVENT_HUB_TARGET, type RegionReport, type Watcher } from "./messages";
 import { eventHubStub, shardStub } from "./stubs";
 
 /**
@@ -26,6 +27,13 @@ function defaultDependencies(env: Env, deployment: string): CoordinatorDependenc
   return CoordinatorEngine.defaults(
     objectConfig(env),
     async (shard, message) => {
+      if (shard.region === EVENT_HUB_TARGET) {
+        // The revocation outbox's row for the event hub: the token's event streams end.
+        if (message.kind === "token_revoked") {
+          await eventHubStub(env, shard.deployment).revokeToken(message.tokenId);
+        }
+        return;
+      }
       const stub = shardStub(env, shard.deployment, shard.region);
       const result =
         message.kind === "election"
@@ -174,9 +182,7 @@ export class Coordinator extends DurableObject<Env> {
         throw ApiError.of("not_found", `no token ${id}`);
       }
       // Only a role that may act as a node can hold channels or nodes: the shards need not hear of the others.
-      if (can(token.role, "nodes.act")) {
-        s.revokeChannels(id, deployment, now);
-      }
+      s.revokeSessions(id, can(token.role, "nodes.act"), deployment, now);
       return null;
     });
   }
@@ -350,28 +356,48 @@ export class Coordinator extends DurableObject<Env> {
     await this.engine?.alarm();
   }
 
-  /** WebSocket upgrade for `observe` (the Worker has authorized the caller). */
+  /**
+   * WebSocket upgrade for `observe`. The edge has authenticated the caller and passes who it is in
+   * `x-meridian-token-id` (the coordinator is reachable only through the edge); a token revoked since
+   * the edge cached it is refused here (401), and the caps answer 429.
+   */
   override async fetch(request: Request): Promise<Response> {
     const name = new URL(request.url).searchParams.get("election");
-    if (request.headers.get("Upgrade") !== "websocket" || !name || this.engine === null) {
+    const tokenId = request.headers.get("x-meridian-token-id") ?? "";
+    const s = this.engine;
+    if (request.headers.get("Upgrade") !== "websocket" || !name || !tokenId) {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
-    const pair = new WebSocketPair();
-    this.ctx.acceptWebSocket(pair[1], [name]);
-    const state = this.engine.elections.load(name);
-    pair[1].send(JSON.stringify({ name, term: state.term, leader: leadership(state) }));
-    return new Response(null, { status: 101, webSocket: pair[0] });
+    if (s === null) {
+      return Response.json(LEGACY.ok ? null : { error: LEGACY.error }, { status: 503 });
+    }
+    try {
+      if (tokenId !== ADMIN_TOKEN_ID && !s.tokens.hasId(tokenId)) {
+        throw ApiError.of("unauthorized", "unknown or revoked token");
+      }
+      const { client, server } = s.observers.accept(tokenId, name, s.gate.now());
+      const state = s.elections.load(name);
+      server.send(JSON.stringify({ name, term: state.term, leader: leadership(state) }));
+      return new Response(null, { status: 101, webSocket: client });
+    } catch (error) {
+      if (!(error instanceof ApiError)) {
+        throw error;
+      }
+      return Response.json({ error: error.body }, { status: error.status });
+    }
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    // Observers only listen; "ping" is answered so clients can check the stream is alive.
-    if (message === "ping") {
-      ws.send("pong");
+    const s = this.engine;
+    if (s !== null) {
+      s.observers.message(ws, message, s.gate.now());
     }
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    ws.close(code === 1005 ? 1000 : code, "closing");
+    this.engine?.observers.closed(ws);
+    // 1005, 1006 and 1015 are reported, never sent: echoing them threw "Invalid WebSocket close code".
+    echoClose(ws, code);
   }
 }
 

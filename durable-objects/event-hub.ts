@@ -41,6 +41,11 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
   maxStreamMs: 5 * 60_000,
 };
 
+/** How long the hub refuses a revoked token's new streams: well past every edge's auth cache (2 s). */
+const REVOKED_MEMORY_MS = 60_000;
+/** Revoked tokens remembered at once (a bound on memory; past it the coordinator's second push still ends them). */
+const MAX_REVOKED_REMEMBERED = 10_000;
+
 /** Ids are reserved in blocks, so the counter is written once per block, not once per event. */
 const ID_BLOCK = 10_000;
 
@@ -64,6 +69,8 @@ export class EventHub extends DurableObject<Env> {
   /** The largest id this hub may give before it reserves more (persisted). */
   private reserved = 0;
   private keepAliveTimer: ReturnType<typeof setInterval> | null = null;
+  /** Tokens revoked lately, by when the hub heard (memory only: the coordinator tells it again). */
+  private readonly revoked = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -136,6 +143,9 @@ export class EventHub extends DurableObject<Env> {
     if (!can(principal.role, "events.read")) {
       return refused(ApiError.of("forbidden", `a ${principal.role} token may not do events.read`));
     }
+    if (this.revoked.has(principal.tokenId)) {
+      return refused(ApiError.of("unauthorized", "unknown or revoked token"));
+    }
     const mine = [...this.streams].filter((s) => s.tokenId === principal.tokenId).length;
     if (mine >= this.limits.streamsPerToken) {
       return refused(
@@ -162,6 +172,28 @@ export class EventHub extends DurableObject<Env> {
     this.keepAlives();
     setTimeout(() => stream.close(), this.limits.maxStreamMs);
     return { ok: true, value: stream.readable };
+  }
+
+  /**
+   * A token was revoked (told by the coordinator, at least once): its open streams end now, and
+   * streams it opens through an edge that still trusts it are refused (401) for as long as an edge
+   * may (the coordinator tells the hub again once that time has passed). Idempotent. Internal.
+   */
+  async revokeToken(tokenId: string): Promise<{ closed: number }> {
+    const now = Date.now();
+    for (const [id, at] of this.revoked) {
+      if (now - at > REVOKED_MEMORY_MS) {
+        this.revoked.delete(id);
+      }
+    }
+    if (this.revoked.size < MAX_REVOKED_REMEMBERED) {
+      this.revoked.set(tokenId, now);
+    }
+    const mine = [...this.streams].filter((stream) => stream.tokenId === tokenId);
+    for (const stream of mine) {
+      stream.close();
+    }
+    return { closed: mine.length };
   }
 
   /** A stream ended: its slot is free; the keep-alive timer stops with the last one. */

@@ -64,6 +64,12 @@ export type Watcher = { deployment: string; region: string };
  * What the coordinator pushes to a shard (best effort, sent when the call settles): an election its
  * channel nodes follow changed, or a token was revoked (its channels and nodes there end).
  */
+/**
+ * The region name under which the revocation outbox keeps the deployment's event hub: a revoked
+ * token's `GET /v1/events` streams end there (no region may be called this: `#` is no id character).
+ */
+export const EVENT_HUB_TARGET = "#events";
+
 export type ShardPush =
   | { kind: "election"; change: ElectionPush }
   | { kind: "token_revoked"; tokenId: string };

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { regionDeletionRefusal, shardRefusal } from "../src/core/admission";
 import type { BreakerState } from "../src/core/circuit-breaker";
+import { echoClose } from "../src/core/close-codes";
 import { endpointUrlRefusal } from "../src/core/endpoint-url";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import { regionOfTaskId } from "../src/core/ids";
@@ -400,7 +401,12 @@ export class RegionShard extends DurableObject<Env> {
       if (tasks.length > 0 || input.waitMs === 0 || node.draining) {
         return { tasks };
       }
-      return { tasks: await s.scheduler.waitForWork(node, input.max, input.waitMs) };
+      const waited = await s.scheduler.waitForWork(node, input.max, input.waitMs);
+      if (s.isRevoked(principal.tokenId)) {
+        // Its token was revoked while it waited: the node died, so the wait ended with nothing leased.
+        throw ApiError.of("unauthorized", "the token was revoked");
+      }
+      return { tasks: waited };
     });
   }
 
@@ -715,12 +721,8 @@ export class RegionShard extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     await this.s.gate.run(null, null, (now) => this.s.channels.closed(ws, now));
-    // Completes the closing handshake. 1005 (no code) and 1006 (abnormal) may not be sent back.
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closed");
-    } catch {
-      // already closed
-    }
+    // Completes the closing handshake. 1005 (no code), 1006 (abnormal), 1015 (TLS) may not be sent back.
+    echoClose(ws, code);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {

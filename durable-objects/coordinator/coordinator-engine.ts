@@ -5,8 +5,15 @@ import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { AlarmSchedule } from "../alarm-schedule";
 import { CallGate, GROUP_WINDOW_MS, logRowError, type ObjectConfig } from "../call-gate";
 import { EventOutbox, type EventSink } from "../event-outbox";
-import type { ElectionPush, RegionReport, ShardPush, Watcher } from "../messages";
+import {
+  type ElectionPush,
+  EVENT_HUB_TARGET,
+  type RegionReport,
+  type ShardPush,
+  type Watcher,
+} from "../messages";
 import { type ElectionChange, ElectionStore } from "./election-store";
+import { Observers } from "./observers";
 import { RegionTable } from "./region-table";
 import { REVOCATION_RETRY_MS, RevocationOutbox } from "./revocation-outbox";
 import { ScheduleHomes } from "./schedule-homes";
@@ -37,6 +44,8 @@ export class CoordinatorEngine {
   readonly revocations: RevocationOutbox;
   /** Which region's shard keeps each schedule. */
   readonly scheduleHomes: ScheduleHomes;
+  /** The election observers' sockets (caps, meter, revocation). */
+  readonly observers: Observers;
   /** Leader and region-health changes, on their way to the event hub (batched, best effort). */
   readonly events: EventOutbox;
   /** Calls served since the object started, by method (what the bench counts per task). */
@@ -62,6 +71,7 @@ export class CoordinatorEngine {
     this.elections = new ElectionStore(sql);
     this.revocations = new RevocationOutbox(sql);
     this.scheduleHomes = new ScheduleHomes(sql);
+    this.observers = new Observers(ctx, deps.config);
     this.events = new EventOutbox(() => deps.events);
   }
 
@@ -191,15 +201,14 @@ export class CoordinatorEngine {
   }
 
   /**
-   * A token was revoked: every region's shard is told now (its channels of the token close, its nodes
-   * of the token die), and again by the alarm once every edge has forgotten the token, until each
-   * shard has taken it (see RevocationOutbox).
+   * A token was revoked: its election observers here close now; the event hub (its event streams
+   * end) and, for a token that may act as a node, every region's shard (its channels close, its
+   * waiting polls are answered 401, its nodes die) are told now, and again by the alarm once every
+   * edge has forgotten the token, until each has taken it (see RevocationOutbox).
    */
-  revokeChannels(tokenId: string, deployment: string, now: number): void {
-    const regions = [...this.regions.regions.keys()];
-    if (regions.length === 0) {
-      return;
-    }
+  revokeSessions(tokenId: string, nodeCapable: boolean, deployment: string, now: number): void {
+    this.observers.revoke(tokenId);
+    const regions = [EVENT_HUB_TARGET, ...(nodeCapable ? this.regions.regions.keys() : [])];
     this.revocations.add(tokenId, deployment, regions, now + AUTH_CACHE_TTL_MS);
     this.dueAt(now + AUTH_CACHE_TTL_MS);
     for (const region of regions) {

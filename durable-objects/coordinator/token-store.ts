@@ -26,6 +26,16 @@ export class TokenStore {
     }
   }
 
+  /** Whether a token with this id exists (not revoked). */
+  hasId(id: string): boolean {
+    for (const token of this.byHash.values()) {
+      if (token.id === id) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   lookup(hash: string): TokenRecord | undefined {
     return this.byHash.get(hash);
   }

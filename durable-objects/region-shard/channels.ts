@@ -1,5 +1,7 @@
+import { SETTINGS } from "../../src/core/config";
 import { ApiError } from "../../src/core/errors";
 import type { Principal } from "../../src/core/permissions";
+import { openWindow, SocketMeter, type SocketWindow } from "../../src/core/socket-meter";
 import type { LeasedTask } from "../../src/core/task-commands";
 import { MAX_NODE_FRAME_BYTES, type NodeFrame } from "../../src/schemas/channel";
 import type { ElectionPush } from "../messages";
@@ -8,24 +10,21 @@ import type { NodeRecord } from "./node-table";
 import type { ShardEngine } from "./shard-engine";
 import { nodeUp } from "./shard-events";
 
-/** Frames a socket may send per second before they are refused (each refusal is a strike). */
-export const CHANNEL_FRAMES_PER_SEC = 500;
-/** Strikes (malformed, oversized or over-rate frames) after which the socket is closed with 1008. */
-export const CHANNEL_MAX_STRIKES = 5;
+/** Frames a socket may send per second before they are refused (each refusal is a strike): the default of SOCKET_FRAMES_PER_SEC. */
+export const CHANNEL_FRAMES_PER_SEC = SETTINGS.SOCKET_FRAMES_PER_SEC.default;
+/** Strikes (malformed, oversized or over-rate frames) after which the socket is closed with 1008: the default of SOCKET_MAX_STRIKES. */
+export const CHANNEL_MAX_STRIKES = SETTINGS.SOCKET_MAX_STRIKES.default;
 /** Open channels per token in one shard. */
 export const CHANNELS_PER_TOKEN = 1000;
 
-/** What a socket remembers across hibernation (its attachment). */
-export interface SocketState {
+/** What a socket remembers across hibernation (its attachment); its frame counts are the meter's window. */
+export interface SocketState extends SocketWindow {
   nodeId: string;
   tokenId: string;
   /** Tasks the node said it can take more of; lowered by each push. */
   credit: number;
   /** The node sent `drain`: nothing more is pushed, the socket closes (1000) when it holds nothing. */
   draining: boolean;
-  windowStart: number;
-  windowFrames: number;
-  strikes: number;
   /** Elections the node campaigns in or observes: their changes are pushed as `leader` frames. */
   elections: string[];
 }
@@ -43,10 +42,15 @@ const tokenTag = (tokenId: string) => `token:${tokenId}`;
  * drain starts the node's grace period, after which the node is dead.
  */
 export class Channels {
+  /** Frames a second per socket (in its attachment), per token and per shard (in memory). */
+  private readonly meter: SocketMeter;
+
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly s: ShardEngine,
-  ) {}
+  ) {
+    this.meter = new SocketMeter(s.deps.config.sockets);
+  }
 
   /** Re-offers the credit of every open socket (the object started again, e.g. after hibernation). */
   restore(now: number): void {
@@ -104,9 +108,7 @@ export class Channels {
       tokenId: principal.tokenId,
       credit: 0,
       draining: false,
-      windowStart: now,
-      windowFrames: 0,
-      strikes: 0,
+      ...openWindow(now),
       elections: [],
     };
     server.serializeAttachment(state);
@@ -137,32 +139,27 @@ export class Channels {
     if (state === null) {
       return; // in flight when the shard closed the socket itself (abuse, revocation, replaced): dropped
     }
-    if (now - state.windowStart >= 1000) {
-      state.windowStart = now;
-      state.windowFrames = 0;
-    }
-    state.windowFrames++;
+    // Length in UTF-16 units, at most the UTF-8 bytes: cheap, and the size limit below is exact.
+    const length = typeof data === "string" ? data.length : data.byteLength;
+    let abuse = this.meter.admit(state, state.tokenId, length, now);
     ws.serializeAttachment(state);
     let frame: NodeFrame | null = null;
-    let abuse: string | null = null;
-    if (state.windowFrames > CHANNEL_FRAMES_PER_SEC) {
-      abuse = `more than ${CHANNEL_FRAMES_PER_SEC} frames a second`;
-    } else if (typeof data !== "string" || oversized(data)) {
+    if (abuse === null && (typeof data !== "string" || oversized(data))) {
       abuse =
         typeof data !== "string"
           ? "frames are JSON text"
           : `a frame is at most ${MAX_NODE_FRAME_BYTES} bytes`;
-    } else {
+    } else if (abuse === null && typeof data === "string") {
       frame = parseFrame(data);
       if (frame === null) {
         abuse = "not a frame of the node channel (see API-v2 §4)";
       }
     }
     if (abuse !== null || frame === null) {
-      state.strikes++;
+      const spent = this.meter.strike(state);
       ws.serializeAttachment(state);
       send(ws, errorFrame(ApiError.of("invalid_request", abuse ?? "invalid frame").body, refOf(data)));
-      if (state.strikes >= CHANNEL_MAX_STRIKES) {
+      if (spent) {
         this.closeForAbuse(ws, state, now);
       }
       return;

@@ -22,6 +22,11 @@ import { ShardMetrics } from "./shard-metrics";
 import { TaskQueue } from "./task-queue";
 
 /** What a shard is built with. The runtime gives the defaults; tests and the simulation their own. */
+/** How long a shard refuses a revoked token's calls on its own: well past every edge's auth cache (2 s). */
+const REVOKED_MEMORY_MS = 60_000;
+/** Revoked tokens a shard remembers at once (memory bound; the edges refuse them within 2 s anyway). */
+const MAX_REVOKED_REMEMBERED = 10_000;
+
 export interface ShardDependencies {
   config: ObjectConfig;
   clock: () => number;
@@ -73,6 +78,12 @@ export class ShardEngine {
   private readonly epoch: number;
   private reportSeq = 0;
   private scheduleLink: { deployment: string; link: ScheduleLink } | null = null;
+  /**
+   * Tokens revoked lately, by when the shard heard: their calls are refused 401 even from an edge
+   * that still trusts them (for AUTH_CACHE_TTL_MS), and their waiting polls are answered 401. Memory
+   * only: the coordinator tells the shard again once every edge has forgotten the token.
+   */
+  private readonly revokedTokens = new Map<string, number>();
 
   private constructor(
     private readonly ctx: DurableObjectState,
@@ -94,6 +105,7 @@ export class ShardEngine {
       limiter: deps.rateLimited ? new TokenBuckets(deps.config.rateLimit) : null,
       groupWindowMs: deps.groupWindowMs,
       settle: () => this.settle(),
+      revoked: (tokenId) => this.revokedTokens.has(tokenId),
     });
     this.events = new EventOutbox(() => (this.config === null ? null : deps.events(this.config.deployment)));
     this.nodes = new NodeTable(sql, deps.config);
@@ -252,12 +264,25 @@ export class ShardEngine {
    * revoked token had opened (an admin's) only loses that socket: its own token may reconnect.
    */
   tokenRevoked(tokenId: string, now: number): void {
+    for (const [id, at] of this.revokedTokens) {
+      if (now - at > REVOKED_MEMORY_MS) {
+        this.revokedTokens.delete(id);
+      }
+    }
+    if (this.revokedTokens.size < MAX_REVOKED_REMEMBERED) {
+      this.revokedTokens.set(tokenId, now);
+    }
     this.channels.revoke(tokenId);
     for (const node of [...this.nodes.nodes.values()]) {
       if (node.tokenId === tokenId && !node.dead) {
         this.nodeDied(node, "the node's token was revoked", now, "revoked");
       }
     }
+  }
+
+  /** Whether the shard heard lately that this token was revoked. */
+  isRevoked(tokenId: string): boolean {
+    return this.revokedTokens.has(tokenId);
   }
 
   /** The region's load and health now. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PRIVATE_ADDRESS_POLICIES, type PrivateAddressPolicy } from "./endpoint-url";
+import type { SocketLimits } from "./socket-meter";
 
 /**
  * Meridian's settings: `[vars]` of wrangler.toml (overridable in `.dev.vars` or with `--var`) and
@@ -96,6 +97,77 @@ export const SETTINGS = {
     describe:
       "How long an open breaker waits before it is half open: the endpoint then takes one task (the probe), and its success closes the breaker.",
   },
+  SOCKET_FRAMES_PER_SEC: {
+    kind: "count",
+    default: 500,
+    min: 1,
+    max: 100_000,
+    describe:
+      "Frames a second one WebSocket (a node channel, an election observer) may send; each frame past it is refused with an `error` frame and counts as a strike.",
+  },
+  SOCKET_BYTES_PER_SEC: {
+    kind: "count",
+    default: 1_048_576,
+    min: 1024,
+    max: 1_073_741_824,
+    describe:
+      "Bytes a second one WebSocket may send (frame lengths summed); past it, as past SOCKET_FRAMES_PER_SEC.",
+  },
+  TOKEN_FRAMES_PER_SEC: {
+    kind: "count",
+    default: 5000,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Frames a second all the WebSockets of one token may send to one object (a region shard, the coordinator); past it, as past SOCKET_FRAMES_PER_SEC.",
+  },
+  OBJECT_FRAMES_PER_SEC: {
+    kind: "count",
+    default: 20_000,
+    min: 1,
+    max: 10_000_000,
+    describe:
+      "Frames a second all the WebSockets of one object may send together; past it, as past SOCKET_FRAMES_PER_SEC. What one object serves stays bounded however many sockets it holds.",
+  },
+  SOCKET_MAX_STRIKES: {
+    kind: "count",
+    default: 5,
+    min: 1,
+    max: 1000,
+    describe:
+      "Refused frames (malformed, oversized, over a rate) after which a WebSocket is closed with 1008.",
+  },
+  OBSERVERS_PER_TOKEN: {
+    kind: "count",
+    default: 16,
+    min: 1,
+    max: 100_000,
+    describe:
+      "Open election observers (`GET /v1/elections/{name}/observe`, WebSocket or Server-Sent Events) of one token; past it 429.",
+  },
+  OBSERVERS: {
+    kind: "count",
+    default: 1024,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Open election observers of the whole deployment (one coordinator holds them all); past it 429.",
+  },
+  REFUSALS_PER_SEC: {
+    kind: "count",
+    default: 20,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "401 and 403 answers a second one client address (CF-Connecting-IP) may get from one edge isolate; past it (and REFUSAL_BURST) its calls are answered 429 before any lookup. Under `wrangler dev` every client shares one address.",
+  },
+  REFUSAL_BURST: {
+    kind: "count",
+    default: 200,
+    min: 1,
+    max: 1_000_000,
+    describe: "401 and 403 answers one client address may get at once before REFUSALS_PER_SEC applies.",
+  },
 } as const satisfies Record<string, NumberSetting>;
 
 /** Settings that take one of a few words. */
@@ -124,6 +196,12 @@ export interface Config {
   electionRetentionMs: number;
   /** Push endpoints: their breaker, and which addresses their URLs may name. */
   endpoints: { breakerFailures: number; breakerPauseMs: number; privateAddresses: PrivateAddressPolicy };
+  /** What every WebSocket may send (node channels, election observers). */
+  sockets: SocketLimits;
+  /** Open election observers per token and per deployment. */
+  observers: { perToken: number; total: number };
+  /** 401/403 answers per client address before it is answered 429 unheard. */
+  refusals: { ratePerSec: number; burst: number };
 }
 
 /** A setting that cannot be used: named, with what was wrong. */
@@ -178,6 +256,15 @@ const EnvSchema = z
           `expected one of ${PRIVATE_ADDRESS_POLICIES.join(", ")}, got ${JSON.stringify(issue.input)}`,
       })
       .default(CHOICE_SETTINGS.ENDPOINT_PRIVATE_ADDRESSES.default),
+    SOCKET_FRAMES_PER_SEC: numberSchema(SETTINGS.SOCKET_FRAMES_PER_SEC),
+    SOCKET_BYTES_PER_SEC: numberSchema(SETTINGS.SOCKET_BYTES_PER_SEC),
+    TOKEN_FRAMES_PER_SEC: numberSchema(SETTINGS.TOKEN_FRAMES_PER_SEC),
+    OBJECT_FRAMES_PER_SEC: numberSchema(SETTINGS.OBJECT_FRAMES_PER_SEC),
+    SOCKET_MAX_STRIKES: numberSchema(SETTINGS.SOCKET_MAX_STRIKES),
+    OBSERVERS_PER_TOKEN: numberSchema(SETTINGS.OBSERVERS_PER_TOKEN),
+    OBSERVERS: numberSchema(SETTINGS.OBSERVERS),
+    REFUSALS_PER_SEC: numberSchema(SETTINGS.REFUSALS_PER_SEC),
+    REFUSAL_BURST: numberSchema(SETTINGS.REFUSAL_BURST),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
@@ -216,5 +303,14 @@ export function parseConfig(env: Record<string, unknown>): Config {
       breakerPauseMs: v.ENDPOINT_BREAKER_PAUSE_MS,
       privateAddresses: v.ENDPOINT_PRIVATE_ADDRESSES,
     },
+    sockets: {
+      framesPerSec: v.SOCKET_FRAMES_PER_SEC,
+      bytesPerSec: v.SOCKET_BYTES_PER_SEC,
+      tokenFramesPerSec: v.TOKEN_FRAMES_PER_SEC,
+      objectFramesPerSec: v.OBJECT_FRAMES_PER_SEC,
+      maxStrikes: v.SOCKET_MAX_STRIKES,
+    },
+    observers: { perToken: v.OBSERVERS_PER_TOKEN, total: v.OBSERVERS },
+    refusals: { ratePerSec: v.REFUSALS_PER_SEC, burst: v.REFUSAL_BURST },
   };
 }

@@ -1,4 +1,7 @@
 /** The four roles of the contract. */
+/** The token id of the bootstrap ADMIN_TOKEN (minted ids look like `tok-…`). */
+export const ADMIN_TOKEN_ID = "admin";
+
 export const ROLES = ["admin", "client", "node", "reader"] as const;
 export type Role = (typeof ROLES)[number];
 

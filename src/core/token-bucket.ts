@@ -31,6 +31,17 @@ export class TokenBuckets {
     return Math.max(1, Math.ceil((1 - refilled) / ratePerSec));
   }
 
+  /** The seconds until `key` may spend one token (0: now), spending nothing. */
+  wait(key: string, now: number): number {
+    const { ratePerSec, burst } = this.config;
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      return 0;
+    }
+    const refilled = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * ratePerSec);
+    return refilled >= 1 ? 0 : Math.max(1, Math.ceil((1 - refilled) / ratePerSec));
+  }
+
   /** Drops buckets that have refilled completely (they hold no information). */
   sweep(now: number): void {
     const { ratePerSec, burst } = this.config;
@@ -39,6 +50,11 @@ export class TokenBuckets {
         this.buckets.delete(key);
       }
     }
+  }
+
+  /** Forgets every bucket. */
+  clear(): void {
+    this.buckets.clear();
   }
 
   get size(): number {

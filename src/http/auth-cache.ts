@@ -43,6 +43,15 @@ export class AuthCache {
     return principal;
   }
 
+  /** What this isolate trusts about `tokenHash` now without asking: a fresh known principal, else null. */
+  async trusted(tokenHash: string): Promise<Principal | null> {
+    const cached = this.entries.get(tokenHash);
+    if (!cached || this.clock() - cached.fetchedAt >= this.ttlMs) {
+      return null;
+    }
+    return cached.principal.catch(() => null);
+  }
+
   /** Forgets everything (this isolate served a revocation). */
   clear(): void {
     this.entries.clear();

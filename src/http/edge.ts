@@ -10,10 +10,13 @@ import {
   keysStub,
   shardStub,
 } from "../../durable-objects/stubs";
+import { parseConfig } from "../core/config";
 import type { LatLon } from "../core/geo-routing";
+import { SocketMeter } from "../core/socket-meter";
 import { AuthCache } from "./auth-cache";
 import { EdgeHttpMetrics } from "./edge-http-metrics";
 import { unwrap } from "./errors";
+import { RefusalLimiter } from "./refusals";
 import { RoutingTableCache } from "./routing-table";
 
 /**
@@ -25,6 +28,10 @@ export class Edge {
   readonly auth: AuthCache;
   readonly table: RoutingTableCache;
   readonly httpMetrics: EdgeHttpMetrics;
+  /** 401/403 answers per client address in this isolate. */
+  readonly refusals: RefusalLimiter;
+  /** What the observer sockets this isolate relays may send (per socket, per token, per isolate). */
+  readonly socketMeter: SocketMeter;
 
   constructor(
     readonly env: Env,
@@ -32,6 +39,9 @@ export class Edge {
     readonly deployment: string,
     readonly clock: () => number,
   ) {
+    const config = parseConfig(env as unknown as Record<string, unknown>);
+    this.refusals = new RefusalLimiter(config.refusals);
+    this.socketMeter = new SocketMeter(config.sockets);
     this.auth = new AuthCache(async (hash) => unwrap(await this.coordinator().authenticate(hash)), clock);
     this.table = new RoutingTableCache(async () => unwrap(await this.coordinator().routingTable()), clock);
     this.httpMetrics = new EdgeHttpMetrics(async (delta) => {

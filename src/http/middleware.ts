@@ -1,8 +1,11 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { ApiError } from "../core/errors";
-import { can, type Operation } from "../core/permissions";
+import { ID_ALPHABET } from "../core/ids";
+import { scanJson } from "../core/json-scan";
+import { ADMIN_TOKEN_ID, can, type Operation, type Principal } from "../core/permissions";
 import { sha256Hex } from "../core/sha256-hex";
 import type { AppEnv } from "./context";
+import { clientAddress } from "./refusals";
 
 /** Default body limit of the contract. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -12,27 +15,7 @@ export const MAX_JSON_DEPTH = 128;
 
 /** The deepest nesting of arrays and objects in a JSON text, in one pass without recursion. */
 export function nestingDepth(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    if (inString) {
-      if (ch === 92 /* \ */) {
-        i++;
-      } else if (ch === 34 /* " */) {
-        inString = false;
-      }
-    } else if (ch === 34) {
-      inString = true;
-    } else if (ch === 91 /* [ */ || ch === 123 /* { */) {
-      depth++;
-      deepest = Math.max(deepest, depth);
-    } else if (ch === 93 /* ] */ || ch === 125 /* } */) {
-      depth--;
-    }
-  }
-  return deepest;
+  return scanJson(text).depth;
 }
 
 /** A media type the validator reads as JSON (Hono's own test, parameters such as charset allowed). */
@@ -48,11 +31,12 @@ export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 /**
  * Every body is JSON: refuses bodies over the limit (413) and bodies that are not JSON (400), treats
- * an empty body as `{}`, and marks it `application/json` so clients need not send the header.
+ * an empty body as `{}`, and marks it `application/json` so clients need not send the header. Run by
+ * `operation` once the caller may make the call: a 401 or 403 never costs a body read.
  */
-export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+async function readJsonBody(c: Context<AppEnv>): Promise<void> {
   if (c.req.method !== "POST" && c.req.method !== "PUT") {
-    return next();
+    return;
   }
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) {
@@ -68,9 +52,17 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   } catch {
     throw ApiError.of("invalid_request", "the body is not valid JSON");
   }
-  if (nestingDepth(text) > MAX_JSON_DEPTH) {
+  const scan = scanJson(text);
+  if (scan.depth > MAX_JSON_DEPTH) {
     // Deeper values overflow the stack further on (RPC serialization, canonical JSON): a 500 otherwise.
     throw ApiError.of("invalid_request", `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  if (scan.inexactNumber !== null) {
+    // Refused rather than stored changed: 1e400 would be stored as null, a 20-digit id rounded.
+    throw ApiError.of(
+      "invalid_request",
+      `the number ${scan.inexactNumber.slice(0, 40)} cannot be carried exactly (integers up to 2^53, finite values): send it as a string`,
+    );
   }
   if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
     // The validator reads a body only when it is marked JSON; incoming headers cannot be changed.
@@ -81,8 +73,7 @@ export const jsonBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   // The body has been read: the validator takes the text from Hono's body cache, which holds
   // promises (its type says values).
   (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
-  return next();
-};
+}
 
 /** Constant-time string comparison, for the admin secret. */
 function sameSecret(a: string, b: string): boolean {
@@ -95,42 +86,70 @@ function sameSecret(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** The shape of a minted secret (src/ids.ts `mintSecret`): anything else is refused without a look-up. */
+const MINTED_SECRET = new RegExp(`^mrd_[${ID_ALPHABET}]{32}$`);
+
 /**
  * Reads the bearer token and resolves who is calling: the admin secret is recognised here; a minted
  * token is looked up by its SHA-256 hash in this isolate's auth cache, which asks the coordinator on
  * a miss (at most once per AUTH_CACHE_TTL_MS per token: the revocation bound). 401 when unknown.
+ * A client address that has had its REFUSAL_BURST of 401/403 answers is answered 429 instead of
+ * anything that would need a look-up (see RefusalLimiter); a token this isolate trusts still passes.
  */
 export const bearer: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const edge = c.var.edge;
+  const address = clientAddress(c.req.raw);
+  const now = edge.clock();
+  const refuse = (message: string): never => {
+    edge.refusals.refused(address, now);
+    throw ApiError.of("unauthorized", message);
+  };
   const header = c.req.header("authorization") ?? "";
   const match = /^Bearer\s+(\S{1,512})$/i.exec(header);
-  if (!match) {
-    throw ApiError.of("unauthorized", "send Authorization: Bearer <token>");
-  }
-  const token = match[1]!;
+  const token = match?.[1];
   const admin = c.env.ADMIN_TOKEN;
-  const principal =
-    admin && sameSecret(token, admin)
-      ? { role: "admin" as const, tokenId: "admin" }
-      : await c.var.edge.auth.principal(await sha256Hex(token));
-  if (principal === null) {
-    throw ApiError.of("unauthorized", "unknown or revoked token");
+  let principal: Principal | null = null;
+  if (token !== undefined && admin && sameSecret(token, admin)) {
+    principal = { role: "admin", tokenId: ADMIN_TOKEN_ID };
+  } else {
+    const hash = token !== undefined && MINTED_SECRET.test(token) ? await sha256Hex(token) : null;
+    principal = hash === null ? null : await edge.auth.trusted(hash);
+    if (principal === null) {
+      const wait = edge.refusals.wait(address, now);
+      if (wait > 0) {
+        throw new ApiError({
+          code: "rate_limited",
+          message: "too many refused calls from this address",
+          retryAfter: wait,
+        });
+      }
+      if (token === undefined) {
+        refuse("send Authorization: Bearer <token>");
+      }
+      principal = hash === null ? null : await edge.auth.principal(hash);
+      if (principal === null) {
+        refuse("unknown or revoked token");
+      }
+    }
   }
-  c.set("principal", principal);
+  c.set("principal", principal!);
   return next();
 };
 
 /**
- * Names the operation a route performs and checks the caller's role for it. Route middleware runs
- * before the validators, so a caller who may not make a call learns that (401, 403) before anything
- * about the body (400).
+ * Names the operation a route performs and checks the caller's role for it, then reads the body.
+ * Route middleware runs before the validators, so a caller who may not make a call learns that
+ * (401, 403) before anything about the body (400, 413), and its body is never read.
  */
 export function operation(name: Operation): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     c.set("operation", name);
     const principal = c.var.principal;
     if (!can(principal.role, name)) {
+      c.var.edge.refusals.refused(clientAddress(c.req.raw), c.var.edge.clock());
       throw ApiError.of("forbidden", `a ${principal.role} token may not do ${name}`);
     }
+    await readJsonBody(c);
     return next();
   };
 }

@@ -20,6 +20,7 @@ import {
   Fail,
   FailResponse,
   includedFields,
+  MAX_DELAY_MS,
   RetryTask,
   StatusResponse,
   SubmitTask,
@@ -48,6 +49,20 @@ function withHeaderKey(body: SubmitTaskInput, header: string | undefined): Submi
   return { ...body, idempotencyKey: header };
 }
 
+/** A `runAt` further ahead than `delayMs` may go: 400 (its alarm could not be set). */
+function runAtRefusal(body: SubmitTaskInput, now: number, where: string): ApiError | null {
+  if (body.runAt === undefined || body.runAt <= now + MAX_DELAY_MS) {
+    return null;
+  }
+  return new ApiError({
+    code: "invalid_request",
+    message: `invalid ${where}`,
+    issues: [
+      { path: where === "body" ? "runAt" : `${where}.runAt`, message: `at most ${MAX_DELAY_MS} ms from now` },
+    ],
+  });
+}
+
 function place(c: Context<AppEnv>, bodies: SubmitTaskInput[]): Promise<Placed[]> {
   return placeTasks(c.var.edge, c.var.principal, bodies, () => originOf(c.req.raw));
 }
@@ -68,7 +83,12 @@ tasks.openapi(
     },
   }),
   async (c) => {
-    const body = withHeaderKey(c.req.valid("json"), c.req.header("idempotency-key"));
+    const input = c.req.valid("json");
+    const refusal = runAtRefusal(input, c.var.edge.clock(), "body");
+    if (refusal !== null) {
+      throw refusal;
+    }
+    const body = withHeaderKey(input, c.req.header("idempotency-key"));
     const [placed] = await place(c, [body]);
     if (placed === undefined || "error" in placed) {
       throw new ApiError(placed?.error ?? ApiError.of("internal", "nothing placed").body);
@@ -89,9 +109,13 @@ tasks.openapi(
     responses: { 200: json(BatchResult, "one result per item, in order"), ...errors(413) },
   }),
   async (c) => {
+    const now = c.var.edge.clock();
     const parsed = c.req.valid("json").tasks.map((item, i) => {
       const result = SubmitTask.safeParse(item);
-      return result.success ? result.data : validationError(result.error, `tasks.${i}`);
+      if (!result.success) {
+        return validationError(result.error, `tasks.${i}`);
+      }
+      return runAtRefusal(result.data, now, `tasks.${i}`) ?? result.data;
     });
     const valid = parsed.filter((p): p is SubmitTaskInput => !(p instanceof ApiError));
     const placed = await place(c, valid);

@@ -8,6 +8,13 @@ import { ErrorResponse, Identifier, JsonValue, Location, MintedId, Timestamp } f
 
 export const MAX_BATCH = 100;
 
+/**
+ * How far ahead a task may be scheduled: `delayMs` at most, and `runAt` at most this long after the
+ * edge's clock (an unbounded `runAt` was stored, then made the shard's alarm throw: `setAlarm`
+ * refuses dates after 2189).
+ */
+export const MAX_DELAY_MS = 365 * 24 * 3600 * 1000;
+
 export const TaskStatus = z.enum(TASK_STATUSES);
 
 export const SubmitTask = z
@@ -15,13 +22,13 @@ export const SubmitTask = z
     type: Identifier,
     payload: JsonValue.optional(),
     priority: z.number().int().min(0).max(9).default(0),
-    delayMs: z
+    delayMs: z.number().int().min(0).max(MAX_DELAY_MS).optional(),
+    runAt: z
       .number()
       .int()
       .min(0)
-      .max(365 * 24 * 3600 * 1000)
-      .optional(),
-    runAt: z.number().int().min(0).optional(),
+      .optional()
+      .openapi({ description: `at most ${MAX_DELAY_MS} ms (365 days) after the server's clock` }),
     maxAttempts: z.number().int().min(1).max(100).default(3),
     timeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
     idempotencyKey: z.string().min(1).max(200).optional(),

@@ -34,6 +34,15 @@ describe("settings (src/core/config.ts)", () => {
         breakerPauseMs: SETTINGS.ENDPOINT_BREAKER_PAUSE_MS.default,
         privateAddresses: "deny",
       },
+      sockets: {
+        framesPerSec: SETTINGS.SOCKET_FRAMES_PER_SEC.default,
+        bytesPerSec: SETTINGS.SOCKET_BYTES_PER_SEC.default,
+        tokenFramesPerSec: SETTINGS.TOKEN_FRAMES_PER_SEC.default,
+        objectFramesPerSec: SETTINGS.OBJECT_FRAMES_PER_SEC.default,
+        maxStrikes: SETTINGS.SOCKET_MAX_STRIKES.default,
+      },
+      observers: { perToken: SETTINGS.OBSERVERS_PER_TOKEN.default, total: SETTINGS.OBSERVERS.default },
+      refusals: { ratePerSec: SETTINGS.REFUSALS_PER_SEC.default, burst: SETTINGS.REFUSAL_BURST.default },
     });
     expect(
       parseConfig({

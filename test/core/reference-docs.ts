@@ -13,11 +13,13 @@ import { CHOICE_SETTINGS, SETTINGS } from "../../src/core/config";
 import { ERROR_HELP, ERROR_REASONS, ERROR_STATUS, type ErrorCode } from "../../src/core/errors";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "../../src/http/middleware";
+import { OBSERVE_SSE_MAX_PENDING } from "../../src/http/observe";
+import { MAX_REFUSAL_ADDRESSES } from "../../src/http/refusals";
 import { ROUTING_TABLE_TTL_MS } from "../../src/http/routing-table";
 import { MAX_NODE_FRAME_BYTES } from "../../src/schemas/channel";
 import { MAX_CANDIDATES } from "../../src/schemas/elections";
 import { MAX_LABELS, MAX_NODE_CAPACITY, MAX_REPORTS } from "../../src/schemas/nodes";
-import { MAX_BATCH } from "../../src/schemas/tasks";
+import { MAX_BATCH, MAX_DELAY_MS } from "../../src/schemas/tasks";
 
 const GENERATED =
   "<!-- Generated from the code by `npm run docs`; a test fails when it differs. Do not edit. -->";
@@ -37,7 +39,13 @@ export function configurationDoc(): string {
   const limits: [string, string, string][] = [
     ["Request body", `${n(MAX_BODY_BYTES)} bytes`, "413 `payload_too_large` beyond it"],
     ["JSON nesting", `${MAX_JSON_DEPTH} levels`, "400 beyond it"],
+    [
+      "JSON numbers",
+      "integers a double holds exactly, finite values",
+      "400 for `1e400` or `12345678901234567891`",
+    ],
     ["Tasks per batch submit", n(MAX_BATCH), "`POST /v1/tasks:batch`"],
+    ["How far ahead a task runs", `${n(MAX_DELAY_MS)} ms`, "`delayMs`, and `runAt` from now: 400 beyond it"],
     ["Outcomes per report", n(MAX_REPORTS), "`POST /v1/nodes/{id}/report` and a channel `report` frame"],
     ["Node capacity", n(MAX_NODE_CAPACITY), "tasks one node may hold at once"],
     ["Labels per node", n(MAX_LABELS), ""],
@@ -46,11 +54,21 @@ export function configurationDoc(): string {
     [
       "Channel frames a second, per socket",
       n(CHANNEL_FRAMES_PER_SEC),
-      "an `error` frame and a strike beyond it",
+      "the default of `SOCKET_FRAMES_PER_SEC`; an `error` frame and a strike beyond it",
     ],
     ["Strikes before a channel is closed", n(CHANNEL_MAX_STRIKES), "close 1008"],
     ["Channels per token, per region", n(CHANNELS_PER_TOKEN), "429 `rate_limited` on the upgrade"],
     ["Elections one channel follows", n(CHANNEL_MAX_ELECTIONS), "400 beyond it"],
+    [
+      "Observer stream (SSE) messages its reader has not taken",
+      n(OBSERVE_SSE_MAX_PENDING),
+      "an `event: dropped`, then the stream ends",
+    ],
+    [
+      "Client addresses counted for refusals",
+      `${n(MAX_REFUSAL_ADDRESSES)} per isolate`,
+      "past it the counts start again",
+    ],
     [
       "Auth cache (revocation bound)",
       `${n(AUTH_CACHE_TTL_MS)} ms`,

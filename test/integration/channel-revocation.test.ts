@@ -106,7 +106,25 @@ describe("revoking a token ends its channels", () => {
     expect(await revocationsLeft(h)).toEqual([]);
   });
 
-  it("a node registered and a channel opened through an edge that still trusted the token end once every edge has forgotten it", async () => {
+  it("a shard that heard of the revocation refuses (401) what an edge that still trusts the token sends it", async () => {
+    const { h, node, tokenId, nodeId } = await setup();
+    const edge = createApp({ deployment: h.name, clock: h.clock });
+    const viaEdge = (path: string, body: unknown) =>
+      edge.request(
+        `http://meridian.test${path}`,
+        { method: "POST", headers: { authorization: `Bearer ${node}` }, body: JSON.stringify(body) },
+        env,
+      );
+    expect((await viaEdge("/v1/nodes", { region: "eu-west", capacity: 1 })).status).toBe(201);
+    expect((await h.delete(`/v1/tokens/${tokenId}`)).status).toBe(204);
+    // The second edge still trusts the token for AUTH_CACHE_TTL_MS; the shard does not.
+    expect((await viaEdge("/v1/nodes", { region: "eu-west", capacity: 1 })).status).toBe(401);
+    expect((await viaEdge(`/v1/nodes/${nodeId}/heartbeat`, {})).status).toBe(401);
+    expect((await openChannel(h, nodeId, node, edge)).status).toBe(401);
+    expect(await finishRevocations(h)).toEqual([]);
+  });
+
+  it("a node registered and a channel opened through an edge that still trusted the token, at a shard that forgot the revocation, end once every edge has forgotten it", async () => {
     const { h, node, tokenId } = await setup();
     // A second edge looks the token up before the revocation, then trusts its copy for AUTH_CACHE_TTL_MS.
     const edge = createApp({ deployment: h.name, clock: h.clock });
@@ -118,6 +136,9 @@ describe("revoking a token ends its channels", () => {
       );
     expect((await viaEdge({ region: "eu-west", capacity: 1 })).status).toBe(201);
     expect((await h.delete(`/v1/tokens/${tokenId}`)).status).toBe(204);
+    // The shard keeps what it heard in memory only: evicted, it forgets, and the coordinator's
+    // second push is what ends what the stale edge lets through.
+    await h.evictAll();
     const late = (await (await viaEdge({ region: "eu-west", capacity: 1 })).json<{ id: string }>()).id;
     const ch = (await openChannel(h, late, node, edge)).channel!;
     expect(await ch.next()).toMatchObject({ op: "welcome" });

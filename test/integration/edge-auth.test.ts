@@ -36,7 +36,7 @@ describe("authentication at the edge", () => {
     const start = await calls();
     for (let i = 0; i < 5; i++) {
       await h.get("/v1/regions", client);
-      await h.get("/v1/regions", "mrd_made_up");
+      await h.get("/v1/regions", `mrd_${"a".repeat(32)}`); // well formed, unknown
     }
     expect(await calls()).toBe(start + 2);
     h.now += AUTH_CACHE_TTL_MS;
