@@ -5,7 +5,14 @@ import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
-import { ADMIN_TOKEN_ID, can, type Operation, type Principal, type Role } from "../src/core/permissions";
+import {
+  ADMIN_TOKEN_ID,
+  can,
+  mintedTenant,
+  type Operation,
+  type Principal,
+  type Role,
+} from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
 import { mintId, mintSecret } from "../src/ids";
 import { MAX_CANDIDATES } from "../src/schemas/elections";
@@ -124,7 +131,7 @@ export class Coordinator extends DurableObject<Env> {
   async authenticate(tokenHash: string) {
     return this.run("authenticate", null, null, (s): Principal | null => {
       const token = s.tokens.lookup(tokenHash);
-      return token ? { role: token.role, tokenId: token.id } : null;
+      return token ? { role: token.role, tokenId: token.id, tenant: token.tenant } : null;
     });
   }
 
@@ -156,19 +163,33 @@ export class Coordinator extends DurableObject<Env> {
 
   // ---- tokens ----
 
-  /** Mints a token; the secret is returned once and only its hash is kept. */
-  async createToken(principal: Principal, input: { role: Role; label?: string }) {
+  /**
+   * Mints a token; the secret is returned once and only its hash is kept. Its tenant (API-v2 §8): a
+   * tenant admin mints only in its own tenant (403 naming another); a global admin names any, and
+   * without one mints a global admin or a `default` token.
+   */
+  async createToken(principal: Principal, input: { role: Role; label?: string; tenant?: string }) {
     const secret = mintSecret();
     const hash = await sha256Hex(secret);
     return this.run("createToken", principal, "tokens.create", (s, now) => {
-      const token = { id: mintId("tok"), role: input.role, label: input.label ?? null, createdAt: now };
+      const tenant = mintedTenant(principal, input.role, input.tenant);
+      const token = {
+        id: mintId("tok"),
+        role: input.role,
+        label: input.label ?? null,
+        tenant,
+        createdAt: now,
+      };
       s.tokens.create(token, hash);
-      return { id: token.id, token: secret, role: token.role, label: token.label };
+      return { id: token.id, token: secret, role: token.role, label: token.label, tenant };
     });
   }
 
+  /** The caller's tenant's tokens (a global admin: every token). */
   async listTokens(principal: Principal) {
-    return this.run("listTokens", principal, "tokens.list", (s) => ({ tokens: s.tokens.list() }));
+    return this.run("listTokens", principal, "tokens.list", (s) => ({
+      tokens: s.tokens.list(principal.tenant),
+    }));
   }
 
   /**
@@ -177,7 +198,7 @@ export class Coordinator extends DurableObject<Env> {
    */
   async revokeToken(principal: Principal, deployment: string, id: string) {
     return this.run("revokeToken", principal, "tokens.revoke", (s, now) => {
-      const token = s.tokens.revoke(id);
+      const token = s.tokens.revoke(id, principal.tenant);
       if (token === null) {
         throw ApiError.of("not_found", `no token ${id}`);
       }
@@ -277,8 +298,8 @@ export class Coordinator extends DurableObject<Env> {
    * A campaign over a node's channel (the node's shard vouched for it): bound to the node's session,
    * no ttl to renew; every later change of leader is pushed to the shard. Internal.
    */
-  async campaignForChannel(nodeId: string, tokenId: string, name: string, watcher: Watcher) {
-    return this.run("campaignForChannel", { role: "node", tokenId }, "elections.act", (s, now) => {
+  async campaignForChannel(nodeId: string, tokenId: string, tenant: string, name: string, watcher: Watcher) {
+    return this.run("campaignForChannel", { role: "node", tokenId, tenant }, "elections.act", (s, now) => {
       const change = join(s, now, name, nodeId, SESSION_TTL_MS, nodeId);
       s.elections.watch(name, watcher.deployment, watcher.region);
       return electionPush(name, change.state);

@@ -79,8 +79,14 @@ export type ShardPush =
  * bound to the node's session: it has no ttl to renew and ends when the node does.
  */
 export interface ElectionLink {
-  campaign(nodeId: string, tokenId: string, election: string, watcher: Watcher): Promise<ElectionPush>;
-  resign(nodeId: string, tokenId: string, election: string): Promise<void>;
+  campaign(
+    nodeId: string,
+    tokenId: string,
+    tenant: string,
+    election: string,
+    watcher: Watcher,
+  ): Promise<ElectionPush>;
+  resign(nodeId: string, tokenId: string, tenant: string, election: string): Promise<void>;
   observe(election: string, watcher: Watcher): Promise<ElectionPush>;
 }
 

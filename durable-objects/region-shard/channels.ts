@@ -227,7 +227,7 @@ export class Channels {
         const results = frame.reports.map((r) => {
           try {
             const task = s.access.leaseOwner(
-              { role: "node", tokenId: state.tokenId },
+              { role: "node", tokenId: state.tokenId, tenant: node.tenant },
               r.id,
               r.leaseToken,
               now,
@@ -255,7 +255,7 @@ export class Channels {
       }
       case "extend": {
         const task = s.access.leaseOwner(
-          { role: "node", tokenId: state.tokenId },
+          { role: "node", tokenId: state.tokenId, tenant: node.tenant },
           frame.id,
           frame.leaseToken,
           now,
@@ -282,7 +282,7 @@ export class Channels {
         const ref = frame.op === "campaign" ? frame.ref : undefined;
         return (
           frame.op === "campaign"
-            ? link.campaign(node.id, state.tokenId, frame.election, watcher)
+            ? link.campaign(node.id, state.tokenId, node.tenant, frame.election, watcher)
             : link.observe(frame.election, watcher)
         ).then((change) => send(ws, leaderFrame(node.id, change, ref)));
       }
@@ -293,7 +293,7 @@ export class Channels {
         }
         return s.deps
           .elections(config.deployment)
-          .resign(node.id, state.tokenId, frame.election)
+          .resign(node.id, state.tokenId, node.tenant, frame.election)
           .then(() => send(ws, { op: "resigned", ref: frame.ref }));
       }
     }

@@ -29,6 +29,8 @@ export interface TaskRecord extends TaskState {
   retriedAs: string | null;
   /** The schedule that submitted it (API-v2 §5), or null. */
   scheduleId: string | null;
+  /** Its tenant (API-v2 §8): only that tenant's callers see it, only that tenant's nodes lease it. */
+  tenant: string;
 }
 
 /** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
@@ -61,6 +63,7 @@ export type TaskRow = {
   retry_of: string | null;
   retried_as: string | null;
   schedule_id: string | null;
+  tenant: string;
 };
 
 export function parseTask(row: TaskRow): TaskRecord {
@@ -93,6 +96,7 @@ export function parseTask(row: TaskRow): TaskRecord {
     retryOf: row.retry_of,
     retriedAs: row.retried_as,
     scheduleId: row.schedule_id ?? null,
+    tenant: row.tenant,
   };
 }
 
@@ -128,6 +132,7 @@ const NEW_TASK_COLUMNS = [
   "allow_list",
   "retry_of",
   "schedule_id",
+  "tenant",
 ] as const;
 
 const REGION = NEW_TASK_COLUMNS.indexOf("region");
@@ -252,6 +257,7 @@ export class TaskQueue {
       task.allow === null ? null : JSON.stringify(task.allow),
       task.retryOf,
       task.scheduleId,
+      task.tenant,
     ]);
     this.countsOf(task.region)[task.status]++;
     return { ...task, seq };
@@ -319,13 +325,14 @@ export class TaskQueue {
   }
 
   /**
-   * The best runnable tasks of a region, highest priority first, oldest first within a priority:
-   * `limit` of them after the first `skip`.
+   * The best runnable tasks of `tenant` in the region, highest priority first, oldest first within a
+   * priority: `limit` of them after the first `skip`.
    */
-  runnable(limit: number, skip = 0): TaskRecord[] {
+  runnable(tenant: string, limit: number, skip = 0): TaskRecord[] {
     return this.db
       .exec<TaskRow>(
-        "SELECT * FROM tasks WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
+        "SELECT * FROM tasks WHERE tenant = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
+        tenant,
         limit,
         skip,
       )

@@ -1,6 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { ROLES } from "../core/permissions";
-import { MintedId, Timestamp } from "./common";
+import { Identifier, MintedId, Timestamp } from "./common";
+
+/** A token's tenant (API-v2 §8); null only for a global admin. */
+const Tenant = Identifier.nullable().openapi({ description: "null: a global admin (sees every tenant)" });
 
 export const Role = z.enum(ROLES).openapi("Role");
 
@@ -19,6 +22,7 @@ export const CreatedToken = z
     token: z.string().openapi({ description: "shown once; stored only as a SHA-256 hash" }),
     role: Role,
     label: z.string().nullable(),
+    tenant: Tenant,
   })
   .openapi("CreatedToken");
 
