@@ -8,12 +8,19 @@ const Tenant = Identifier.nullable().openapi({ description: "null: a global admi
 export const Role = z.enum(ROLES).openapi("Role");
 
 export const CreateToken = z
-  .object({ role: Role, label: z.string().max(200).optional() })
+  .object({
+    role: Role,
+    label: z.string().max(200).optional(),
+    tenant: Identifier.optional().openapi({
+      description:
+        "the token's tenant; default: the caller's (a tenant admin mints only in its own), or for a global admin `default` (an admin minted without one is global)",
+    }),
+  })
   .strict()
   .openapi("CreateToken");
 
 export const TokenInfo = z
-  .object({ id: MintedId, role: Role, label: z.string().nullable(), createdAt: Timestamp })
+  .object({ id: MintedId, role: Role, label: z.string().nullable(), tenant: Tenant, createdAt: Timestamp })
   .openapi("TokenInfo");
 
 export const CreatedToken = z

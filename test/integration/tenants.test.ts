@@ -1,0 +1,119 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { migrate } from "../../durable-objects/migrate";
+import { SHARD_MIGRATIONS } from "../../durable-objects/region-shard/schema";
+import { harness } from "./harness";
+
+/**
+ * Tenants (API-v2 §8): who mints in which tenant, and the objects the auth matrix does not name
+ * (schedules, push endpoints). The matrix's second tenant covers tasks, nodes, tokens and leases.
+ */
+async function mint(h: Awaited<ReturnType<typeof harness>>, body: Record<string, unknown>, token?: string) {
+  return h.post("/v1/tokens", body, token);
+}
+
+describe("tenants: tokens", () => {
+  it("mints in the named tenant, in default without one, and a global admin without one", async () => {
+    const h = await harness();
+    expect((await mint(h, { role: "client" })).body.tenant).toBe("default");
+    expect((await mint(h, { role: "admin" })).body.tenant).toBeNull();
+    expect((await mint(h, { role: "reader", tenant: "acme" })).body.tenant).toBe("acme");
+    expect((await mint(h, { role: "client", tenant: "Not An Id" })).status).toBe(400);
+  });
+
+  it("lets a tenant admin mint, list and revoke only in its own tenant", async () => {
+    const h = await harness();
+    const acmeAdmin = (await mint(h, { role: "admin", tenant: "acme" })).body.token as string;
+    const other = (await mint(h, { role: "client", tenant: "globex" })).body.id as string;
+    const global = (await mint(h, { role: "admin" })).body.id as string;
+    const own = await mint(h, { role: "node" }, acmeAdmin);
+    expect([own.status, own.body.tenant]).toEqual([201, "acme"]);
+    const elsewhere = await mint(h, { role: "client", tenant: "globex" }, acmeAdmin);
+    expect([elsewhere.status, elsewhere.body.error.code]).toEqual([403, "forbidden"]);
+    const listed = (await h.get("/v1/tokens", acmeAdmin)).body.tokens as { id: string; tenant: string }[];
+    expect(new Set(listed.map((t) => t.tenant))).toEqual(new Set(["acme"]));
+    expect(listed).toHaveLength(2);
+    // Another tenant's token and a global admin are not there for it: 404, and they keep working.
+    expect((await h.delete(`/v1/tokens/${other}`, acmeAdmin)).status).toBe(404);
+    expect((await h.delete(`/v1/tokens/${global}`, acmeAdmin)).status).toBe(404);
+    expect((await h.delete(`/v1/tokens/${own.body.id}`, acmeAdmin)).status).toBe(204);
+    expect((await h.get("/v1/tokens")).body.tokens.map((t: { id: string }) => t.id)).toEqual(
+      expect.arrayContaining([other, global]),
+    );
+  });
+});
+
+describe("tenants: schedules and push endpoints", () => {
+  it("answers 404 for another tenant's schedule, lists only the caller's, and refuses to replace it", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const alpha = (await mint(h, { role: "client", tenant: "alpha" })).body.token as string;
+    const beta = (await mint(h, { role: "client", tenant: "beta" })).body.token as string;
+    const spec = { everyMs: 60_000, task: { type: "tick", region: "eu-west" } };
+    expect((await h.put("/v1/schedules/nightly", spec, alpha)).status).toBe(201);
+    expect((await h.get("/v1/schedules/nightly", beta)).status).toBe(404);
+    expect((await h.post("/v1/schedules/nightly/pause", {}, beta)).status).toBe(404);
+    expect((await h.post("/v1/schedules/nightly/trigger", {}, beta)).status).toBe(404);
+    expect((await h.delete("/v1/schedules/nightly", beta)).status).toBe(404);
+    const replaced = await h.put("/v1/schedules/nightly", spec, beta);
+    expect([replaced.status, replaced.body.error.code]).toEqual([409, "conflict"]);
+    expect((await h.get("/v1/schedules", beta)).body.schedules).toEqual([]);
+    expect((await h.get("/v1/schedules", alpha)).body.schedules.map((s: { id: string }) => s.id)).toEqual([
+      "nightly",
+    ]);
+    // Its runs are alpha's tasks: triggered, the task is alpha's and not beta's.
+    await h.node((await mint(h, { role: "node", tenant: "alpha" })).body.token, "eu-west");
+    const fired = (await h.post("/v1/schedules/nightly/trigger", {}, alpha)).body.lastTaskId as string;
+    expect((await h.get(`/v1/tasks/${fired}`, alpha)).status).toBe(200);
+    expect((await h.get(`/v1/tasks/${fired}`, beta)).status).toBe(404);
+  });
+
+  it("answers 404 for another tenant's endpoint and lists only the caller's", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const alpha = (await mint(h, { role: "admin", tenant: "alpha" })).body.token as string;
+    const beta = (await mint(h, { role: "admin", tenant: "beta" })).body.token as string;
+    const path = "/v1/regions/eu-west/endpoints/hooks";
+    const body = { url: "https://executor.example.com/run", capacity: 1 };
+    expect((await h.put(path, body, alpha)).status).toBe(201);
+    expect((await h.get(path, beta)).status).toBe(404);
+    expect((await h.delete(path, beta)).status).toBe(404);
+    expect((await h.put(path, body, beta)).status).toBe(409);
+    expect((await h.get("/v1/regions/eu-west/endpoints", beta)).body.endpoints).toEqual([]);
+    expect((await h.get("/v1/regions/eu-west/endpoints", alpha)).body.endpoints).toHaveLength(1);
+    expect((await h.get(path)).status).toBe(200); // the global admin sees it
+  });
+});
+
+describe("tenants: storage", () => {
+  it("moves everything a shard stored before tenants into default (shard v8)", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    await runInDurableObject(h.shard("eu-west"), (_, state) => {
+      const sql = state.storage.sql;
+      const v8 = SHARD_MIGRATIONS.length - 1;
+      // A v7 database: the v8 columns dropped again, a node and a task stored then.
+      for (const table of ["tasks", "nodes", "schedules", "schedule_runs", "endpoints"]) {
+        sql.exec(`DROP TABLE ${table}`);
+      }
+      sql.exec("DELETE FROM schema_version");
+      sql.exec("INSERT INTO schema_version (version) VALUES (0)");
+      sql.exec("DROP TABLE shard");
+      sql.exec("DROP TABLE outbox");
+      migrate(state.storage, SHARD_MIGRATIONS.slice(0, v8));
+      sql.exec(
+        `INSERT INTO nodes (id, region, token_id, capacity, draining, dead, labels, registered_at, last_seen_at)
+         VALUES ('node-1', 'eu-west', 'tok-1', 1, 0, 0, '{}', 1, 1)`,
+      );
+      sql.exec(
+        `INSERT INTO tasks (seq, id, type, payload, status, priority, region, max_attempts, timeout_ms, created_at, updated_at, run_at, routing)
+         VALUES (1, 't-1', 'x', 'null', 'queued', 0, 'eu-west', 1, 1000, 1, 1, 1, '{}')`,
+      );
+      migrate(state.storage, SHARD_MIGRATIONS);
+      expect(sql.exec("SELECT id, tenant FROM tasks").toArray()).toEqual([{ id: "t-1", tenant: "default" }]);
+      expect(sql.exec("SELECT id, tenant FROM nodes").toArray()).toEqual([
+        { id: "node-1", tenant: "default" },
+      ]);
+    });
+  });
+});
