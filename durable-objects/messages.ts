@@ -87,7 +87,7 @@ export interface ElectionLink {
     watcher: Watcher,
   ): Promise<ElectionPush>;
   resign(nodeId: string, tokenId: string, tenant: string, election: string): Promise<void>;
-  observe(election: string, watcher: Watcher): Promise<ElectionPush>;
+  observe(tenant: string, election: string, watcher: Watcher): Promise<ElectionPush>;
 }
 
 /** A region's shard configuration, given by the coordinator when the region is created or changed. */

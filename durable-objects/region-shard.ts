@@ -144,7 +144,10 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
-  /** The region's live numbers. */
+  /**
+   * The region's live numbers. Its health, capacity and load are the region's (regions are shared);
+   * node and task counts and endpoints are the caller's tenant's (a global admin: everyone's).
+   */
   async stats(principal: Principal) {
     return this.s.gate.run(principal, "regions.read", (now): ShardStats => {
       const s = this.s;
@@ -155,17 +158,19 @@ export class RegionShard extends DurableObject<Env> {
         inFlight: report.inFlight,
         queued: report.queued,
         nodes: report.nodes,
-        nodeStatus: s.nodes.statusCounts(now),
-        tasks: s.tasks.depth(),
+        nodeStatus: s.nodes.statusCounts(now, principal.tenant),
+        tasks: principal.tenant === null ? s.tasks.depth() : s.tasks.tenantDepth(principal.tenant),
         storedRows: storedRows(s),
         // A copy: the live counters go on changing while the answer is serialised.
         metrics: structuredClone(s.metrics.tasks),
-        endpoints: [...s.endpoints.endpoints.values()].map((e) => ({
-          name: e.name,
-          state: e.breaker.state,
-          inFlight: e.holder.inFlight,
-          capacity: e.capacity,
-        })),
+        endpoints: [...s.endpoints.endpoints.values()]
+          .filter((e) => sees(principal, e.tenant))
+          .map((e) => ({
+            name: e.name,
+            state: e.breaker.state,
+            inFlight: e.holder.inFlight,
+            capacity: e.capacity,
+          })),
         pushDeliveries: { ...s.deliveries.counts },
       };
     });
@@ -791,7 +796,8 @@ function electionLink(env: Env, deployment: string): ElectionLink {
     resign: async (nodeId, tokenId, tenant, election) => {
       value(await stub().resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }));
     },
-    observe: async (election, watcher) => value(await stub().observeForChannel(election, watcher)),
+    observe: async (tenant, election, watcher) =>
+      value(await stub().observeForChannel(tenant, election, watcher)),
   };
 }
 

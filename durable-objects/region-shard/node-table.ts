@@ -203,10 +203,13 @@ export class NodeTable {
   }
 
   /** Counts by status. */
-  statusCounts(now: number): Record<NodeStatus, number> {
+  /** Nodes by status, of `tenant` (null: of every tenant). */
+  statusCounts(now: number, tenant: string | null = null): Record<NodeStatus, number> {
     const counts = { healthy: 0, suspect: 0, draining: 0, dead: 0 };
     for (const node of this.nodes.values()) {
-      counts[this.statusOf(node, now)]++;
+      if (tenant === null || node.tenant === tenant) {
+        counts[this.statusOf(node, now)]++;
+      }
     }
     return counts;
   }

@@ -375,6 +375,7 @@ export class ShardSchedules {
       this.table.removeRun(run);
       this.record({
         type: "schedule.fired",
+        tenant: tenantOf(run.principal),
         at: now,
         scheduleId: run.scheduleId,
         slot: run.slot,

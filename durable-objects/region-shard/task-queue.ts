@@ -227,6 +227,21 @@ export class TaskQueue {
     return total;
   }
 
+  /**
+   * Counts by status of one tenant's tasks in the shard: a query over the tenant's index, not the
+   * counts in memory (those are per region; a status read is rare enough to pay for it).
+   */
+  tenantDepth(tenant: string): Counts {
+    const counts = zeroCounts();
+    for (const row of this.db.exec<{ status: TaskStatus; n: number }>(
+      "SELECT status, count(*) AS n FROM tasks WHERE tenant = ? GROUP BY status",
+      tenant,
+    )) {
+      counts[row.status] = row.n;
+    }
+    return counts;
+  }
+
   /** Whether any task is unfinished. */
   hasLiveTasks(): boolean {
     const c = this.depth();

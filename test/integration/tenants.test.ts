@@ -2,7 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { migrate } from "../../durable-objects/migrate";
 import { SHARD_MIGRATIONS } from "../../durable-objects/region-shard/schema";
-import { harness } from "./harness";
+import { ADMIN as ADMIN_TOKEN, harness } from "./harness";
+import { SseReader } from "./sse-reader";
 
 /**
  * Tenants (API-v2 §8): who mints in which tenant, and the objects the auth matrix does not name
@@ -115,5 +116,95 @@ describe("tenants: storage", () => {
         { id: "node-1", tenant: "default" },
       ]);
     });
+  });
+});
+
+describe("tenants: elections, events and status", () => {
+  /** A region with a node of each tenant (default and beta), and a client and a reader of each. */
+  async function twoTenants() {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const tokens = {
+      default: {
+        node: (await mint(h, { role: "node" })).body.token as string,
+        client: (await mint(h, { role: "client" })).body.token as string,
+        reader: (await mint(h, { role: "reader" })).body.token as string,
+      },
+      beta: {
+        node: (await mint(h, { role: "node", tenant: "beta" })).body.token as string,
+        client: (await mint(h, { role: "client", tenant: "beta" })).body.token as string,
+        reader: (await mint(h, { role: "reader", tenant: "beta" })).body.token as string,
+      },
+    };
+    const nodes = {
+      default: await h.node(tokens.default.node, "eu-west"),
+      beta: await h.node(tokens.beta.node, "eu-west"),
+    };
+    return { h, tokens, nodes };
+  }
+
+  it("keeps one election name per tenant: two leaders, each tenant sees and fences only its own", async () => {
+    const { h, tokens, nodes } = await twoTenants();
+    const campaign = (tenant: "default" | "beta") =>
+      h.post("/v1/elections/db/campaign", { candidate: nodes[tenant], ttlMs: 60_000 }, tokens[tenant].node);
+    const a = await campaign("default");
+    const b = await campaign("beta");
+    expect([a.body.isLeader, b.body.isLeader]).toEqual([true, true]);
+    const view = async (token: string) => (await h.get("/v1/elections/db", token)).body;
+    expect(await view(tokens.default.reader)).toMatchObject({
+      name: "db",
+      leader: { candidate: nodes.default },
+    });
+    expect(await view(tokens.beta.reader)).toMatchObject({ name: "db", leader: { candidate: nodes.beta } });
+    // beta's node may not resign default's candidate: it resigns in beta's election, which it is not in.
+    await h.post("/v1/elections/db/resign", { candidate: nodes.default }, tokens.beta.node);
+    expect((await view(tokens.default.reader)).leader.candidate).toBe(nodes.default);
+    // An election only another tenant holds is not there.
+    await h.post(
+      "/v1/elections/only-default/campaign",
+      { candidate: nodes.default, ttlMs: 60_000 },
+      tokens.default.node,
+    );
+    expect((await h.get("/v1/elections/only-default", tokens.beta.reader)).status).toBe(404);
+    const names = async (token: string) =>
+      ((await h.get("/v1/elections", token)).body.elections as { name: string }[]).map((e) => e.name);
+    expect(await names(tokens.beta.reader)).toEqual(["db"]);
+    expect(await names(tokens.default.reader)).toEqual(["db", "only-default"]);
+    expect(await names(ADMIN_TOKEN)).toEqual(["beta/db", "db", "only-default"]);
+    const status = (await h.get("/v1/status", tokens.beta.reader)).body;
+    expect(status.elections.map((e: { name: string }) => e.name)).toEqual(["db"]);
+    expect(status.electionCount).toBe(1);
+  });
+
+  it("counts only the reader's tenant's nodes and tasks in /v1/status", async () => {
+    const { h, tokens } = await twoTenants();
+    for (let i = 0; i < 3; i++) {
+      await h.submit({ type: "x", region: "eu-west" }, tokens.default.client);
+    }
+    await h.submit({ type: "x", region: "eu-west" }, tokens.beta.client);
+    const status = async (token: string) => (await h.get("/v1/status", token)).body;
+    const beta = await status(tokens.beta.reader);
+    expect(beta.tasks.queued).toBe(1);
+    expect(beta.nodes.healthy).toBe(1);
+    expect((await status(tokens.default.reader)).tasks.queued).toBe(3);
+    const global = await status(ADMIN_TOKEN);
+    expect([global.tasks.queued, global.nodes.healthy]).toEqual([4, 2]);
+  });
+
+  it("streams a reader only its tenant's events", async () => {
+    const { h, tokens } = await twoTenants();
+    await h.flushEvents();
+    const response = await h.openEvents("?types=task.routed", tokens.beta.reader, {});
+    expect(response.status).toBe(200);
+    const sse = new SseReader(response.body!);
+    const theirs = (await h.submit({ type: "default-task", region: "eu-west" }, tokens.default.client)).body
+      .id;
+    const ours = (await h.submit({ type: "beta-task", region: "eu-west" }, tokens.beta.client)).body.id;
+    await h.flushEvents();
+    const [first] = await sse.take(1);
+    expect(first!.data.taskId).toBe(ours);
+    expect(first!.data.taskId).not.toBe(theirs);
+    expect(JSON.stringify(first!.data)).not.toContain("tenant");
+    await sse.cancel();
   });
 });

@@ -53,8 +53,8 @@ export function simElectionLink(run: SimulationRun): ElectionLink {
         ),
       );
     },
-    observe: async (election, watcher) =>
-      value(await run.sut.fromShard((c) => c.observeForChannel(election, watcher))),
+    observe: async (tenant, election, watcher) =>
+      value(await run.sut.fromShard((c) => c.observeForChannel(tenant, election, watcher))),
   };
 }
 
