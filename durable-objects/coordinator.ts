@@ -17,7 +17,7 @@ import {
   tenantOf,
 } from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
-import { scopedName, shownName } from "../src/core/tenant-names";
+import { scopedName, shownName, splitScoped } from "../src/core/tenant-names";
 import { mintId, mintSecret } from "../src/ids";
 import { MAX_CANDIDATES } from "../src/schemas/elections";
 import { objectConfig } from "./call-gate";
@@ -459,6 +459,18 @@ function join(
   nodeId: string | null,
 ) {
   const loaded = s.elections.loadStored(name);
+  if (!loaded.stored) {
+    // A new election: its tenant's quota (TENANT_MAX_ELECTIONS) counts the ones it holds.
+    const { tenant } = splitScoped(name);
+    const quota = s.deps.config.tenants.maxElections;
+    if (s.elections.count(tenant) >= quota) {
+      throw ApiError.of(
+        "conflict",
+        `tenant ${tenant} holds ${quota} elections (TENANT_MAX_ELECTIONS)`,
+        "quota_exceeded",
+      );
+    }
+  }
   const refusal = candidateRefusal(loaded.state, candidate, now, {
     maxCandidates: MAX_CANDIDATES,
     // A node reported gone may not campaign again, bound or not: its id is never reused.

@@ -186,11 +186,24 @@ export class RegionShard extends DurableObject<Env> {
     return this.s.gate.run(principal, "nodes.register", (now) => {
       const s = this.s;
       const region = this.region();
+      const tenant = tenantOf(principal);
+      const quota = s.deps.config.tenants.maxNodes;
+      let live = 0;
+      for (const n of s.nodes.nodes.values()) {
+        live += n.tenant === tenant && !n.dead ? 1 : 0;
+      }
+      if (live >= quota) {
+        throw ApiError.of(
+          "conflict",
+          `tenant ${tenant} has ${quota} live nodes in region ${region} (TENANT_MAX_NODES)`,
+          "quota_exceeded",
+        );
+      }
       const node: NodeRecord = {
         id: input.id,
         region,
         tokenId: principal.tokenId,
-        tenant: tenantOf(principal),
+        tenant,
         capacity: input.capacity,
         inFlight: 0,
         load: null,
@@ -484,9 +497,18 @@ export class RegionShard extends DurableObject<Env> {
    * Tasks taken earlier in the call count against the room of later ones.
    */
   async submit(principal: Principal, commands: SubmitCommand[]) {
-    return this.s.gate.run(principal, "tasks.submit", (now) => {
+    const body = (now: number) => {
       const s = this.s;
       const region = s.config?.region ?? null;
+      const tenant = tenantOf(principal);
+      const wait = s.tenantSubmits?.take(tenant, now, commands.length) ?? 0;
+      if (wait > 0) {
+        throw new ApiError({
+          code: "rate_limited",
+          message: `tenant ${tenant} submits more tasks a second to this region than TENANT_TASKS_PER_SEC allows (each item of a batch counts)`,
+          retryAfter: wait,
+        });
+      }
       return {
         results: commands.map(
           (command): SubmitResult =>
@@ -503,17 +525,25 @@ export class RegionShard extends DurableObject<Env> {
                 if (refusal !== null || region === null) {
                   return { refused: refusal ?? "unhealthy" };
                 }
+                const quota = s.deps.config.tenants.maxTasks;
+                if (s.tasks.storedBy(tenant) >= quota) {
+                  throw ApiError.of(
+                    "conflict",
+                    `tenant ${tenant} holds ${quota} tasks in region ${region} (TENANT_MAX_TASKS)`,
+                    "quota_exceeded",
+                  );
+                }
                 return {
-                  task: taskView(
-                    s.scheduler.submit(command, region, principal.tokenId, tenantOf(principal), now),
-                  ),
+                  task: taskView(s.scheduler.submit(command, region, principal.tokenId, tenant, now)),
                 };
               },
               (error) => ({ error }),
             ),
         ),
       };
-    });
+    };
+    // Each task spends a unit of the token's rate limit: a batch of 100 is 100 calls' worth.
+    return this.s.gate.run(principal, "tasks.submit", body, commands.length);
   }
 
   async getTask(principal: Principal, id: string) {

@@ -137,6 +137,7 @@ const NEW_TASK_COLUMNS = [
 
 const REGION = NEW_TASK_COLUMNS.indexOf("region");
 const STATUS = NEW_TASK_COLUMNS.indexOf("status");
+const TENANT = NEW_TASK_COLUMNS.indexOf("tenant");
 
 /** One new task, one bound parameter per column. */
 const INSERT_TASK = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
@@ -162,6 +163,8 @@ const INSERT_TASKS = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
  */
 export class TaskQueue {
   private readonly counts = new Map<string, Counts>();
+  /** Stored tasks by tenant (derived, like `counts`): the TENANT_MAX_TASKS quota reads it. */
+  private readonly byTenant = new Map<string, number>();
   /** Tasks numbered by `insert` and not yet written, as rows in NEW_TASK_COLUMNS order. */
   private held: unknown[][] = [];
   private nextSeq: number;
@@ -171,6 +174,11 @@ export class TaskQueue {
       "SELECT region, status, count(*) AS n FROM tasks GROUP BY region, status",
     )) {
       this.countsOf(row.region)[row.status] = row.n;
+    }
+    for (const row of sql.exec<{ tenant: string; n: number }>(
+      "SELECT tenant, count(*) AS n FROM tasks GROUP BY tenant",
+    )) {
+      this.byTenant.set(row.tenant, row.n);
     }
     // Sequence numbers are the table's rowids, handed out here so that a held task has its own.
     this.nextSeq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) + 1 AS seq FROM tasks").one().seq;
@@ -199,6 +207,7 @@ export class TaskQueue {
       // Nothing was written (one statement): the counts go back to what the table holds.
       for (const row of rows) {
         this.countsOf(row[REGION] as string)[row[STATUS] as TaskStatus]--;
+        this.countTenant(row[TENANT] as string, -1);
       }
       throw error;
     }
@@ -275,6 +284,7 @@ export class TaskQueue {
       task.tenant,
     ]);
     this.countsOf(task.region)[task.status]++;
+    this.countTenant(task.tenant, 1);
     return { ...task, seq };
   }
 
@@ -321,9 +331,24 @@ export class TaskQueue {
   }
 
   /** Rows deleted by retention: their counts go too. */
-  forgotten(rows: Iterable<{ region: string; status: TaskStatus }>): void {
+  forgotten(rows: Iterable<{ region: string; status: TaskStatus; tenant: string }>): void {
     for (const row of rows) {
       this.countsOf(row.region)[row.status]--;
+      this.countTenant(row.tenant, -1);
+    }
+  }
+
+  /** How many tasks `tenant` has stored here (held ones included). */
+  storedBy(tenant: string): number {
+    return this.byTenant.get(tenant) ?? 0;
+  }
+
+  private countTenant(tenant: string, delta: number): void {
+    const n = (this.byTenant.get(tenant) ?? 0) + delta;
+    if (n > 0) {
+      this.byTenant.set(tenant, n);
+    } else {
+      this.byTenant.delete(tenant);
     }
   }
 

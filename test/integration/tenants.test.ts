@@ -1,7 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { objectConfig } from "../../durable-objects/call-gate";
+import type { Coordinator } from "../../durable-objects/coordinator";
 import { migrate } from "../../durable-objects/migrate";
 import { SHARD_MIGRATIONS } from "../../durable-objects/region-shard/schema";
+import type { Config } from "../../src/core/config";
 import { ADMIN as ADMIN_TOKEN, harness } from "./harness";
 import { SseReader } from "./sse-reader";
 
@@ -206,5 +210,83 @@ describe("tenants: elections, events and status", () => {
     expect(first!.data.taskId).not.toBe(theirs);
     expect(JSON.stringify(first!.data)).not.toContain("tenant");
     await sse.cancel();
+  });
+});
+
+describe("tenants: quotas", () => {
+  /** A region whose shard (and the coordinator) run with `tenants` quotas; a node and a client of tenant beta. */
+  async function quotaWorld(tenants: Partial<Config["tenants"]>, rateLimit?: Config["rateLimit"]) {
+    const h = await harness();
+    const base = objectConfig(env);
+    const config: Config = {
+      ...base,
+      rateLimit: rateLimit ?? base.rateLimit,
+      tenants: { ...base.tenants, ...tenants },
+    };
+    await runInDurableObject(h.stub, (instance: Coordinator) =>
+      instance.restartWith({ clock: h.clock, config }),
+    );
+    await h.startShard("eu-west", { config });
+    await h.region("eu-west", 53.35, -6.26);
+    const node = (await mint(h, { role: "node", tenant: "beta" })).body.token as string;
+    const client = (await mint(h, { role: "client", tenant: "beta" })).body.token as string;
+    const other = (await mint(h, { role: "client", tenant: "gamma" })).body.token as string;
+    const nodeId = await h.node(node, "eu-west");
+    await h.node((await mint(h, { role: "node", tenant: "gamma" })).body.token, "eu-west");
+    return { h, node, nodeId, client, other };
+  }
+  const batch = (n: number) => ({
+    tasks: Array.from({ length: n }, () => ({ type: "x", region: "eu-west" })),
+  });
+
+  it("counts each item of a batch against the tenant's submit rate: 429 with Retry-After, other tenants unaffected", async () => {
+    const { h, client, other } = await quotaWorld({ tasksPerSec: 100, tasksBurst: 150 });
+    // 100 items pass; the next 100 would pass the burst of 150 as one call, though it is only the second call.
+    expect((await h.post("/v1/tasks:batch", batch(100), client)).status).toBe(200);
+    const over = await h.post("/v1/tasks:batch", batch(100), client);
+    const codes = new Set(over.body.results.map((r: { error?: { code: string } }) => r.error?.code));
+    expect(codes).toEqual(new Set(["rate_limited"]));
+    const single = await h.submit({ type: "x", region: "eu-west" }, client);
+    expect(single.status).toBe(201); // 50 are left: a single task passes
+    expect((await h.post("/v1/tasks:batch", batch(49), client)).status).toBe(200);
+    const empty = await h.submit({ type: "x", region: "eu-west" }, client);
+    expect([empty.status, empty.body.error.code, empty.headers.get("retry-after")]).toEqual([
+      429,
+      "rate_limited",
+      "1",
+    ]);
+    expect((await h.post("/v1/tasks:batch", batch(100), other)).status).toBe(200);
+    h.now += 1000; // 100 more a second
+    expect((await h.post("/v1/tasks:batch", batch(100), client)).status).toBe(200);
+  });
+
+  it("counts each item against the token's rate limit too (one burst of batches is not one call each)", async () => {
+    const { h, client } = await quotaWorld({}, { ratePerSec: 10, burst: 250 });
+    expect((await h.post("/v1/tasks:batch", batch(100), client)).status).toBe(200);
+    expect((await h.post("/v1/tasks:batch", batch(100), client)).status).toBe(200);
+    const third = await h.post("/v1/tasks:batch", batch(100), client);
+    expect(third.body.results[0].error).toMatchObject({ code: "rate_limited" });
+  });
+
+  it("answers 409 quota_exceeded past the stored tasks, live nodes and elections of a tenant", async () => {
+    const { h, node, nodeId, client, other } = await quotaWorld({
+      maxTasks: 3,
+      maxNodes: 1,
+      maxElections: 1,
+    });
+    for (let i = 0; i < 3; i++) {
+      expect((await h.submit({ type: "x", region: "eu-west" }, client)).status).toBe(201);
+    }
+    const fourth = await h.submit({ type: "x", region: "eu-west" }, client);
+    expect([fourth.status, fourth.body.error.reason]).toEqual([409, "quota_exceeded"]);
+    expect((await h.submit({ type: "x", region: "eu-west" }, other)).status).toBe(201);
+    const second = await h.post("/v1/nodes", { region: "eu-west", capacity: 1 }, node);
+    expect([second.status, second.body.error.reason]).toEqual([409, "quota_exceeded"]);
+    const campaign = (name: string) =>
+      h.post(`/v1/elections/${name}/campaign`, { candidate: nodeId, ttlMs: 60_000 }, node);
+    expect((await campaign("first")).status).toBe(200);
+    expect((await campaign("first")).status).toBe(200); // renewing is not a new election
+    const more = await campaign("second");
+    expect([more.status, more.body.error.reason]).toEqual([409, "quota_exceeded"]);
   });
 });
