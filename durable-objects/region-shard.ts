@@ -609,7 +609,8 @@ export class RegionShard extends DurableObject<Env> {
       const task = this.s.access.task(principal, id);
       this.refuseRetry(task, claim, now);
       this.s.tasks.setRetriedAs(task, next, now);
-      return null;
+      // The edge stores the moved task in the same tenant (the caller may be a global admin).
+      return { tenant: task.tenant };
     });
   }
 

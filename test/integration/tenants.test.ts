@@ -213,6 +213,28 @@ describe("tenants: elections, events and status", () => {
   });
 });
 
+describe("tenants: retry with reroute", () => {
+  it("keeps a task moved by a global admin's retry in its tenant", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    await h.region("us-east", 38.9, -77.04);
+    const betaNode = (await mint(h, { role: "node", tenant: "beta" })).body.token as string;
+    const betaClient = (await mint(h, { role: "client", tenant: "beta" })).body.token as string;
+    const dublin = await h.node(betaNode, "eu-west");
+    await h.node(betaNode, "us-east");
+    const id = (await h.submit({ type: "x", location: { lat: 53.35, lon: -6.26 } }, betaClient)).body
+      .id as string;
+    expect(id).toMatch(/-eu-west$/);
+    await h.post(`/v1/tasks/${id}/cancel`, {}, betaClient);
+    expect((await h.delete(`/v1/nodes/${dublin}`, betaNode)).status).toBe(204); // eu-west has no node left
+    const moved = await h.post(`/v1/tasks/${id}/retry`, { reroute: true });
+    expect([moved.status, moved.body.region, moved.body.retryOf]).toEqual([200, "us-east", id]);
+    expect((await h.get(`/v1/tasks/${moved.body.id}`, betaClient)).status).toBe(200);
+    const defaultReader = (await mint(h, { role: "reader" })).body.token as string;
+    expect((await h.get(`/v1/tasks/${moved.body.id}`, defaultReader)).status).toBe(404);
+  });
+});
+
 describe("tenants: quotas", () => {
   /** A region whose shard (and the coordinator) run with `tenants` quotas; a node and a client of tenant beta. */
   async function quotaWorld(tenants: Partial<Config["tenants"]>, rateLimit?: Config["rateLimit"]) {
