@@ -246,6 +246,7 @@ export class Coordinator extends DurableObject<Env> {
     input: { lat: number; lon: number; label?: string },
   ) {
     return this.run("putRegion", principal, "regions.put", async (s, now) => {
+      requireGlobal(principal);
       const region = s.regions.put(id, input.lat, input.lon, input.label ?? null, now);
       const shard = shardStub(this.env, deployment, id, input);
       unwrapInternal(await shard.configure({ region: id, lat: input.lat, lon: input.lon, deployment }));
@@ -256,6 +257,7 @@ export class Coordinator extends DurableObject<Env> {
   /** Deletes a region once its shard agrees (no live node, no unfinished task). */
   async deleteRegion(principal: Principal, deployment: string, id: string) {
     return this.run("deleteRegion", principal, "regions.delete", async (s) => {
+      requireGlobal(principal);
       const region = s.regions.require(id);
       const retired = await shardStub(this.env, deployment, id, region).retire();
       if (!retired.ok) {
@@ -485,6 +487,16 @@ function join(
   const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId, loaded);
   s.announce(change);
   return change;
+}
+
+/** Regions are shared by every tenant (API-v2 §8): only a global admin changes them (403 otherwise: a region is no tenant's secret). */
+function requireGlobal(principal: Principal): void {
+  if (principal.tenant !== null) {
+    throw ApiError.of(
+      "forbidden",
+      `regions are shared by every tenant: an admin of tenant ${principal.tenant} may not change them`,
+    );
+  }
 }
 
 /** The stored key of election `name` for `principal` (a global admin names `default`'s). */

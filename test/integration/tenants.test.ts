@@ -48,6 +48,20 @@ describe("tenants: tokens", () => {
   });
 });
 
+describe("tenants: shared regions", () => {
+  it("lets only a global admin change a region: a tenant's admin reads them, 403 on PUT and DELETE", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const acme = (await mint(h, { role: "admin", tenant: "acme" })).body.token as string;
+    expect((await h.get("/v1/regions", acme)).body.regions.map((r: { id: string }) => r.id)).toEqual([
+      "eu-west",
+    ]);
+    expect((await h.put("/v1/regions/eu-west", { lat: 0, lon: 0 }, acme)).status).toBe(403);
+    expect((await h.delete("/v1/regions/eu-west", acme)).status).toBe(403);
+    expect((await h.get("/v1/regions")).body.regions[0]).toMatchObject({ id: "eu-west", lat: 53.35 });
+  });
+});
+
 describe("tenants: schedules and push endpoints", () => {
   it("answers 404 for another tenant's schedule, lists only the caller's, and refuses to replace it", async () => {
     const h = await harness();
