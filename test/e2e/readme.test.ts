@@ -32,7 +32,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverForFile, type Timings } from "./harness.ts";
@@ -249,6 +249,10 @@ class Tour {
   setUp(url: string, adminToken: string): void {
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, ".dev.vars"), `ADMIN_TOKEN=${adminToken}\n`);
+    // A reader pastes the blocks in the clone's root; this directory stands in for it (with its own
+    // .dev.vars), so the clone's examples/ are linked in (node_modules is not: npx would take this
+    // directory for a project of its own and stop looking for the clone's bins).
+    symlinkSync(join(root, "examples"), join(this.dir, "examples"));
     // A `curl` that records each final status, then answers as the real one did.
     const realCurl = execFileSync("bash", ["-c", "command -v curl"], { encoding: "utf8" }).trim();
     const bin = join(this.dir, "bin");

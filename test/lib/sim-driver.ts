@@ -9,6 +9,7 @@ import { type ObjectConfig, objectConfig } from "../../durable-objects/call-gate
 import type { Coordinator } from "../../durable-objects/coordinator";
 import type { ShardPush } from "../../durable-objects/messages";
 import type { RegionShard } from "../../durable-objects/region-shard";
+import { SETTINGS } from "../../src/core/config";
 import type { LatLon } from "../../src/core/geo-routing";
 import { Edge } from "../../src/http/edge";
 import type { SubmitTaskInput } from "../../src/schemas/tasks";
@@ -210,6 +211,9 @@ export class SimulationRun {
 
   coordinatorDeps() {
     return {
+      // Election retention is not modelled (test/integration/election-retention.test.ts covers it): the
+      // longest setting keeps every election of a run, however far its clock jumps.
+      config: { ...this.config, electionRetentionMs: SETTINGS.ELECTION_RETENTION_MS.max },
       clock: () => this.clock.now,
       groupWindowMs: 0,
       rateLimited: false,
