@@ -6,6 +6,7 @@ import type { Coordinator } from "../../durable-objects/coordinator";
 import { migrate } from "../../durable-objects/migrate";
 import { SHARD_MIGRATIONS } from "../../durable-objects/region-shard/schema";
 import type { Config } from "../../src/core/config";
+import { openChannel } from "./channel-client";
 import { ADMIN as ADMIN_TOKEN, harness } from "./harness";
 import { SseReader } from "./sse-reader";
 
@@ -224,6 +225,40 @@ describe("tenants: elections, events and status", () => {
     expect(first!.data.taskId).not.toBe(theirs);
     expect(JSON.stringify(first!.data)).not.toContain("tenant");
     await sse.cancel();
+  });
+});
+
+describe("tenants: the node channel", () => {
+  it("pushes a channel node only its tenant's tasks, and its elections by name", async () => {
+    const h = await harness();
+    await h.region("eu-west", 53.35, -6.26);
+    const betaNode = (await mint(h, { role: "node", tenant: "beta" })).body.token as string;
+    const betaClient = (await mint(h, { role: "client", tenant: "beta" })).body.token as string;
+    const defaultClient = (await mint(h, { role: "client" })).body.token as string;
+    const defaultNode = (await mint(h, { role: "node" })).body.token as string;
+    await h.node(defaultNode, "eu-west", 1); // keeps the region healthy for default's task
+    const nodeId = await h.node(betaNode, "eu-west", 5);
+    const theirs = (await h.submit({ type: "x", region: "eu-west", priority: 9 }, defaultClient)).body.id;
+    const ch = (await openChannel(h, nodeId, betaNode)).channel!;
+    expect((await ch.next()).op).toBe("welcome");
+    ch.send({ op: "credit", n: 5 });
+    // Nothing is pushed for default's task: the next frame is the answer to the ping.
+    expect(await ch.ask('{"op": "ping"}')).toEqual({ op: "pong" });
+    const ours = (await h.submit({ type: "x", region: "eu-west" }, betaClient)).body.id;
+    const pushed = await ch.next();
+    expect(pushed.tasks.map((t: { id: string }) => t.id)).toEqual([ours]);
+    expect(ours).not.toBe(theirs);
+    // Its campaign is in beta's election "db", shown by name.
+    expect(await ch.ask({ op: "campaign", ref: "c1", election: "db" })).toMatchObject({
+      op: "leader",
+      election: "db",
+      leader: nodeId,
+      isLeader: true,
+    });
+    expect((await h.get("/v1/elections/db", (await mint(h, { role: "reader" })).body.token)).status).toBe(
+      404,
+    );
+    ch.ws.close(1000, "test done");
   });
 });
 
