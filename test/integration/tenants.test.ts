@@ -134,6 +134,17 @@ describe("tenants: storage", () => {
       expect(sql.exec("SELECT id, tenant FROM nodes").toArray()).toEqual([
         { id: "node-1", tenant: "default" },
       ]);
+      // A tenant's list pages by id through tasks_tenant_id, without sorting the tenant's tasks.
+      const plan = sql
+        .exec<{ detail: string }>(
+          "EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE tenant = ? ORDER BY id DESC LIMIT 101",
+          "default",
+        )
+        .toArray()
+        .map((r) => r.detail)
+        .join("; ");
+      expect(plan).toContain("tasks_tenant_id");
+      expect(plan).not.toContain("TEMP B-TREE");
     });
   });
 });
