@@ -29,6 +29,9 @@ export const BENCH_VARS = {
   // that (an election read can); the bench measures cost, not the limiter, which still runs.
   RATE_LIMIT_PER_SEC: "1000000",
   RATE_LIMIT_BURST: "1000000",
+  // Likewise the per-tenant submit rate (every bench token is of tenant default): counted, never reached.
+  TENANT_TASKS_PER_SEC: "1000000",
+  TENANT_TASKS_BURST: "1000000",
 } as const;
 
 export interface BenchServer {

@@ -61,7 +61,7 @@ export class CallGate {
   }
 
   /**
-   * Runs one RPC: checks the role (the edge did too), spends one unit of the caller's rate limit,
+   * Runs one RPC: checks the role (the edge did too), spends `cost` units of the caller's rate limit,
    * runs `body`, settles, and turns an ApiError into the contract's error data. A null principal is
    * an internal call (object to object), which is neither authorized nor limited.
    */
@@ -69,6 +69,8 @@ export class CallGate {
     principal: Principal | null,
     operation: Operation | null,
     body: (now: number) => T | Promise<T>,
+    /** Units of the rate limit the call spends: a submit, one per task (a batch of 100 costs 100). */
+    cost = 1,
   ): Promise<Result<T>> {
     const turn = this.start();
     if (turn) {
@@ -83,7 +85,7 @@ export class CallGate {
         if (operation !== null && !can(principal.role, operation)) {
           throw ApiError.of("forbidden", `a ${principal.role} token may not do ${operation}`);
         }
-        const retryAfter = this.options.limiter?.take(principal.tokenId, now) ?? 0;
+        const retryAfter = this.options.limiter?.take(principal.tokenId, now, cost) ?? 0;
         if (retryAfter > 0) {
           throw new ApiError({
             code: "rate_limited",

@@ -5,8 +5,19 @@ import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
 import type { RegionLoad } from "../src/core/geo-routing";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
-import { ADMIN_TOKEN_ID, can, type Operation, type Principal, type Role } from "../src/core/permissions";
+import {
+  ADMIN_TOKEN_ID,
+  can,
+  DEFAULT_TENANT,
+  GLOBAL_TENANT_HEADER,
+  mintedTenant,
+  type Operation,
+  type Principal,
+  type Role,
+  tenantOf,
+} from "../src/core/permissions";
 import { sha256Hex } from "../src/core/sha256-hex";
+import { scopedName, shownName, splitScoped } from "../src/core/tenant-names";
 import { mintId, mintSecret } from "../src/ids";
 import { MAX_CANDIDATES } from "../src/schemas/elections";
 import { objectConfig } from "./call-gate";
@@ -124,7 +135,7 @@ export class Coordinator extends DurableObject<Env> {
   async authenticate(tokenHash: string) {
     return this.run("authenticate", null, null, (s): Principal | null => {
       const token = s.tokens.lookup(tokenHash);
-      return token ? { role: token.role, tokenId: token.id } : null;
+      return token ? { role: token.role, tokenId: token.id, tenant: token.tenant } : null;
     });
   }
 
@@ -156,19 +167,33 @@ export class Coordinator extends DurableObject<Env> {
 
   // ---- tokens ----
 
-  /** Mints a token; the secret is returned once and only its hash is kept. */
-  async createToken(principal: Principal, input: { role: Role; label?: string }) {
+  /**
+   * Mints a token; the secret is returned once and only its hash is kept. Its tenant (API-v2 §8): a
+   * tenant admin mints only in its own tenant (403 naming another); a global admin names any, and
+   * without one mints a global admin or a `default` token.
+   */
+  async createToken(principal: Principal, input: { role: Role; label?: string; tenant?: string }) {
     const secret = mintSecret();
     const hash = await sha256Hex(secret);
     return this.run("createToken", principal, "tokens.create", (s, now) => {
-      const token = { id: mintId("tok"), role: input.role, label: input.label ?? null, createdAt: now };
+      const tenant = mintedTenant(principal, input.role, input.tenant);
+      const token = {
+        id: mintId("tok"),
+        role: input.role,
+        label: input.label ?? null,
+        tenant,
+        createdAt: now,
+      };
       s.tokens.create(token, hash);
-      return { id: token.id, token: secret, role: token.role, label: token.label };
+      return { id: token.id, token: secret, role: token.role, label: token.label, tenant };
     });
   }
 
+  /** The caller's tenant's tokens (a global admin: every token). */
   async listTokens(principal: Principal) {
-    return this.run("listTokens", principal, "tokens.list", (s) => ({ tokens: s.tokens.list() }));
+    return this.run("listTokens", principal, "tokens.list", (s) => ({
+      tokens: s.tokens.list(principal.tenant),
+    }));
   }
 
   /**
@@ -177,7 +202,7 @@ export class Coordinator extends DurableObject<Env> {
    */
   async revokeToken(principal: Principal, deployment: string, id: string) {
     return this.run("revokeToken", principal, "tokens.revoke", (s, now) => {
-      const token = s.tokens.revoke(id);
+      const token = s.tokens.revoke(id, principal.tenant);
       if (token === null) {
         throw ApiError.of("not_found", `no token ${id}`);
       }
@@ -221,6 +246,7 @@ export class Coordinator extends DurableObject<Env> {
     input: { lat: number; lon: number; label?: string },
   ) {
     return this.run("putRegion", principal, "regions.put", async (s, now) => {
+      requireGlobal(principal);
       const region = s.regions.put(id, input.lat, input.lon, input.label ?? null, now);
       const shard = shardStub(this.env, deployment, id, input);
       unwrapInternal(await shard.configure({ region: id, lat: input.lat, lon: input.lon, deployment }));
@@ -231,6 +257,7 @@ export class Coordinator extends DurableObject<Env> {
   /** Deletes a region once its shard agrees (no live node, no unfinished task). */
   async deleteRegion(principal: Principal, deployment: string, id: string) {
     return this.run("deleteRegion", principal, "regions.delete", async (s) => {
+      requireGlobal(principal);
       const region = s.regions.require(id);
       const retired = await shardStub(this.env, deployment, id, region).retire();
       if (!retired.ok) {
@@ -267,7 +294,7 @@ export class Coordinator extends DurableObject<Env> {
     nodeId: string | null,
   ) {
     return this.run("campaign", principal, "elections.act", (s, now) => {
-      const change = join(s, now, name, input.candidate, input.ttlMs, nodeId);
+      const change = join(s, now, electionKey(principal, name), input.candidate, input.ttlMs, nodeId);
       const position = positionOf(change.state, input.candidate);
       return { isLeader: position === 0, position, leader: leadership(change.state) };
     });
@@ -277,37 +304,44 @@ export class Coordinator extends DurableObject<Env> {
    * A campaign over a node's channel (the node's shard vouched for it): bound to the node's session,
    * no ttl to renew; every later change of leader is pushed to the shard. Internal.
    */
-  async campaignForChannel(nodeId: string, tokenId: string, name: string, watcher: Watcher) {
-    return this.run("campaignForChannel", { role: "node", tokenId }, "elections.act", (s, now) => {
-      const change = join(s, now, name, nodeId, SESSION_TTL_MS, nodeId);
-      s.elections.watch(name, watcher.deployment, watcher.region);
-      return electionPush(name, change.state);
+  async campaignForChannel(nodeId: string, tokenId: string, tenant: string, name: string, watcher: Watcher) {
+    return this.run("campaignForChannel", { role: "node", tokenId, tenant }, "elections.act", (s, now) => {
+      // The push names the stored key: the shard's channels follow keys, and show names.
+      const key = scopedName(tenant, name);
+      const change = join(s, now, key, nodeId, SESSION_TTL_MS, nodeId);
+      s.elections.watch(key, watcher.deployment, watcher.region);
+      return electionPush(key, change.state);
     });
   }
 
   /** Subscribes a shard to an election's changes for its channel nodes; the current state. Internal. */
-  async observeForChannel(name: string, watcher: Watcher) {
+  async observeForChannel(tenant: string, name: string, watcher: Watcher) {
     return this.run("observeForChannel", null, null, (s) => {
-      s.elections.watch(name, watcher.deployment, watcher.region);
-      return electionPush(name, s.elections.load(name));
+      const key = scopedName(tenant, name);
+      s.elections.watch(key, watcher.deployment, watcher.region);
+      return electionPush(key, s.elections.load(key));
     });
   }
 
   async resign(principal: Principal, name: string, input: { candidate: string }) {
     return this.run("resign", principal, "elections.act", (s, now) => {
-      s.announce(s.elections.apply(name, { kind: "resign", candidate: input.candidate }, now));
+      const key = electionKey(principal, name);
+      s.announce(s.elections.apply(key, { kind: "resign", candidate: input.candidate }, now));
       return { resigned: true };
     });
   }
 
   async getElection(principal: Principal, name: string) {
-    return this.run("getElection", principal, "elections.read", (s, now) => electionView(s, name, now));
+    return this.run("getElection", principal, "elections.read", (s, now) => ({
+      ...electionView(s, electionKey(principal, name), now),
+      name,
+    }));
   }
 
   /** 200 while `term` is the current term of a live leadership, else 409 `stale_term`. */
   async fence(principal: Principal, name: string, input: { term: number }) {
     return this.run("fence", principal, "elections.act", (s, now) => {
-      const view = electionView(s, name, now);
+      const view = electionView(s, electionKey(principal, name), now);
       if (view.leader === null || view.term !== input.term) {
         throw ApiError.of("conflict", `term ${input.term} is not the current term of ${name}`, "stale_term");
       }
@@ -325,13 +359,14 @@ export class Coordinator extends DurableObject<Env> {
       const page = s.elections.page({
         ...elections,
         maxBytes: Math.min(elections.maxBytes, MAX_ANSWER_BYTES),
+        tenant: principal.tenant,
       });
       const last = page.items[page.items.length - 1];
       return {
         now,
-        elections: page.items.map((item) => item.election),
-        electionsCursor: page.more && last !== undefined ? last.key : null,
-        electionCount: s.elections.count(),
+        elections: page.items.map((item) => shownElection(principal, item.election)),
+        electionsCursor: page.more && last !== undefined ? shownName(principal.tenant, last.key) : null,
+        electionCount: s.elections.count(principal.tenant),
         leaderChanges: s.elections.leaderChanges(),
         coordinatorCalls: Object.fromEntries(s.calls),
       };
@@ -341,11 +376,20 @@ export class Coordinator extends DurableObject<Env> {
   /** A page of elections by name after `query.after`, with their leaders, within `query.maxBytes`. */
   async listElections(principal: Principal, query: { after?: string; limit: number; maxBytes: number }) {
     return this.run("listElections", principal, "elections.read", (s) => {
-      const page = s.elections.page({ ...query, maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES) });
+      const page = s.elections.page({
+        ...query,
+        // The cursor is a name as the caller was shown it: its key again.
+        after:
+          query.after === undefined || principal.tenant === null
+            ? query.after
+            : electionKey(principal, query.after),
+        maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES),
+        tenant: principal.tenant,
+      });
       const last = page.items[page.items.length - 1];
       return {
-        elections: page.items.map((item) => item.election),
-        cursor: page.more && last !== undefined ? last.key : null,
+        elections: page.items.map((item) => shownElection(principal, item.election)),
+        cursor: page.more && last !== undefined ? shownName(principal.tenant, last.key) : null,
       };
     });
   }
@@ -364,8 +408,9 @@ export class Coordinator extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const name = new URL(request.url).searchParams.get("election");
     const tokenId = request.headers.get("x-meridian-token-id") ?? "";
+    const tenant = request.headers.get("x-meridian-tenant") ?? "";
     const s = this.engine;
-    if (request.headers.get("Upgrade") !== "websocket" || !name || !tokenId) {
+    if (request.headers.get("Upgrade") !== "websocket" || !name || !tokenId || !tenant) {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
     if (s === null) {
@@ -375,8 +420,10 @@ export class Coordinator extends DurableObject<Env> {
       if (tokenId !== ADMIN_TOKEN_ID && !s.tokens.hasId(tokenId)) {
         throw ApiError.of("unauthorized", "unknown or revoked token");
       }
-      const { client, server } = s.observers.accept(tokenId, name, s.gate.now());
-      const state = s.elections.load(name);
+      // Observers are tagged by the stored key: a change is sent to that tag (see announce).
+      const key = scopedName(tenant === GLOBAL_TENANT_HEADER ? DEFAULT_TENANT : tenant, name);
+      const { client, server } = s.observers.accept(tokenId, key, s.gate.now());
+      const state = s.elections.load(key);
       server.send(JSON.stringify({ name, term: state.term, leader: leadership(state) }));
       return new Response(null, { status: 101, webSocket: client });
     } catch (error) {
@@ -414,6 +461,18 @@ function join(
   nodeId: string | null,
 ) {
   const loaded = s.elections.loadStored(name);
+  if (!loaded.stored) {
+    // A new election: its tenant's quota (TENANT_MAX_ELECTIONS) counts the ones it holds.
+    const { tenant } = splitScoped(name);
+    const quota = s.deps.config.tenants.maxElections;
+    if (s.elections.count(tenant) >= quota) {
+      throw ApiError.of(
+        "conflict",
+        `tenant ${tenant} holds ${quota} elections (TENANT_MAX_ELECTIONS)`,
+        "quota_exceeded",
+      );
+    }
+  }
   const refusal = candidateRefusal(loaded.state, candidate, now, {
     maxCandidates: MAX_CANDIDATES,
     // A node reported gone may not campaign again, bound or not: its id is never reused.
@@ -428,6 +487,26 @@ function join(
   const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId, loaded);
   s.announce(change);
   return change;
+}
+
+/** Regions are shared by every tenant (API-v2 §8): only a global admin changes them (403 otherwise: a region is no tenant's secret). */
+function requireGlobal(principal: Principal): void {
+  if (principal.tenant !== null) {
+    throw ApiError.of(
+      "forbidden",
+      `regions are shared by every tenant: an admin of tenant ${principal.tenant} may not change them`,
+    );
+  }
+}
+
+/** The stored key of election `name` for `principal` (a global admin names `default`'s). */
+function electionKey(principal: Principal, name: string): string {
+  return scopedName(tenantOf(principal), name);
+}
+
+/** An election of a page as `principal` is shown it (see `shownName`). */
+function shownElection<T extends { name: string }>(principal: Principal, election: T): T {
+  return { ...election, name: shownName(principal.tenant, election.name) };
 }
 
 function electionView(s: CoordinatorEngine, name: string, now: number): ElectionView {

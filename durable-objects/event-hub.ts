@@ -160,6 +160,7 @@ export class EventHub extends DurableObject<Env> {
     const filter = {
       types: request.types === null ? null : new Set(request.types),
       region: request.region,
+      tenant: principal.tenant,
     };
     const stream = new EventStream(
       principal.tokenId,

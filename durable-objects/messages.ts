@@ -79,9 +79,15 @@ export type ShardPush =
  * bound to the node's session: it has no ttl to renew and ends when the node does.
  */
 export interface ElectionLink {
-  campaign(nodeId: string, tokenId: string, election: string, watcher: Watcher): Promise<ElectionPush>;
-  resign(nodeId: string, tokenId: string, election: string): Promise<void>;
-  observe(election: string, watcher: Watcher): Promise<ElectionPush>;
+  campaign(
+    nodeId: string,
+    tokenId: string,
+    tenant: string,
+    election: string,
+    watcher: Watcher,
+  ): Promise<ElectionPush>;
+  resign(nodeId: string, tokenId: string, tenant: string, election: string): Promise<void>;
+  observe(tenant: string, election: string, watcher: Watcher): Promise<ElectionPush>;
 }
 
 /** A region's shard configuration, given by the coordinator when the region is created or changed. */

@@ -6,7 +6,7 @@ import { endpointUrlRefusal } from "../src/core/endpoint-url";
 import { ApiError, ERROR_STATUS, type ErrorBody, type Result } from "../src/core/errors";
 import { regionOfTaskId } from "../src/core/ids";
 import { MAX_ANSWER_BYTES } from "../src/core/list-pages";
-import type { Principal } from "../src/core/permissions";
+import { GLOBAL_TENANT_HEADER, type Principal, sees, tenantOf } from "../src/core/permissions";
 import type { Refusal } from "../src/core/placement";
 import { eraseRefusal } from "../src/core/retention";
 import type { LeasedTask, ReportInput, SubmitCommand, TaskRouting } from "../src/core/task-commands";
@@ -144,7 +144,10 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
-  /** The region's live numbers. */
+  /**
+   * The region's live numbers. Its health, capacity and load are the region's (regions are shared);
+   * node and task counts and endpoints are the caller's tenant's (a global admin: everyone's).
+   */
   async stats(principal: Principal) {
     return this.s.gate.run(principal, "regions.read", (now): ShardStats => {
       const s = this.s;
@@ -155,17 +158,19 @@ export class RegionShard extends DurableObject<Env> {
         inFlight: report.inFlight,
         queued: report.queued,
         nodes: report.nodes,
-        nodeStatus: s.nodes.statusCounts(now),
-        tasks: s.tasks.depth(),
+        nodeStatus: s.nodes.statusCounts(now, principal.tenant),
+        tasks: principal.tenant === null ? s.tasks.depth() : s.tasks.tenantDepth(principal.tenant),
         storedRows: storedRows(s),
         // A copy: the live counters go on changing while the answer is serialised.
         metrics: structuredClone(s.metrics.tasks),
-        endpoints: [...s.endpoints.endpoints.values()].map((e) => ({
-          name: e.name,
-          state: e.breaker.state,
-          inFlight: e.holder.inFlight,
-          capacity: e.capacity,
-        })),
+        endpoints: [...s.endpoints.endpoints.values()]
+          .filter((e) => sees(principal, e.tenant))
+          .map((e) => ({
+            name: e.name,
+            state: e.breaker.state,
+            inFlight: e.holder.inFlight,
+            capacity: e.capacity,
+          })),
         pushDeliveries: { ...s.deliveries.counts },
       };
     });
@@ -181,10 +186,24 @@ export class RegionShard extends DurableObject<Env> {
     return this.s.gate.run(principal, "nodes.register", (now) => {
       const s = this.s;
       const region = this.region();
+      const tenant = tenantOf(principal);
+      const quota = s.deps.config.tenants.maxNodes;
+      let live = 0;
+      for (const n of s.nodes.nodes.values()) {
+        live += n.tenant === tenant && !n.dead ? 1 : 0;
+      }
+      if (live >= quota) {
+        throw ApiError.of(
+          "conflict",
+          `tenant ${tenant} has ${quota} live nodes in region ${region} (TENANT_MAX_NODES)`,
+          "quota_exceeded",
+        );
+      }
       const node: NodeRecord = {
         id: input.id,
         region,
         tokenId: principal.tokenId,
+        tenant,
         capacity: input.capacity,
         inFlight: 0,
         load: null,
@@ -293,13 +312,13 @@ export class RegionShard extends DurableObject<Env> {
   }
 
   /** A page of this shard's nodes by id, within `query.maxBytes`; the edge merges the pages of every shard. */
-  async listNodes(principal: Principal, query: NodePageQuery) {
+  async listNodes(principal: Principal, query: Omit<NodePageQuery, "tenant">) {
     return this.s.gate.run(principal, "nodes.read", (now) => {
       // A node in its channel's grace period (socket closed, may resume) still counts as a channel node.
       const transport = (n: NodeRecord) =>
         this.s.channels.socketOf(n.id) || n.channelClosedAt !== null ? "channel" : "http";
       const maxBytes = Math.min(query.maxBytes, MAX_ANSWER_BYTES);
-      return nodePage(this.s.nodes, { ...query, maxBytes }, now, transport);
+      return nodePage(this.s.nodes, { ...query, maxBytes, tenant: principal.tenant }, now, transport);
     });
   }
 
@@ -307,7 +326,7 @@ export class RegionShard extends DurableObject<Env> {
   async owner(principal: Principal, key: string) {
     return this.s.gate.run(principal, "owners.read", (now) => {
       const region = this.region();
-      return { key, region, nodeId: this.s.nodes.ownerOf(key, now)?.id ?? null };
+      return { key, region, nodeId: this.s.nodes.ownerOf(key, tenantOf(principal), now)?.id ?? null };
     });
   }
 
@@ -337,8 +356,14 @@ export class RegionShard extends DurableObject<Env> {
             issues: [{ path: "url", message: refusal }],
           });
         }
+        const taken = s.endpoints.get(name);
+        if (taken !== undefined && !sees(principal, taken.tenant)) {
+          // Endpoint names are per region, not per tenant (docs/API-NOTES.md, Tenants).
+          throw ApiError.of("conflict", `endpoint name ${name} is taken in region ${region}: choose another`);
+        }
         const { endpoint, created } = s.endpoints.put(
           name,
+          tenantOf(principal),
           { url: input.url, capacity: input.capacity, timeoutMs: input.timeoutMs ?? null },
           now,
           () => newWebhookSecret((bytes) => crypto.getRandomValues(bytes)),
@@ -355,14 +380,18 @@ export class RegionShard extends DurableObject<Env> {
 
   async getEndpoint(principal: Principal, name: string) {
     return this.s.gate.run(principal, "endpoints.read", () =>
-      endpointView(this.endpoint(name), this.region()),
+      endpointView(this.endpoint(principal, name), this.region()),
     );
   }
 
   async listEndpoints(principal: Principal) {
     return this.s.gate.run(principal, "endpoints.read", (): { endpoints: EndpointView[] } => {
       const region = this.region();
-      return { endpoints: [...this.s.endpoints.endpoints.values()].map((e) => endpointView(e, region)) };
+      return {
+        endpoints: [...this.s.endpoints.endpoints.values()]
+          .filter((e) => sees(principal, e.tenant))
+          .map((e) => endpointView(e, region)),
+      };
     });
   }
 
@@ -370,7 +399,7 @@ export class RegionShard extends DurableObject<Env> {
   async deleteEndpoint(principal: Principal, name: string) {
     return this.s.gate.run(principal, "endpoints.delete", (now) => {
       const s = this.s;
-      const endpoint = this.endpoint(name);
+      const endpoint = this.endpoint(principal, name);
       s.deliveries.abandon(name);
       s.scheduler.closeChannel(endpoint.holder.id);
       s.scheduler.reclaim(endpoint.holder, "endpoint deleted", now, (row, e) => console.error(row, e));
@@ -379,10 +408,10 @@ export class RegionShard extends DurableObject<Env> {
     });
   }
 
-  private endpoint(name: string) {
+  private endpoint(principal: Principal, name: string) {
     this.region();
     const endpoint = this.s.endpoints.get(name);
-    if (endpoint === undefined) {
+    if (endpoint === undefined || !sees(principal, endpoint.tenant)) {
       throw ApiError.of("not_found", `no endpoint ${name} in region ${this.region()}`);
     }
     return endpoint;
@@ -468,9 +497,18 @@ export class RegionShard extends DurableObject<Env> {
    * Tasks taken earlier in the call count against the room of later ones.
    */
   async submit(principal: Principal, commands: SubmitCommand[]) {
-    return this.s.gate.run(principal, "tasks.submit", (now) => {
+    const body = (now: number) => {
       const s = this.s;
       const region = s.config?.region ?? null;
+      const tenant = tenantOf(principal);
+      const wait = s.tenantSubmits?.take(tenant, now, commands.length) ?? 0;
+      if (wait > 0) {
+        throw new ApiError({
+          code: "rate_limited",
+          message: `tenant ${tenant} submits more tasks a second to this region than TENANT_TASKS_PER_SEC allows (each item of a batch counts)`,
+          retryAfter: wait,
+        });
+      }
       return {
         results: commands.map(
           (command): SubmitResult =>
@@ -487,28 +525,41 @@ export class RegionShard extends DurableObject<Env> {
                 if (refusal !== null || region === null) {
                   return { refused: refusal ?? "unhealthy" };
                 }
-                return { task: taskView(s.scheduler.submit(command, region, principal.tokenId, now)) };
+                const quota = s.deps.config.tenants.maxTasks;
+                if (s.tasks.storedBy(tenant) >= quota) {
+                  throw ApiError.of(
+                    "conflict",
+                    `tenant ${tenant} holds ${quota} tasks in region ${region} (TENANT_MAX_TASKS)`,
+                    "quota_exceeded",
+                  );
+                }
+                return {
+                  task: taskView(s.scheduler.submit(command, region, principal.tokenId, tenant, now)),
+                };
               },
               (error) => ({ error }),
             ),
         ),
       };
-    });
+    };
+    // Each task spends a unit of the token's rate limit: a batch of 100 is 100 calls' worth.
+    return this.s.gate.run(principal, "tasks.submit", body, commands.length);
   }
 
   async getTask(principal: Principal, id: string) {
-    return this.s.gate.run(principal, "tasks.read", () => taskView(this.s.access.task(id)));
+    return this.s.gate.run(principal, "tasks.read", () => taskView(this.s.access.task(principal, id)));
   }
 
   /**
    * A page of this shard's tasks, newest first, as JSON texts within `query.maxBytes` (capped at
    * MAX_ANSWER_BYTES whatever is asked); the edge merges the pages of every shard.
    */
-  async listTasks(principal: Principal, query: TaskPageQuery) {
+  async listTasks(principal: Principal, query: Omit<TaskPageQuery, "tenant">) {
     return this.s.gate.run(principal, "tasks.read", () => {
       this.s.tasks.flush();
       return taskPage(this.ctx.storage.sql, {
         ...query,
+        tenant: principal.tenant,
         maxBytes: Math.min(query.maxBytes, MAX_ANSWER_BYTES),
       });
     });
@@ -516,7 +567,7 @@ export class RegionShard extends DurableObject<Env> {
 
   async cancelTask(principal: Principal, id: string) {
     return this.s.gate.run(principal, "tasks.cancel", (now) => {
-      this.s.scheduler.cancel(this.s.access.task(id), now);
+      this.s.scheduler.cancel(this.s.access.task(principal, id), now);
       return { status: "canceled" as const };
     });
   }
@@ -536,7 +587,7 @@ export class RegionShard extends DurableObject<Env> {
   ) {
     return this.s.gate.run(principal, "tasks.retry", (now): { task: TaskView } | { refused: Refusal } => {
       const s = this.s;
-      const task = s.access.task(id);
+      const task = s.access.task(principal, id);
       this.refuseRetry(task, claim, now);
       if (reroute !== null) {
         const refusal = shardRefusal(s.report(now), reroute.requireRoom);
@@ -555,10 +606,11 @@ export class RegionShard extends DurableObject<Env> {
    */
   async reserveRetry(principal: Principal, id: string, claim: RetryClaim, next: string | null) {
     return this.s.gate.run(principal, "tasks.retry", (now) => {
-      const task = this.s.access.task(id);
+      const task = this.s.access.task(principal, id);
       this.refuseRetry(task, claim, now);
       this.s.tasks.setRetriedAs(task, next, now);
-      return null;
+      // The edge stores the moved task in the same tenant (the caller may be a global admin).
+      return { tenant: task.tenant };
     });
   }
 
@@ -592,7 +644,7 @@ export class RegionShard extends DurableObject<Env> {
    */
   async eraseTask(principal: Principal, id: string) {
     return this.s.gate.run(principal, "tasks.erase", () => {
-      const task = this.s.access.task(id);
+      const task = this.s.access.task(principal, id);
       const refusal = eraseRefusal(task.status);
       if (refusal !== null) {
         throw ApiError.of(
@@ -617,48 +669,50 @@ export class RegionShard extends DurableObject<Env> {
   ) {
     return this.s.gate.run(principal, "schedules.write", (now) => {
       this.region();
+      this.s.schedules.checkTenant(principal, id, true);
       return this.s.schedules.put(principal, id, input, origin, now);
     });
   }
 
   async getSchedule(principal: Principal, id: string) {
-    return this.s.gate.run(principal, "schedules.read", (): ScheduleView => this.s.schedules.get(id));
+    return this.s.gate.run(principal, "schedules.read", (): ScheduleView => {
+      this.s.schedules.checkTenant(principal, id, false);
+      return this.s.schedules.get(id);
+    });
   }
 
   /** A page of this shard's schedules by id, after `after`; the edge merges every shard's page. */
   async listSchedules(principal: Principal, limit: number, after?: string) {
     return this.s.gate.run(principal, "schedules.read", () => ({
-      schedules: this.s.schedules.list(limit, after) as ScheduleView[],
+      schedules: this.s.schedules.list(principal, limit, after) as ScheduleView[],
     }));
   }
 
   async pauseSchedule(principal: Principal, id: string) {
-    return this.s.gate.run(
-      principal,
-      "schedules.write",
-      (now): ScheduleView => this.s.schedules.pause(id, now),
-    );
+    return this.s.gate.run(principal, "schedules.write", (now): ScheduleView => {
+      this.s.schedules.checkTenant(principal, id, false);
+      return this.s.schedules.pause(id, now);
+    });
   }
 
   async resumeSchedule(principal: Principal, id: string) {
-    return this.s.gate.run(
-      principal,
-      "schedules.write",
-      (now): ScheduleView => this.s.schedules.resume(id, now),
-    );
+    return this.s.gate.run(principal, "schedules.write", (now): ScheduleView => {
+      this.s.schedules.checkTenant(principal, id, false);
+      return this.s.schedules.resume(id, now);
+    });
   }
 
   /** One run now, routed as any task; answers the schedule with that run's task as `lastTaskId`. */
   async triggerSchedule(principal: Principal, id: string) {
-    return this.s.gate.run(
-      principal,
-      "schedules.write",
-      (now): Promise<ScheduleView> => this.s.schedules.trigger(id, now),
-    );
+    return this.s.gate.run(principal, "schedules.write", (now): Promise<ScheduleView> => {
+      this.s.schedules.checkTenant(principal, id, false);
+      return this.s.schedules.trigger(id, now);
+    });
   }
 
   async deleteSchedule(principal: Principal, id: string) {
     return this.s.gate.run(principal, "schedules.write", () => {
+      this.s.schedules.checkTenant(principal, id, false);
       this.s.schedules.remove(id);
       return null;
     });
@@ -695,11 +749,18 @@ export class RegionShard extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     const nodeId = request.headers.get("x-meridian-node") ?? "";
-    const principal = {
+    const tenant = request.headers.get("x-meridian-tenant") ?? "";
+    const principal: Principal = {
       tokenId: request.headers.get("x-meridian-token-id") ?? "",
       role: (request.headers.get("x-meridian-role") ?? "") as Principal["role"],
+      tenant: tenant === GLOBAL_TENANT_HEADER ? null : tenant,
     };
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !nodeId || !principal.tokenId) {
+    if (
+      request.headers.get("upgrade")?.toLowerCase() !== "websocket" ||
+      !nodeId ||
+      !principal.tokenId ||
+      !tenant
+    ) {
       return Response.json(
         { error: { code: "invalid_request", message: "expected a node channel upgrade" } },
         { status: 400 },
@@ -761,12 +822,13 @@ function electionLink(env: Env, deployment: string): ElectionLink {
     return result.value;
   };
   return {
-    campaign: async (nodeId, tokenId, election, watcher) =>
-      value(await stub().campaignForChannel(nodeId, tokenId, election, watcher)),
-    resign: async (nodeId, tokenId, election) => {
-      value(await stub().resign({ role: "node", tokenId }, election, { candidate: nodeId }));
+    campaign: async (nodeId, tokenId, tenant, election, watcher) =>
+      value(await stub().campaignForChannel(nodeId, tokenId, tenant, election, watcher)),
+    resign: async (nodeId, tokenId, tenant, election) => {
+      value(await stub().resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }));
     },
-    observe: async (election, watcher) => value(await stub().observeForChannel(election, watcher)),
+    observe: async (tenant, election, watcher) =>
+      value(await stub().observeForChannel(tenant, election, watcher)),
   };
 }
 

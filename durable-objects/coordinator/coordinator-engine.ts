@@ -1,5 +1,6 @@
 import { type ElectionState, lapsesByTime, leadership } from "../../src/core/election";
 import { nextPruneAt, PRUNE_SLICE_ROWS, pruneCutoff } from "../../src/core/retention";
+import { splitScoped } from "../../src/core/tenant-names";
 import { TokenBuckets } from "../../src/core/token-bucket";
 import { AUTH_CACHE_TTL_MS } from "../../src/http/auth-cache";
 import { AlarmSchedule } from "../alarm-schedule";
@@ -169,10 +170,13 @@ export class CoordinatorEngine {
     if (!change.leaderChanged) {
       return;
     }
+    // Keys are per tenant (src/core/tenant-names.ts): the event and observers name the election.
+    const { tenant, name } = splitScoped(change.name);
     this.events.record({
       type: "leader.changed",
+      tenant,
       at: now,
-      election: change.name,
+      election: name,
       leader: change.state.leader,
       term: change.state.term,
     });
@@ -187,7 +191,7 @@ export class CoordinatorEngine {
       );
     }
     const message = JSON.stringify({
-      name: change.name,
+      name,
       term: change.state.term,
       leader: leadership(change.state),
     });

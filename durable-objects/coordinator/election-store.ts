@@ -7,6 +7,7 @@ import {
   SESSION_TTL_MS,
 } from "../../src/core/election";
 import { type ObjectPage, type SizedItem, takeWithinBudget, utf8Length } from "../../src/core/list-pages";
+import { tenantKeyRange } from "../../src/core/tenant-names";
 
 type CandidateRow = { candidate: string; node_id: string | null; joined_at: number; expires_at: number };
 
@@ -180,15 +181,26 @@ export class ElectionStore {
   }
 
   /** Elections stored now. */
-  count(): number {
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM elections").one().n;
+  /** How many elections `tenant` holds (null: every tenant). */
+  count(tenant: string | null = null): number {
+    const only = tenantKeyRange("name", tenant);
+    return this.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM elections WHERE ${only.clause}`, ...only.args)
+      .one().n;
   }
 
   /**
    * Elections by name after `after`, within `limit` and `maxBytes`, with their leaderships: one
    * query (the leader's candidacy joined), however many elections there are.
    */
-  page(query: { after?: string; limit: number; maxBytes: number }): ObjectPage<ElectionListItem> {
+  page(query: {
+    after?: string;
+    limit: number;
+    maxBytes: number;
+    /** Only this tenant's elections (null: every tenant's); `after` is a stored key. */
+    tenant: string | null;
+  }): ObjectPage<ElectionListItem> {
+    const only = tenantKeyRange("e.name", query.tenant);
     const rows = this.sql
       .exec<{
         name: string;
@@ -199,8 +211,9 @@ export class ElectionStore {
       }>(
         `SELECT e.name, e.term, e.leader, e.since, c.expires_at FROM elections e
          LEFT JOIN candidates c ON c.election = e.name AND c.candidate = e.leader
-         WHERE e.name > ? ORDER BY e.name LIMIT ?`,
+         WHERE e.name > ? AND ${only.clause} ORDER BY e.name LIMIT ?`,
         query.after ?? "",
+        ...only.args,
         query.limit + 1,
       )
       .toArray();

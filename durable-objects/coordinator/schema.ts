@@ -206,6 +206,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO pruned_elections (id, max_term, leader_changes, count) VALUES (1, 0, 0, 0);
   `,
+  // v9: tenants (API-v2 §8). A token's tenant; null only for a global admin. Every v1 token that is
+  // not an admin belongs to 'default'; v1 admin tokens administered everything and stay global.
+  `
+  ALTER TABLE tokens ADD COLUMN tenant TEXT;
+  UPDATE tokens SET tenant = 'default' WHERE role != 'admin';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

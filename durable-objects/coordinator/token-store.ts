@@ -4,6 +4,8 @@ export interface TokenRecord {
   id: string;
   role: Role;
   label: string | null;
+  /** Its tenant; null only for a global admin. */
+  tenant: string | null;
   createdAt: number;
 }
 
@@ -20,9 +22,16 @@ export class TokenStore {
       hash: string;
       role: Role;
       label: string | null;
+      tenant: string | null;
       created_at: number;
-    }>("SELECT id, hash, role, label, created_at FROM tokens")) {
-      this.byHash.set(row.hash, { id: row.id, role: row.role, label: row.label, createdAt: row.created_at });
+    }>("SELECT id, hash, role, label, tenant, created_at FROM tokens")) {
+      this.byHash.set(row.hash, {
+        id: row.id,
+        role: row.role,
+        label: row.label,
+        tenant: row.tenant,
+        createdAt: row.created_at,
+      });
     }
   }
 
@@ -42,24 +51,28 @@ export class TokenStore {
 
   create(token: TokenRecord, hash: string): void {
     this.sql.exec(
-      "INSERT INTO tokens (id, hash, role, label, created_at) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO tokens (id, hash, role, label, tenant, created_at) VALUES (?, ?, ?, ?, ?, ?)",
       token.id,
       hash,
       token.role,
       token.label,
+      token.tenant,
       token.createdAt,
     );
     this.byHash.set(hash, token);
   }
 
-  list(): TokenRecord[] {
-    return [...this.byHash.values()].sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+  /** Every token `tenant` holds (null: every token). */
+  list(tenant: string | null): TokenRecord[] {
+    return [...this.byHash.values()]
+      .filter((token) => tenant === null || token.tenant === tenant)
+      .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
   }
 
-  /** The token revoked, or null when there is no such token. */
-  revoke(id: string): TokenRecord | null {
+  /** The token revoked, or null when there is no such token in `tenant` (null: in any tenant). */
+  revoke(id: string, tenant: string | null): TokenRecord | null {
     for (const [hash, token] of this.byHash) {
-      if (token.id === id) {
+      if (token.id === id && (tenant === null || token.tenant === tenant)) {
         this.sql.exec("DELETE FROM tokens WHERE id = ?", id);
         this.byHash.delete(hash);
         return token;

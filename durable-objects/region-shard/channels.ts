@@ -3,6 +3,7 @@ import { ApiError } from "../../src/core/errors";
 import type { Principal } from "../../src/core/permissions";
 import { openWindow, SocketMeter, type SocketWindow } from "../../src/core/socket-meter";
 import type { LeasedTask } from "../../src/core/task-commands";
+import { scopedName, splitScoped } from "../../src/core/tenant-names";
 import { MAX_NODE_FRAME_BYTES, type NodeFrame } from "../../src/schemas/channel";
 import type { ElectionPush } from "../messages";
 import { errorFrame, leaderFrame, oversized, parseFrame, refOf, send } from "./channel-frames";
@@ -33,6 +34,12 @@ export interface SocketState extends SocketWindow {
 export const CHANNEL_MAX_ELECTIONS = 64;
 
 const nodeTag = (nodeId: string) => `node:${nodeId}`;
+
+/** A change as a node is shown it: its election by name, never by the stored key (another tenant's is `tenant/name`). */
+const shown = (change: ElectionPush): ElectionPush => ({
+  ...change,
+  election: splitScoped(change.election).name,
+});
 const tokenTag = (tokenId: string) => `token:${tokenId}`;
 
 /**
@@ -227,7 +234,7 @@ export class Channels {
         const results = frame.reports.map((r) => {
           try {
             const task = s.access.leaseOwner(
-              { role: "node", tokenId: state.tokenId },
+              { role: "node", tokenId: state.tokenId, tenant: node.tenant },
               r.id,
               r.leaseToken,
               now,
@@ -255,7 +262,7 @@ export class Channels {
       }
       case "extend": {
         const task = s.access.leaseOwner(
-          { role: "node", tokenId: state.tokenId },
+          { role: "node", tokenId: state.tokenId, tenant: node.tenant },
           frame.id,
           frame.leaseToken,
           now,
@@ -276,15 +283,16 @@ export class Channels {
         if (config === null) {
           throw ApiError.of("not_found", "no such region");
         }
-        this.follow(state, frame.election);
+        // Followed by stored key (what the coordinator pushes); frames show the name.
+        this.follow(state, scopedName(node.tenant, frame.election));
         const watcher = { deployment: config.deployment, region: config.region };
         const link = s.deps.elections(config.deployment);
         const ref = frame.op === "campaign" ? frame.ref : undefined;
         return (
           frame.op === "campaign"
-            ? link.campaign(node.id, state.tokenId, frame.election, watcher)
-            : link.observe(frame.election, watcher)
-        ).then((change) => send(ws, leaderFrame(node.id, change, ref)));
+            ? link.campaign(node.id, state.tokenId, node.tenant, frame.election, watcher)
+            : link.observe(node.tenant, frame.election, watcher)
+        ).then((change) => send(ws, leaderFrame(node.id, shown(change), ref)));
       }
       case "resign": {
         const config = s.config;
@@ -293,7 +301,7 @@ export class Channels {
         }
         return s.deps
           .elections(config.deployment)
-          .resign(node.id, state.tokenId, frame.election)
+          .resign(node.id, state.tokenId, node.tenant, frame.election)
           .then(() => send(ws, { op: "resigned", ref: frame.ref }));
       }
     }
@@ -314,7 +322,7 @@ export class Channels {
     for (const ws of this.ctx.getWebSockets()) {
       const state = ws.deserializeAttachment() as SocketState | null;
       if (state?.elections.includes(change.election)) {
-        send(ws, leaderFrame(state.nodeId, change, undefined));
+        send(ws, leaderFrame(state.nodeId, shown(change), undefined));
       }
     }
   }

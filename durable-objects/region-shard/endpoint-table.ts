@@ -12,6 +12,8 @@ export interface EndpointRecord {
   breaker: Breaker;
   createdAt: number;
   updatedAt: number;
+  /** Its tenant: it is delivered only that tenant's tasks. */
+  tenant: string;
   /** The scheduler's view of it: its leases carry this id as their nodeId; its capacity is the breaker's room. */
   readonly holder: Holder;
 }
@@ -25,6 +27,7 @@ type EndpointRow = {
   breaker: string;
   created_at: number;
   updated_at: number;
+  tenant: string;
 };
 
 /** The `nodeId` of the tasks leased to an endpoint (never a minted node id: those start with `node-`). */
@@ -48,7 +51,8 @@ export class EndpointTable {
         breaker: parseBreaker(row.breaker),
         createdAt: row.created_at,
         updatedAt: row.updated_at,
-        holder: { id: endpointHolderId(row.name), capacity: 0, inFlight: 0 },
+        tenant: row.tenant,
+        holder: { id: endpointHolderId(row.name), capacity: 0, inFlight: 0, tenant: row.tenant },
       });
     }
   }
@@ -73,6 +77,7 @@ export class EndpointTable {
    */
   put(
     name: string,
+    tenant: string,
     input: { url: string; capacity: number; timeoutMs: number | null },
     now: number,
     newSecret: () => string,
@@ -101,11 +106,12 @@ export class EndpointTable {
       breaker: CLOSED,
       createdAt: now,
       updatedAt: now,
-      holder: { id: endpointHolderId(name), capacity: 0, inFlight: 0 },
+      tenant,
+      holder: { id: endpointHolderId(name), capacity: 0, inFlight: 0, tenant },
     };
     this.sql.exec(
-      `INSERT INTO endpoints (name, url, capacity, timeout_ms, secret, breaker, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO endpoints (name, url, capacity, timeout_ms, secret, breaker, created_at, updated_at, tenant)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       name,
       endpoint.url,
       endpoint.capacity,
@@ -114,6 +120,7 @@ export class EndpointTable {
       JSON.stringify(endpoint.breaker),
       now,
       now,
+      tenant,
     );
     this.remember(endpoint);
     return { endpoint, created: true };

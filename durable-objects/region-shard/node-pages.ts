@@ -11,6 +11,8 @@ export interface NodePageQuery {
   after?: string;
   /** Bytes the items may hold in all (each item's comma included). */
   maxBytes: number;
+  /** Only this tenant's nodes (null: every tenant's, for a global admin). Set by the shard from the caller. */
+  tenant: string | null;
 }
 
 export interface NodeListItem extends SizedItem {
@@ -29,7 +31,10 @@ export function nodePage(
 ): ObjectPage<NodeListItem> {
   const matching: { node: NodeRecord; status: NodeStatus }[] = [];
   for (const node of table.nodes.values()) {
-    if (query.after !== undefined && !(node.id > query.after)) {
+    if (
+      (query.after !== undefined && !(node.id > query.after)) ||
+      (query.tenant !== null && node.tenant !== query.tenant)
+    ) {
       continue;
     }
     const status = table.statusOf(node, now);

@@ -5,6 +5,8 @@ export interface NodeRecord {
   id: string;
   region: string;
   tokenId: string;
+  /** Its token's tenant: it leases only that tenant's tasks. */
+  tenant: string;
   capacity: number;
   inFlight: number;
   load: number | null;
@@ -25,6 +27,7 @@ type NodeRow = {
   id: string;
   region: string;
   token_id: string;
+  tenant: string;
   capacity: number;
   load: number | null;
   draining: number;
@@ -46,8 +49,8 @@ export class NodeTable {
    * (a client that went away mid-poll must not keep its node alive; see statusOf).
    */
   readonly waiting = new Set<string>();
-  /** The ring, with the membership it was built for. */
-  private ring: { members: string; ring: BoundedHashRing } | null = null;
+  /** Each tenant's ring, with the membership it was built for. */
+  private readonly rings = new Map<string, { members: string; ring: BoundedHashRing }>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -58,6 +61,7 @@ export class NodeTable {
         id: n.id,
         region: n.region,
         tokenId: n.token_id,
+        tenant: n.tenant,
         capacity: n.capacity,
         inFlight: 0, // counted from the task table when the shard starts
         load: n.load,
@@ -74,11 +78,12 @@ export class NodeTable {
 
   register(node: NodeRecord): void {
     this.sql.exec(
-      `INSERT INTO nodes (id, region, token_id, capacity, load, draining, dead, labels, registered_at, last_seen_at)
-       VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
+      `INSERT INTO nodes (id, region, token_id, tenant, capacity, load, draining, dead, labels, registered_at, last_seen_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
       node.id,
       node.region,
       node.tokenId,
+      node.tenant,
       node.capacity,
       node.load,
       JSON.stringify(node.labels),
@@ -108,7 +113,7 @@ export class NodeTable {
     this.sql.exec("DELETE FROM nodes");
     this.nodes.clear();
     this.waiting.clear();
-    this.ring = null;
+    this.rings.clear();
   }
 
   /**
@@ -198,10 +203,13 @@ export class NodeTable {
   }
 
   /** Counts by status. */
-  statusCounts(now: number): Record<NodeStatus, number> {
+  /** Nodes by status, of `tenant` (null: of every tenant). */
+  statusCounts(now: number, tenant: string | null = null): Record<NodeStatus, number> {
     const counts = { healthy: 0, suspect: 0, draining: 0, dead: 0 };
     for (const node of this.nodes.values()) {
-      counts[this.statusOf(node, now)]++;
+      if (tenant === null || node.tenant === tenant) {
+        counts[this.statusOf(node, now)]++;
+      }
     }
     return counts;
   }
@@ -223,16 +231,21 @@ export class NodeTable {
     return { healthy: healthyNodes > 0, capacity, healthyNodes, liveNodes };
   }
 
-  /** The owner of an affinity key among the healthy nodes: consistent hashing with bounded loads. */
-  ownerOf(key: string, now: number): NodeRecord | undefined {
-    const healthy = [...this.nodes.values()].filter((n) => this.isAvailable(n, now));
+  /**
+   * The owner of an affinity key among `tenant`'s healthy nodes (only they may lease its tasks):
+   * consistent hashing with bounded loads.
+   */
+  ownerOf(key: string, tenant: string, now: number): NodeRecord | undefined {
+    const healthy = [...this.nodes.values()].filter((n) => n.tenant === tenant && this.isAvailable(n, now));
     const ids = healthy.map((n) => n.id).sort();
     const members = ids.join(",");
-    if (this.ring?.members !== members) {
-      this.ring = { members, ring: new BoundedHashRing(ids) };
+    let ring = this.rings.get(tenant);
+    if (ring?.members !== members) {
+      ring = { members, ring: new BoundedHashRing(ids) };
+      this.rings.set(tenant, ring);
     }
     const totalLoad = healthy.reduce((sum, n) => sum + n.inFlight, 0);
-    const owner = this.ring.ring.ownerWithLoads(key, (id) => this.nodes.get(id)?.inFlight ?? 0, totalLoad);
+    const owner = ring.ring.ownerWithLoads(key, (id) => this.nodes.get(id)?.inFlight ?? 0, totalLoad);
     return owner === undefined ? undefined : this.nodes.get(owner);
   }
 }

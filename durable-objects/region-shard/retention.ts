@@ -17,7 +17,7 @@ export interface PrunePass {
 const PRUNE_TASKS = `DELETE FROM tasks WHERE seq IN (
     SELECT seq FROM tasks INDEXED BY tasks_finished WHERE status IN ('succeeded', 'failed', 'canceled') AND updated_at <= ?
     ORDER BY updated_at LIMIT ?)
-  RETURNING region, status`;
+  RETURNING region, status, tenant`;
 
 const PRUNE_NODES = `DELETE FROM nodes WHERE id IN (
     SELECT id FROM nodes WHERE dead = 1 AND dead_at <= ? ORDER BY dead_at LIMIT ?)
@@ -51,7 +51,7 @@ export class Retention {
     const cutoff = pruneCutoff(now, this.retentionMs);
     this.tasks.flush();
     const tasks = this.sql
-      .exec<{ region: string; status: TaskStatus }>(PRUNE_TASKS, cutoff, this.sliceRows)
+      .exec<{ region: string; status: TaskStatus; tenant: string }>(PRUNE_TASKS, cutoff, this.sliceRows)
       .toArray();
     this.tasks.forgotten(tasks);
     const nodes = this.sql.exec<{ id: string }>(PRUNE_NODES, cutoff, this.sliceRows).toArray();

@@ -1,4 +1,4 @@
-import type { Principal, Role } from "../../src/core/permissions";
+import { type Principal, type Role, tenantOf } from "../../src/core/permissions";
 import type { Decision, ScheduleSpec } from "../../src/core/schedules";
 import type { PlaceBody } from "../../src/http/task-placement";
 
@@ -37,6 +37,7 @@ type ScheduleRow = {
   spec: string;
   token_id: string;
   role: Role;
+  tenant: string;
   paused: number;
   cursor: number;
   next_run_at: number | null;
@@ -55,6 +56,7 @@ type RunRow = {
   body: string;
   token_id: string;
   role: Role;
+  tenant: string;
   created_at: number;
   attempts: number;
   retry_at: number;
@@ -64,7 +66,7 @@ function parseSchedule(row: ScheduleRow): ScheduleRecord {
   return {
     id: row.id,
     spec: JSON.parse(row.spec) as ScheduleSpec,
-    principal: { tokenId: row.token_id, role: row.role },
+    principal: { tokenId: row.token_id, role: row.role, tenant: row.tenant },
     paused: row.paused === 1,
     cursor: row.cursor,
     nextRunAt: row.next_run_at,
@@ -83,7 +85,7 @@ function parseRun(row: RunRow): PendingRun {
     scheduleId: row.schedule_id,
     slot: row.slot,
     body: JSON.parse(row.body) as PlaceBody,
-    principal: { tokenId: row.token_id, role: row.role },
+    principal: { tokenId: row.token_id, role: row.role, tenant: row.tenant },
     createdAt: row.created_at,
     attempts: row.attempts,
     retryAt: row.retry_at,
@@ -102,10 +104,11 @@ export class ScheduleTable {
   /** Writes a schedule, new or changed. */
   save(s: ScheduleRecord): void {
     this.sql.exec(
-      `INSERT INTO schedules (id, spec, token_id, role, paused, cursor, next_run_at, last_run_at, last_task_id,
+      `INSERT INTO schedules (id, spec, token_id, role, tenant, paused, cursor, next_run_at, last_run_at, last_task_id,
          last_error, runs, skipped, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET spec = excluded.spec, token_id = excluded.token_id, role = excluded.role,
+         tenant = excluded.tenant,
          paused = excluded.paused, cursor = excluded.cursor, next_run_at = excluded.next_run_at,
          last_run_at = excluded.last_run_at, last_task_id = excluded.last_task_id, last_error = excluded.last_error,
          runs = excluded.runs, skipped = excluded.skipped, updated_at = excluded.updated_at`,
@@ -113,6 +116,7 @@ export class ScheduleTable {
       JSON.stringify(s.spec),
       s.principal.tokenId,
       s.principal.role,
+      tenantOf(s.principal),
       s.paused ? 1 : 0,
       s.cursor,
       s.nextRunAt,
@@ -136,17 +140,18 @@ export class ScheduleTable {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM schedules").one().n;
   }
 
-  /** A page by id, after the cursor (an id). */
-  list(limit: number, after?: string): ScheduleRecord[] {
-    const rows =
-      after === undefined
-        ? this.sql.exec<ScheduleRow>("SELECT * FROM schedules ORDER BY id LIMIT ?", limit)
-        : this.sql.exec<ScheduleRow>(
-            "SELECT * FROM schedules WHERE id > ? ORDER BY id LIMIT ?",
-            after,
-            limit,
-          );
-    return rows.toArray().map(parseSchedule);
+  /** A page of `tenant`'s schedules (null: every tenant's) by id, after the cursor (an id). */
+  list(tenant: string | null, limit: number, after?: string): ScheduleRecord[] {
+    return this.sql
+      .exec<ScheduleRow>(
+        "SELECT * FROM schedules WHERE (? IS NULL OR tenant = ?) AND id > ? ORDER BY id LIMIT ?",
+        tenant,
+        tenant,
+        after ?? "",
+        limit,
+      )
+      .toArray()
+      .map(parseSchedule);
   }
 
   /** Schedules whose next slot has come. */
@@ -178,8 +183,8 @@ export class ScheduleTable {
     const runs = decided.flatMap((d) => d.runs);
     if (runs.length > 0) {
       this.sql.exec(
-        `INSERT INTO schedule_runs (schedule_id, slot, body, token_id, role, created_at, attempts, retry_at)
-           SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7
+        `INSERT INTO schedule_runs (schedule_id, slot, body, token_id, role, created_at, attempts, retry_at, tenant)
+           SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8
            FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`,
         JSON.stringify(
           runs.map((r) => [
@@ -191,6 +196,7 @@ export class ScheduleTable {
             r.createdAt,
             r.attempts,
             r.retryAt,
+            tenantOf(r.principal),
           ]),
         ),
       );
@@ -199,8 +205,8 @@ export class ScheduleTable {
 
   addRun(run: PendingRun): void {
     this.sql.exec(
-      `INSERT INTO schedule_runs (schedule_id, slot, body, token_id, role, created_at, attempts, retry_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO schedule_runs (schedule_id, slot, body, token_id, role, created_at, attempts, retry_at, tenant)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       run.scheduleId,
       run.slot,
       JSON.stringify(run.body),
@@ -209,6 +215,7 @@ export class ScheduleTable {
       run.createdAt,
       run.attempts,
       run.retryAt,
+      tenantOf(run.principal),
     );
   }
 

@@ -23,7 +23,7 @@ export type { LeasedTask, SubmitCommand } from "../../src/core/task-commands";
  * Whoever tasks are leased to: a node, or a push endpoint (the shard delivers its tasks by HTTP).
  * `capacity` is what it may hold at once; an endpoint's is its breaker's room.
  */
-export type Holder = Pick<NodeRecord, "id" | "capacity" | "inFlight">;
+export type Holder = Pick<NodeRecord, "id" | "capacity" | "inFlight" | "tenant">;
 
 /** The push endpoints, as the scheduler sees them: holders with their own availability and lease length. */
 export interface EndpointHolders {
@@ -80,7 +80,7 @@ export class Scheduler {
   ) {}
 
   /** Stores a new task (the caller has checked that the region takes it) and wakes a waiting node. */
-  submit(command: SubmitCommand, region: string, scope: string, now: number): TaskRecord {
+  submit(command: SubmitCommand, region: string, scope: string, tenant: string, now: number): TaskRecord {
     const runAt = command.runAt ?? now + (command.delayMs ?? 0);
     const task = this.tasks.insert({
       id: command.id,
@@ -110,6 +110,7 @@ export class Scheduler {
       retryOf: command.retryOf,
       retriedAs: null,
       scheduleId: command.scheduleId ?? null,
+      tenant,
     });
     this.record(taskRouted(task, now));
     this.metrics.submitted();
@@ -135,7 +136,7 @@ export class Scheduler {
     let skipped = 0;
     while (leased.length < room && skipped <= AFFINITY_SLACK) {
       const wanted = room - leased.length;
-      const batch = this.tasks.runnable(wanted, skipped);
+      const batch = this.tasks.runnable(node.tenant, wanted, skipped);
       for (const task of batch) {
         if (this.isLeftForOwner(task, node, now)) {
           skipped++;
@@ -163,7 +164,7 @@ export class Scheduler {
     if (task.affinityKey === null) {
       return false;
     }
-    return leftForOwner(this.nodes.ownerOf(task.affinityKey, now), node.id);
+    return leftForOwner(this.nodes.ownerOf(task.affinityKey, task.tenant, now), node.id);
   }
 
   private leaseTo(task: TaskRecord, node: Holder, now: number): LeasedTask {

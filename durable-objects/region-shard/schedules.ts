@@ -1,7 +1,7 @@
 import { ApiError, type ErrorBody } from "../../src/core/errors";
 import type { EventBody } from "../../src/core/events";
 import { regionOfTaskId } from "../../src/core/ids";
-import type { Principal } from "../../src/core/permissions";
+import { type Principal, sees, tenantOf } from "../../src/core/permissions";
 import {
   type Decision,
   decide,
@@ -97,6 +97,20 @@ export class ShardSchedules {
     return scheduleView(s, this.region() ?? "");
   }
 
+  /**
+   * Refuses a caller of another tenant than schedule `id`'s: 404 for a read or an action on it, as if
+   * it did not exist; 409 for a PUT, which would otherwise replace it (schedule ids are one namespace).
+   */
+  checkTenant(principal: Principal, id: string, put: boolean): void {
+    const s = this.table.get(id);
+    if (s !== null && !sees(principal, tenantOf(s.principal))) {
+      if (put) {
+        throw ApiError.of("conflict", `schedule id ${id} is taken: choose another`);
+      }
+      throw ApiError.of("not_found", `no schedule ${id}`);
+    }
+  }
+
   private existing(id: string): ScheduleRecord {
     const s = this.table.get(id);
     if (s === null) {
@@ -139,8 +153,9 @@ export class ShardSchedules {
     return this.view(this.existing(id));
   }
 
-  list(limit: number, after?: string) {
-    return this.table.list(limit, after).map((s) => this.view(s));
+  /** A page of the schedules `principal` sees (a global admin: every tenant's). */
+  list(principal: Principal, limit: number, after?: string) {
+    return this.table.list(principal.tenant, limit, after).map((s) => this.view(s));
   }
 
   /** No slot runs while paused (they are skipped, not kept for later). */
@@ -360,6 +375,7 @@ export class ShardSchedules {
       this.table.removeRun(run);
       this.record({
         type: "schedule.fired",
+        tenant: tenantOf(run.principal),
         at: now,
         scheduleId: run.scheduleId,
         slot: run.slot,

@@ -142,6 +142,20 @@ export const SHARD_MIGRATIONS: readonly string[] = [
   ALTER TABLE tasks ADD COLUMN retry_of TEXT;
   ALTER TABLE tasks ADD COLUMN retried_as TEXT;
   `,
+  // v8: tenants (API-v2 §8). Tasks, nodes, schedules and endpoints belong to a tenant; everything
+  // stored before belongs to 'default'. A node leases only its tenant's tasks: the poll's index leads
+  // with the tenant. A tenant's list pages by id: without tasks_tenant_id (and without ANALYZE, as
+  // in a Durable Object) SQLite read every task of the tenant through tasks_tenant_queue and sorted
+  // them for each page.
+  `
+  ALTER TABLE tasks ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  CREATE INDEX tasks_tenant_queue ON tasks(tenant, status, priority DESC, seq);
+  CREATE INDEX tasks_tenant_id ON tasks(tenant, id);
+  ALTER TABLE nodes ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE schedules ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE schedule_runs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  ALTER TABLE endpoints ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+  `,
 ];
 
 export function migrateShard(storage: Pick<DurableObjectStorage, "sql" | "transactionSync">): void {

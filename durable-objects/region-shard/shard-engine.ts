@@ -53,6 +53,8 @@ export interface ShardDependencies {
  */
 export class ShardEngine {
   readonly gate: CallGate;
+  /** Tasks each tenant submits here, each item counted (TENANT_TASKS_PER_SEC); null when unlimited. */
+  readonly tenantSubmits: TokenBuckets | null;
   readonly nodes: NodeTable;
   readonly tasks: TaskQueue;
   readonly scheduler: Scheduler;
@@ -107,6 +109,12 @@ export class ShardEngine {
       settle: () => this.settle(),
       revoked: (tokenId) => this.revokedTokens.has(tokenId),
     });
+    this.tenantSubmits = deps.rateLimited
+      ? new TokenBuckets({
+          ratePerSec: deps.config.tenants.tasksPerSec,
+          burst: deps.config.tenants.tasksBurst,
+        })
+      : null;
     this.events = new EventOutbox(() => (this.config === null ? null : deps.events(this.config.deployment)));
     this.nodes = new NodeTable(sql, deps.config);
     this.tasks = new TaskQueue(sql);

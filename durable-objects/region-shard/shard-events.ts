@@ -10,6 +10,7 @@ export function taskRouted(task: TaskRecord, now: number): EventBody {
   const { routing } = task;
   return {
     type: "task.routed",
+    tenant: task.tenant,
     at: now,
     taskId: task.id,
     taskType: task.type,
@@ -21,13 +22,22 @@ export function taskRouted(task: TaskRecord, now: number): EventBody {
 
 /** An attempt started: `attempt` counts from 1. */
 export function taskLeased(task: TaskRecord, nodeId: string, attempt: number, now: number): EventBody {
-  return { type: "task.leased", at: now, taskId: task.id, region: task.region, nodeId, attempt };
+  return {
+    type: "task.leased",
+    tenant: task.tenant,
+    at: now,
+    taskId: task.id,
+    region: task.region,
+    nodeId,
+    attempt,
+  };
 }
 
 /** `held` is the task as its holder had it (its node, its attempts), before it was saved as succeeded. */
 export function taskSucceeded(held: TaskRecord, now: number): EventBody {
   return {
     type: "task.succeeded",
+    tenant: held.tenant,
     at: now,
     taskId: held.id,
     region: held.region,
@@ -40,6 +50,7 @@ export function taskSucceeded(held: TaskRecord, now: number): EventBody {
 export function taskFailed(held: TaskRecord, final: boolean, now: number): EventBody {
   return {
     type: "task.failed",
+    tenant: held.tenant,
     at: now,
     taskId: held.id,
     region: held.region,
@@ -50,9 +61,9 @@ export function taskFailed(held: TaskRecord, final: boolean, now: number): Event
 }
 
 export function nodeUp(node: NodeRecord, transport: "channel" | "http", now: number): EventBody {
-  return { type: "node.up", at: now, nodeId: node.id, region: node.region, transport };
+  return { type: "node.up", tenant: node.tenant, at: now, nodeId: node.id, region: node.region, transport };
 }
 
 export function nodeDown(node: NodeRecord, reason: NodeDownReason, now: number): EventBody {
-  return { type: "node.down", at: now, nodeId: node.id, region: node.region, reason };
+  return { type: "node.down", tenant: node.tenant, at: now, nodeId: node.id, region: node.region, reason };
 }

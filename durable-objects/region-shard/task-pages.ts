@@ -17,6 +17,8 @@ export interface TaskPageQuery {
   include: ListField[];
   /** Bytes the items may hold in all (each item's comma included). */
   maxBytes: number;
+  /** Only this tenant's tasks (null: every tenant's, for a global admin). Set by the shard from the caller. */
+  tenant: string | null;
 }
 
 /**
@@ -51,6 +53,10 @@ function where(query: TaskPageQuery): { clause: string; args: (string | number)[
   if (query.before !== undefined) {
     parts.push("id < ?");
     args.push(query.before);
+  }
+  if (query.tenant !== null) {
+    parts.push("tenant = ?");
+    args.push(query.tenant);
   }
   return { clause: parts.length > 0 ? `WHERE ${parts.join(" AND ")}` : "", args };
 }

@@ -29,6 +29,8 @@ export interface TaskRecord extends TaskState {
   retriedAs: string | null;
   /** The schedule that submitted it (API-v2 §5), or null. */
   scheduleId: string | null;
+  /** Its tenant (API-v2 §8): only that tenant's callers see it, only that tenant's nodes lease it. */
+  tenant: string;
 }
 
 /** A task row as SQLite returns it; `parseTask` turns it into a record (and may throw on a corrupt row). */
@@ -61,6 +63,7 @@ export type TaskRow = {
   retry_of: string | null;
   retried_as: string | null;
   schedule_id: string | null;
+  tenant: string;
 };
 
 export function parseTask(row: TaskRow): TaskRecord {
@@ -93,6 +96,7 @@ export function parseTask(row: TaskRow): TaskRecord {
     retryOf: row.retry_of,
     retriedAs: row.retried_as,
     scheduleId: row.schedule_id ?? null,
+    tenant: row.tenant,
   };
 }
 
@@ -128,10 +132,12 @@ const NEW_TASK_COLUMNS = [
   "allow_list",
   "retry_of",
   "schedule_id",
+  "tenant",
 ] as const;
 
 const REGION = NEW_TASK_COLUMNS.indexOf("region");
 const STATUS = NEW_TASK_COLUMNS.indexOf("status");
+const TENANT = NEW_TASK_COLUMNS.indexOf("tenant");
 
 /** One new task, one bound parameter per column. */
 const INSERT_TASK = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
@@ -157,6 +163,8 @@ const INSERT_TASKS = `INSERT INTO tasks (${NEW_TASK_COLUMNS.join(", ")})
  */
 export class TaskQueue {
   private readonly counts = new Map<string, Counts>();
+  /** Stored tasks by tenant (derived, like `counts`): the TENANT_MAX_TASKS quota reads it. */
+  private readonly byTenant = new Map<string, number>();
   /** Tasks numbered by `insert` and not yet written, as rows in NEW_TASK_COLUMNS order. */
   private held: unknown[][] = [];
   private nextSeq: number;
@@ -166,6 +174,11 @@ export class TaskQueue {
       "SELECT region, status, count(*) AS n FROM tasks GROUP BY region, status",
     )) {
       this.countsOf(row.region)[row.status] = row.n;
+    }
+    for (const row of sql.exec<{ tenant: string; n: number }>(
+      "SELECT tenant, count(*) AS n FROM tasks GROUP BY tenant",
+    )) {
+      this.byTenant.set(row.tenant, row.n);
     }
     // Sequence numbers are the table's rowids, handed out here so that a held task has its own.
     this.nextSeq = sql.exec<{ seq: number }>("SELECT coalesce(max(seq), 0) + 1 AS seq FROM tasks").one().seq;
@@ -194,6 +207,7 @@ export class TaskQueue {
       // Nothing was written (one statement): the counts go back to what the table holds.
       for (const row of rows) {
         this.countsOf(row[REGION] as string)[row[STATUS] as TaskStatus]--;
+        this.countTenant(row[TENANT] as string, -1);
       }
       throw error;
     }
@@ -220,6 +234,21 @@ export class TaskQueue {
       }
     }
     return total;
+  }
+
+  /**
+   * Counts by status of one tenant's tasks in the shard: a query over the tenant's index, not the
+   * counts in memory (those are per region; a status read is rare enough to pay for it).
+   */
+  tenantDepth(tenant: string): Counts {
+    const counts = zeroCounts();
+    for (const row of this.db.exec<{ status: TaskStatus; n: number }>(
+      "SELECT status, count(*) AS n FROM tasks WHERE tenant = ? GROUP BY status",
+      tenant,
+    )) {
+      counts[row.status] = row.n;
+    }
+    return counts;
   }
 
   /** Whether any task is unfinished. */
@@ -252,8 +281,10 @@ export class TaskQueue {
       task.allow === null ? null : JSON.stringify(task.allow),
       task.retryOf,
       task.scheduleId,
+      task.tenant,
     ]);
     this.countsOf(task.region)[task.status]++;
+    this.countTenant(task.tenant, 1);
     return { ...task, seq };
   }
 
@@ -300,9 +331,24 @@ export class TaskQueue {
   }
 
   /** Rows deleted by retention: their counts go too. */
-  forgotten(rows: Iterable<{ region: string; status: TaskStatus }>): void {
+  forgotten(rows: Iterable<{ region: string; status: TaskStatus; tenant: string }>): void {
     for (const row of rows) {
       this.countsOf(row.region)[row.status]--;
+      this.countTenant(row.tenant, -1);
+    }
+  }
+
+  /** How many tasks `tenant` has stored here (held ones included). */
+  storedBy(tenant: string): number {
+    return this.byTenant.get(tenant) ?? 0;
+  }
+
+  private countTenant(tenant: string, delta: number): void {
+    const n = (this.byTenant.get(tenant) ?? 0) + delta;
+    if (n > 0) {
+      this.byTenant.set(tenant, n);
+    } else {
+      this.byTenant.delete(tenant);
     }
   }
 
@@ -319,13 +365,14 @@ export class TaskQueue {
   }
 
   /**
-   * The best runnable tasks of a region, highest priority first, oldest first within a priority:
-   * `limit` of them after the first `skip`.
+   * The best runnable tasks of `tenant` in the region, highest priority first, oldest first within a
+   * priority: `limit` of them after the first `skip`.
    */
-  runnable(limit: number, skip = 0): TaskRecord[] {
+  runnable(tenant: string, limit: number, skip = 0): TaskRecord[] {
     return this.db
       .exec<TaskRow>(
-        "SELECT * FROM tasks WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
+        "SELECT * FROM tasks WHERE tenant = ? AND status = 'queued' ORDER BY priority DESC, seq LIMIT ? OFFSET ?",
+        tenant,
         limit,
         skip,
       )

@@ -48,7 +48,8 @@ export const SETTINGS = {
     default: 500,
     min: 1,
     max: 1_000_000,
-    describe: "Requests a second one token may make to one object (the coordinator, or one region shard).",
+    describe:
+      "Requests a second one token may make to one object (the coordinator, or one region shard); a submit counts each of its tasks (a batch of 100 counts 100).",
   },
   RATE_LIMIT_BURST: {
     kind: "count",
@@ -168,6 +169,46 @@ export const SETTINGS = {
     max: 1_000_000,
     describe: "401 and 403 answers one client address may get at once before REFUSALS_PER_SEC applies.",
   },
+  TENANT_TASKS_PER_SEC: {
+    kind: "count",
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Tasks a second one tenant may submit to one region shard, each item of a batch counted (API-v2 §8); past it (and TENANT_TASKS_BURST) 429 with Retry-After. Per shard: a tenant spread over n regions may submit n times this.",
+  },
+  TENANT_TASKS_BURST: {
+    kind: "count",
+    default: 2000,
+    min: 100,
+    max: 1_000_000,
+    describe:
+      "Tasks one tenant may submit at once to one region shard before TENANT_TASKS_PER_SEC applies (at least one full batch, 100).",
+  },
+  TENANT_MAX_TASKS: {
+    kind: "count",
+    default: 1_000_000,
+    min: 1,
+    max: 100_000_000,
+    describe:
+      "Tasks one tenant may hold stored in one region shard, finished ones included until retention deletes them; a submit past it is answered 409 `quota_exceeded`. Counted per shard, not across the deployment.",
+  },
+  TENANT_MAX_NODES: {
+    kind: "count",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Live (not dead) nodes one tenant may have registered in one region; a registration past it is answered 409 `quota_exceeded`.",
+  },
+  TENANT_MAX_ELECTIONS: {
+    kind: "count",
+    default: 100_000,
+    min: 1,
+    max: 10_000_000,
+    describe:
+      "Elections one tenant may hold (the coordinator counts them all); a campaign that would create one more is answered 409 `quota_exceeded`.",
+  },
 } as const satisfies Record<string, NumberSetting>;
 
 /** Settings that take one of a few words. */
@@ -202,6 +243,14 @@ export interface Config {
   observers: { perToken: number; total: number };
   /** 401/403 answers per client address before it is answered 429 unheard. */
   refusals: { ratePerSec: number; burst: number };
+  /** Per-tenant quotas (API-v2 §8): submit rate and stored tasks per shard, live nodes per region, elections. */
+  tenants: {
+    tasksPerSec: number;
+    tasksBurst: number;
+    maxTasks: number;
+    maxNodes: number;
+    maxElections: number;
+  };
 }
 
 /** A setting that cannot be used: named, with what was wrong. */
@@ -265,6 +314,11 @@ const EnvSchema = z
     OBSERVERS: numberSchema(SETTINGS.OBSERVERS),
     REFUSALS_PER_SEC: numberSchema(SETTINGS.REFUSALS_PER_SEC),
     REFUSAL_BURST: numberSchema(SETTINGS.REFUSAL_BURST),
+    TENANT_TASKS_PER_SEC: numberSchema(SETTINGS.TENANT_TASKS_PER_SEC),
+    TENANT_TASKS_BURST: numberSchema(SETTINGS.TENANT_TASKS_BURST),
+    TENANT_MAX_TASKS: numberSchema(SETTINGS.TENANT_MAX_TASKS),
+    TENANT_MAX_NODES: numberSchema(SETTINGS.TENANT_MAX_NODES),
+    TENANT_MAX_ELECTIONS: numberSchema(SETTINGS.TENANT_MAX_ELECTIONS),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
@@ -312,5 +366,12 @@ export function parseConfig(env: Record<string, unknown>): Config {
     },
     observers: { perToken: v.OBSERVERS_PER_TOKEN, total: v.OBSERVERS },
     refusals: { ratePerSec: v.REFUSALS_PER_SEC, burst: v.REFUSAL_BURST },
+    tenants: {
+      tasksPerSec: v.TENANT_TASKS_PER_SEC,
+      tasksBurst: v.TENANT_TASKS_BURST,
+      maxTasks: v.TENANT_MAX_TASKS,
+      maxNodes: v.TENANT_MAX_NODES,
+      maxElections: v.TENANT_MAX_ELECTIONS,
+    },
   };
 }

@@ -152,6 +152,13 @@ export const ERROR_REASONS = {
     means: "Another submit with the same idempotency key is being placed at this moment.",
     action: "Retry shortly: the repeat then returns the task the first submit created.",
   },
+  quota_exceeded: {
+    code: "conflict",
+    means:
+      "The tenant holds as many of these as its quota allows (API-v2 §8): stored tasks in this region (TENANT_MAX_TASKS), live nodes in this region (TENANT_MAX_NODES), or elections (TENANT_MAX_ELECTIONS).",
+    action:
+      "Free some (erase finished tasks, deregister nodes, let idle elections expire), or raise the setting. The message names which quota.",
+  },
   legacy_state: {
     code: "unavailable",
     means:

@@ -26,8 +26,10 @@ export type NodeDownReason = (typeof NODE_DOWN_REASONS)[number];
 /**
  * An event as its producer (a region shard, the coordinator) records it: everything but the id,
  * which the hub gives when it takes the event. Type literals, not interfaces: they cross RPC.
+ * `tenant`: whose event it is (a task's, a node's, a schedule's, an election's), never shown; only
+ * that tenant's streams get it. Without one (`region.changed`: regions are shared) every stream may.
  */
-export type EventBody =
+export type EventBody = { tenant?: string } & (
   | {
       type: "task.routed";
       at: number;
@@ -70,18 +72,23 @@ export type EventBody =
       capacity: number;
       inFlight: number;
       queued: number;
-    };
+    }
+);
 
 /** An event in the deployment's stream: its body with the id the hub gave it. */
 export type NumberedEvent = { id: number } & EventBody;
 
-/** Which events a stream wants: some types (null: all), of one region (null: all). */
+/**
+ * Which events a stream wants: some types (null: all), of one region (null: all). `tenant`: the
+ * reader's, whose events only it may see (null: a global admin, every tenant's).
+ */
 export interface EventFilter {
   types: ReadonlySet<EventType> | null;
   region: string | null;
+  tenant: string | null;
 }
 
-export const NO_FILTER: EventFilter = { types: null, region: null };
+export const NO_FILTER: EventFilter = { types: null, region: null, tenant: null };
 
 /**
  * Whether a stream with `filter` gets `event`. An event without a region (`leader.changed`) is sent
@@ -89,6 +96,9 @@ export const NO_FILTER: EventFilter = { types: null, region: null };
  */
 export function wants(filter: EventFilter, event: EventBody): boolean {
   if (filter.types !== null && !filter.types.has(event.type)) {
+    return false;
+  }
+  if (filter.tenant !== null && event.tenant !== undefined && event.tenant !== filter.tenant) {
     return false;
   }
   if (filter.region === null || !("region" in event)) {
@@ -119,7 +129,7 @@ export function parseTypes(text: string | undefined): { types: EventType[] | nul
  * so one `data:` line carries it; the id leads the object, as the contract shows it.
  */
 export function eventMessage(event: NumberedEvent): string {
-  const { id, type, ...fields } = event;
+  const { id, type, tenant: _whose, ...fields } = event;
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify({ id, type, ...fields })}\n\n`;
 }
 

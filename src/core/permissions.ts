@@ -1,3 +1,4 @@
+import { ApiError } from "./errors";
 /** The four roles of the contract. */
 /** The token id of the bootstrap ADMIN_TOKEN (minted ids look like `tok-…`). */
 export const ADMIN_TOKEN_ID = "admin";
@@ -50,8 +51,44 @@ export function can(role: Role, operation: Operation): boolean {
  */
 export type Credential = { admin: true } | { tokenHash: string };
 
-/** An authenticated caller. `tokenId` binds the nodes a token registers to it. */
+/** The tenant of every v1 token and task, and of tokens minted without one (API-v2 §8). */
+export const DEFAULT_TENANT = "default";
+
+/**
+ * An authenticated caller. `tokenId` binds the nodes a token registers to it. `tenant` scopes what
+ * it sees and acts on; null only for a global admin (the bootstrap ADMIN_TOKEN, or an admin token
+ * minted without a tenant), which sees every tenant.
+ */
 export interface Principal {
   role: Role;
   tokenId: string;
+  tenant: string | null;
+}
+
+/** How a global admin's null tenant travels in a header (never an identifier: those start with [a-z0-9]). */
+export const GLOBAL_TENANT_HEADER = "*";
+
+/** Whether `principal` may see an object of `tenant`: a global admin sees all, anyone else only their own. */
+export function sees(principal: Principal, tenant: string): boolean {
+  return principal.tenant === null || principal.tenant === tenant;
+}
+
+/** The tenant an object created by `principal` belongs to (a global admin creates in `default`). */
+export function tenantOf(principal: Principal): string {
+  return principal.tenant ?? DEFAULT_TENANT;
+}
+
+/**
+ * The tenant of a token `principal` mints (an admin: tokens.create is admin-only). A tenant admin
+ * mints only in its own tenant (403 naming another); a global admin names any tenant, and without
+ * one mints a global admin, or a token of `default` for the other roles.
+ */
+export function mintedTenant(principal: Principal, role: Role, requested: string | undefined): string | null {
+  if (principal.tenant !== null) {
+    if (requested !== undefined && requested !== principal.tenant) {
+      throw ApiError.of("forbidden", `an admin of tenant ${principal.tenant} mints only in that tenant`);
+    }
+    return principal.tenant;
+  }
+  return requested ?? (role === "admin" ? null : DEFAULT_TENANT);
 }

@@ -18,17 +18,22 @@ export class TokenBuckets {
 
   constructor(readonly config: BucketConfig) {}
 
-  /** Spends one token of `key`; returns 0 when allowed, else the seconds until one is available. */
-  take(key: string, now: number): number {
+  /**
+   * Spends `cost` tokens of `key` (a batch's items: each counts), all or none; returns 0 when
+   * allowed, else the seconds until they are available. A cost over the burst costs the whole
+   * burst, so it can pass once the bucket is full.
+   */
+  take(key: string, now: number, cost = 1): number {
     const { ratePerSec, burst } = this.config;
+    const need = Math.min(cost, burst);
     const bucket = this.buckets.get(key) ?? { tokens: burst, updatedAt: now };
     const refilled = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * ratePerSec);
-    if (refilled >= 1) {
-      this.buckets.set(key, { tokens: refilled - 1, updatedAt: now });
+    if (refilled >= need) {
+      this.buckets.set(key, { tokens: refilled - need, updatedAt: now });
       return 0;
     }
     this.buckets.set(key, { tokens: refilled, updatedAt: now });
-    return Math.max(1, Math.ceil((1 - refilled) / ratePerSec));
+    return Math.max(1, Math.ceil((need - refilled) / ratePerSec));
   }
 
   /** The seconds until `key` may spend one token (0: now), spending nothing. */

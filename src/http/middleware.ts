@@ -110,7 +110,7 @@ export const bearer: MiddlewareHandler<AppEnv> = async (c, next) => {
   const admin = c.env.ADMIN_TOKEN;
   let principal: Principal | null = null;
   if (token !== undefined && admin && sameSecret(token, admin)) {
-    principal = { role: "admin", tokenId: ADMIN_TOKEN_ID };
+    principal = { role: "admin", tokenId: ADMIN_TOKEN_ID, tenant: null };
   } else {
     const hash = token !== undefined && MINTED_SECRET.test(token) ? await sha256Hex(token) : null;
     principal = hash === null ? null : await edge.auth.trusted(hash);

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { GLOBAL_TENANT_HEADER } from "../core/permissions";
 import type { AppEnv } from "./context";
 import { relayObserver } from "./observer-relay";
 
@@ -16,7 +17,11 @@ export const OBSERVE_SSE_MAX_PENDING = 64;
  */
 export async function observeElection(c: Context<AppEnv>, name: string): Promise<Response> {
   const upgrade = new Request(`https://coordinator/observe?election=${encodeURIComponent(name)}`, {
-    headers: { Upgrade: "websocket", "x-meridian-token-id": c.var.principal.tokenId },
+    headers: {
+      Upgrade: "websocket",
+      "x-meridian-token-id": c.var.principal.tokenId,
+      "x-meridian-tenant": c.var.principal.tenant ?? GLOBAL_TENANT_HEADER,
+    },
   });
   const upstream = await c.var.edge.coordinator().fetch(upgrade);
   const socket = upstream.webSocket;

@@ -63,7 +63,7 @@ export async function regionStats(c: Context<AppEnv>, regions: { id: string; lat
 export async function taskPageAcrossShards(
   c: Context<AppEnv>,
   shards: string[],
-  query: Omit<TaskPageQuery, "maxBytes">,
+  query: Omit<TaskPageQuery, "maxBytes" | "tenant">,
   budget: number,
 ): Promise<string> {
   const maxBytes = itemBudget(budget);
@@ -82,7 +82,7 @@ export async function taskPageAcrossShards(
 export async function nodePageAcrossShards(
   c: Context<AppEnv>,
   regions: string[],
-  query: Omit<NodePageQuery, "maxBytes">,
+  query: Omit<NodePageQuery, "maxBytes" | "tenant">,
   budget: number,
 ): Promise<{ nodes: NodeView[]; cursor: string | null }> {
   const maxBytes = itemBudget(budget);

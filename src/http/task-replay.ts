@@ -88,12 +88,14 @@ export async function retryTask(
       continue;
     }
     const next = mintTaskId(offer.region, edge.clock());
-    unwrap(await home.reserveRetry(principal, id, claim, next));
+    const { tenant } = unwrap(await home.reserveRetry(principal, id, claim, next)) as { tenant: string };
     claim = { successor: next, takeOver: false };
     const at = table.regions.find((r) => r.id === offer.region);
+    // The moved task stays in its tenant, whoever retries it (a global admin has none of its own).
+    const mover: Principal = { ...principal, tenant };
     const reply = (await edge
       .shard(offer.region, at)
-      .submit(principal, [moved(task, next, routing, offer.requireRoom)])) as Result<{
+      .submit(mover, [moved(task, next, routing, offer.requireRoom)])) as Result<{
       results: SubmitResult[];
     }>;
     const result: SubmitResult | undefined = reply.ok ? reply.value.results[0] : { error: reply.error };

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "../core/errors";
+import { GLOBAL_TENANT_HEADER } from "../core/permissions";
 import { unwrap } from "../http/errors";
 import { operation } from "../http/middleware";
 import { bearerSecurity, openApiApp } from "../http/openapi-app";
@@ -206,6 +207,7 @@ nodes.openapi(
         "x-meridian-node": id,
         "x-meridian-token-id": principal.tokenId,
         "x-meridian-role": principal.role,
+        "x-meridian-tenant": principal.tenant ?? GLOBAL_TENANT_HEADER,
       },
     });
     // A 101 carries no JSON: the route's typed responses describe its errors, the runtime passes the socket on.

@@ -43,6 +43,13 @@ describe("settings (src/core/config.ts)", () => {
       },
       observers: { perToken: SETTINGS.OBSERVERS_PER_TOKEN.default, total: SETTINGS.OBSERVERS.default },
       refusals: { ratePerSec: SETTINGS.REFUSALS_PER_SEC.default, burst: SETTINGS.REFUSAL_BURST.default },
+      tenants: {
+        tasksPerSec: SETTINGS.TENANT_TASKS_PER_SEC.default,
+        tasksBurst: SETTINGS.TENANT_TASKS_BURST.default,
+        maxTasks: SETTINGS.TENANT_MAX_TASKS.default,
+        maxNodes: SETTINGS.TENANT_MAX_NODES.default,
+        maxElections: SETTINGS.TENANT_MAX_ELECTIONS.default,
+      },
     });
     expect(
       parseConfig({

@@ -82,7 +82,7 @@ describe("EventRing", () => {
     for (let i = 1; i <= 10; i++) {
       ring.append(i % 2 === 0 ? node("eu-west", i) : node("us-east", i));
     }
-    const reader = ring.reader({ types: null, region: "eu-west" }, 0);
+    const reader = ring.reader({ types: null, region: "eu-west", tenant: null }, 0);
     expect(parse(ring.read(reader, 3, 1e9)).map(([, id]) => id)).toEqual([2, 4, 6]);
     expect(parse(ring.read(reader, 3, 1e9)).map(([, id]) => id)).toEqual([8, 10]);
     expect(ring.read(reader, 3, 1e9)).toBeNull();
@@ -92,7 +92,7 @@ describe("EventRing", () => {
     const slow: RingReader[] = [];
     const ring = ringWith({ maxEvents: 4, maxBytes: 1e9 }, 0, slow);
     const all = ring.reader(NO_FILTER, null);
-    const euWest = ring.reader({ types: null, region: "eu-west" }, null);
+    const euWest = ring.reader({ types: null, region: "eu-west", tenant: null }, null);
     slow.push(all, euWest);
     for (let i = 1; i <= 10; i++) {
       ring.append(i <= 6 ? node("eu-west", i) : node("us-east", i));
@@ -120,7 +120,7 @@ describe("EventRing", () => {
         (maxEvents, steps, chunk) => {
           const readers: RingReader[] = [];
           const ring = ringWith({ maxEvents, maxBytes: 1e9 }, 0, readers);
-          const filter = { types: null, region: "eu-west" };
+          const filter = { types: null, region: "eu-west", tenant: null };
           const reader = ring.reader(filter, null);
           readers.push(reader);
           const wanted: number[] = [];

@@ -23,6 +23,25 @@ const routed: EventBody = {
 const leader: EventBody = { type: "leader.changed", at: 6, election: "jobs", leader: "a", term: 3 };
 
 describe("event filter", () => {
+  it("gives a tenant's reader only its tenant's events and the shared ones; a global reader all", () => {
+    const acme: EventBody = { ...routed, tenant: "acme" };
+    const globex: EventBody = { ...routed, tenant: "globex" };
+    const region: EventBody = {
+      type: "region.changed",
+      at: 1,
+      region: "eu-west",
+      healthy: true,
+      capacity: 1,
+      inFlight: 0,
+      queued: 0,
+    };
+    const reader = { types: null, region: null, tenant: "acme" };
+    expect([acme, globex, region].map((e) => wants(reader, e))).toEqual([true, false, true]);
+    expect([acme, globex, region].map((e) => wants(NO_FILTER, e))).toEqual([true, true, true]);
+    // The tenant is for the hub only: never written into the message.
+    expect(eventMessage({ id: 1, ...acme })).not.toContain("acme");
+  });
+
   it("passes everything without a filter", () => {
     expect(wants(NO_FILTER, routed)).toBe(true);
     expect(wants(NO_FILTER, leader)).toBe(true);
@@ -39,7 +58,9 @@ describe("event filter", () => {
     [["leader.changed"], "us-east", leader, true],
     [["task.routed"], "us-east", routed, false],
   ] as const)("types %j region %s: %j -> %s", (types, region, event, expected) => {
-    expect(wants({ types: types === null ? null : new Set(types), region }, event)).toBe(expected);
+    expect(wants({ types: types === null ? null : new Set(types), region, tenant: null }, event)).toBe(
+      expected,
+    );
   });
 });
 

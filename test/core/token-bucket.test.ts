@@ -48,4 +48,39 @@ describe("token buckets", () => {
       ),
     );
   });
+
+  it("spends a cost all or nothing (a batch's items), and a cost over the burst costs the burst", () => {
+    const buckets = new TokenBuckets({ ratePerSec: 10, burst: 100 });
+    expect(buckets.take("k", 0, 60)).toBe(0);
+    expect(buckets.take("k", 0, 60)).toBe(2); // 40 left: 20 more take 2 s
+    expect(buckets.take("k", 0, 40)).toBe(0); // the refused call spent nothing
+    expect(buckets.take("k", 0, 1)).toBe(1);
+    expect(buckets.take("big", 0, 500)).toBe(0); // a full bucket lets it through once
+    expect(buckets.take("big", 0, 500)).toBe(10);
+  });
+
+  it("never lets more items through than burst + rate × time, whatever the costs", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 100 })), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        (ratePerSec, burst, calls) => {
+          const buckets = new TokenBuckets({ ratePerSec, burst });
+          let now = 0;
+          let spent = 0;
+          for (const [gap, cost] of calls) {
+            now += gap;
+            if (buckets.take("k", now, cost) === 0) {
+              spent += Math.min(cost, burst);
+            }
+          }
+          expect(spent).toBeLessThanOrEqual(burst + (ratePerSec * now) / 1000 + 1e-6);
+        },
+      ),
+    );
+  });
 });

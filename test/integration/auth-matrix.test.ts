@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type Fixture, fixture, type Role } from "../lib/api-fixture";
+import { ADMIN, type Fixture, fixture, type Role, stateDigest } from "../lib/api-fixture";
 
 /**
  * Every route × every role, plus no token and a revoked one. The expected table is written here
@@ -312,5 +312,100 @@ describe("auth matrix: every route × every role, no token, revoked token", () =
     }
     const view = (await f.h.get("/v1/elections/db")).body;
     expect(view.leader).toMatchObject({ candidate: f.nodeId, term: f.term });
+  }, 60_000);
+});
+
+describe("auth matrix, second tenant: another tenant's objects do not exist for it (API-v2 §8)", () => {
+  const ROLES: Role[] = ["admin", "client", "node", "reader"];
+
+  /** A token of each role in tenant `beta`, minted by the global admin. */
+  async function betaTokens(f: Fixture): Promise<Record<Role, string>> {
+    const tokens = {} as Record<Role, string>;
+    for (const role of ROLES) {
+      const reply = await f.h.post("/v1/tokens", { role, tenant: "beta" });
+      expect(reply.body).toMatchObject({ role, tenant: "beta" });
+      tokens[role] = reply.body.token as string;
+    }
+    return tokens;
+  }
+
+  it("answers 404 on every route naming a task, node or token of tenant default, to every beta role allowed the call, and changes nothing", async () => {
+    const f = await fixture();
+    const beta = await betaTokens(f);
+    const ids = [f.nodeId, f.queuedId, f.leased.id, f.canceledId, f.tokenIds.reader];
+    const scoped = ROUTES.filter((r) => ids.some((id) => r.call(f).path.includes(id)));
+    // tokens revoke; node heartbeat, poll, report, drain, deregister; task get, cancel, retry,
+    // erase, complete, fail, extend
+    expect(scoped).toHaveLength(13);
+    const before = await stateDigest(f.h);
+    const got: Record<string, string> = {};
+    const want: Record<string, string> = {};
+    for (const route of scoped) {
+      const { method, path, body } = route.call(f);
+      for (const role of route.allowed) {
+        const reply = await f.h.request(method, path, { token: beta[role], body });
+        got[`${route.name} as beta ${role}`] = `${reply.status} ${reply.body?.error?.code}`;
+        want[`${route.name} as beta ${role}`] = "404 not_found";
+      }
+    }
+    expect(got).toEqual(want);
+    expect(await stateDigest(f.h)).toBe(before);
+  }, 60_000);
+
+  it("lists only the caller's tenant; a global admin lists every tenant", async () => {
+    const f = await fixture();
+    const beta = await betaTokens(f);
+    const betaTask = (await f.h.submit({ type: "beta-task", region: "eu-west" }, beta.client)).body
+      .id as string;
+    const betaNode = await f.h.node(beta.node, "eu-west", 1);
+    const tasks = async (token: string) =>
+      ((await f.h.get("/v1/tasks?limit=100", token)).body.tasks as { id: string }[]).map((t) => t.id);
+    const nodes = async (token: string) =>
+      ((await f.h.get("/v1/nodes", token)).body.nodes as { id: string }[]).map((n) => n.id);
+    for (const token of [beta.reader, beta.admin, beta.client]) {
+      expect(await tasks(token)).toEqual([betaTask]);
+    }
+    expect(await tasks(f.tokens.reader)).not.toContain(betaTask);
+    expect(await tasks(f.tokens.reader)).toContain(f.queuedId);
+    expect(await tasks(ADMIN)).toEqual(expect.arrayContaining([betaTask, f.queuedId]));
+    for (const token of [beta.reader, beta.admin]) {
+      expect(await nodes(token)).toEqual([betaNode]);
+    }
+    expect(await nodes(f.tokens.reader)).toEqual([f.nodeId]);
+    expect(await nodes(ADMIN)).toEqual(expect.arrayContaining([betaNode, f.nodeId]));
+    const tokenTenants = async (token: string) =>
+      new Set(
+        ((await f.h.get("/v1/tokens", token)).body.tokens as { tenant: string | null }[]).map(
+          (t) => t.tenant,
+        ),
+      );
+    expect(await tokenTenants(beta.reader)).toEqual(new Set(["beta"]));
+    expect(await tokenTenants(f.tokens.reader)).toEqual(new Set(["default"]));
+    expect(await tokenTenants(ADMIN)).toEqual(new Set(["default", "beta", null]));
+  }, 60_000);
+
+  it("never leases across tenants: each tenant's node takes only its tenant's tasks in a shared region", async () => {
+    const f = await fixture();
+    const beta = await betaTokens(f);
+    const betaNode = await f.h.node(beta.node, "eu-west", 10);
+    // Only default's queued task waits: the beta node gets nothing.
+    expect(await f.h.poll(betaNode, beta.node, 10)).toEqual([]);
+    const betaTasks: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      betaTasks.push((await f.h.submit({ type: "b", region: "eu-west", priority: 9 }, beta.client)).body.id);
+    }
+    // The default node has room for 4 and beta's tasks are of higher priority: it still takes only its own.
+    const taken = (await f.h.poll(f.nodeId, f.tokens.node, 10)).map((t: { id: string }) => t.id);
+    expect(taken).toEqual([f.queuedId]);
+    const betaTaken = (await f.h.poll(betaNode, beta.node, 10)).map((t: { id: string }) => t.id);
+    expect(betaTaken.sort()).toEqual([...betaTasks].sort());
+    // A beta node cannot complete a default lease, nor a default node a beta one: 404, as if absent.
+    const leased = (await f.h.get(`/v1/tasks/${betaTasks[0]}`, beta.client)).body;
+    const cross = await f.h.post(
+      `/v1/tasks/${betaTasks[0]}/complete`,
+      { leaseToken: leased.leaseToken ?? "x" },
+      f.tokens.node,
+    );
+    expect(cross.status).toBe(404);
   }, 60_000);
 });

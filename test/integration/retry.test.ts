@@ -81,7 +81,7 @@ describe("task retry", () => {
     await failTask(h, nodes["eu-central"]!, node, id);
     // A reroute that reserved a new id and then crashed before creating the task there.
     const ghost = id.replace(/-eu-central$/, "-eu-west");
-    const admin = { role: "admin" as const, tokenId: "admin" };
+    const admin = { role: "admin" as const, tokenId: "admin", tenant: null };
     const fresh = { successor: null, takeOver: false };
     expect((await h.shard("eu-central").reserveRetry(admin, id, fresh, ghost)).ok).toBe(true);
     expect((await h.get(`/v1/tasks/${id}`, client)).body.retriedAs).toBe(ghost);

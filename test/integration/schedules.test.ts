@@ -470,7 +470,7 @@ describe("schedules: each slot at most once across restarts", () => {
           catchUp: "none",
           paused: false,
         } as const;
-        engine.schedules.put({ role: "admin", tokenId: "admin" }, `s${i}`, input, null, h.now);
+        engine.schedules.put({ role: "admin", tokenId: "admin", tenant: null }, `s${i}`, input, null, h.now);
       }
     });
     await pass(60_000);

@@ -58,6 +58,9 @@ describe("the coordinator's storage", () => {
     await runInDurableObject(h.stub, (_, state) => {
       const sql = state.storage.sql;
       toVersion1(sql, false);
+      sql.exec(
+        "INSERT INTO tokens (id, hash, role, label, created_at) VALUES ('tok-b', 'h2', 'admin', NULL, 2)",
+      );
 
       expect(migrateCoordinator(state.storage)).toEqual({ legacy: false });
 
@@ -65,7 +68,11 @@ describe("the coordinator's storage", () => {
       const names = tables(sql);
       expect(names).not.toContain("tasks");
       expect(names).not.toContain("nodes");
-      expect(sql.exec("SELECT id FROM tokens").toArray()).toEqual([{ id: "tok-a" }]);
+      // v9: a v1 client token is of tenant default; a v1 admin stays global.
+      expect(sql.exec("SELECT id, tenant FROM tokens ORDER BY id").toArray()).toEqual([
+        { id: "tok-a", tenant: "default" },
+        { id: "tok-b", tenant: null },
+      ]);
       expect(sql.exec("SELECT region FROM shards").toArray()).toEqual([{ region: "eu" }]);
       expect(sql.exec("SELECT term FROM elections").toArray()).toEqual([{ term: 7 }]);
       // Migrating again changes nothing.

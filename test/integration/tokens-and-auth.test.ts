@@ -31,7 +31,7 @@ describe("tokens and authentication", () => {
   it("stores only a SHA-256 hash of each token", async () => {
     const h = await harness();
     const { token } = (await h.post("/v1/tokens", { role: "client" })).body;
-    const rows = await h.inside((s) => [...s.tokens.list()]);
+    const rows = await h.inside((s) => [...s.tokens.list(null)]);
     expect(rows).toHaveLength(1);
     const stored = await h.inside(async (s) => {
       const hash = [...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)))]

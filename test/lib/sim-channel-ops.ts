@@ -44,15 +44,17 @@ export function simElectionLink(run: SimulationRun): ElectionLink {
     return result.value;
   };
   return {
-    campaign: async (nodeId, tokenId, election, watcher) =>
-      value(await run.sut.fromShard((c) => c.campaignForChannel(nodeId, tokenId, election, watcher))),
-    resign: async (nodeId, tokenId, election) => {
+    campaign: async (nodeId, tokenId, tenant, election, watcher) =>
+      value(await run.sut.fromShard((c) => c.campaignForChannel(nodeId, tokenId, tenant, election, watcher))),
+    resign: async (nodeId, tokenId, tenant, election) => {
       value(
-        await run.sut.fromShard((c) => c.resign({ role: "node", tokenId }, election, { candidate: nodeId })),
+        await run.sut.fromShard((c) =>
+          c.resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }),
+        ),
       );
     },
-    observe: async (election, watcher) =>
-      value(await run.sut.fromShard((c) => c.observeForChannel(election, watcher))),
+    observe: async (tenant, election, watcher) =>
+      value(await run.sut.fromShard((c) => c.observeForChannel(tenant, election, watcher))),
   };
 }
 

@@ -84,6 +84,7 @@ export async function openSocket(
           "x-meridian-node": nodeId,
           "x-meridian-token-id": ADMIN.tokenId,
           "x-meridian-role": ADMIN.role,
+          "x-meridian-tenant": "*",
         },
       }),
     );

@@ -36,7 +36,7 @@ import { absorbRuntimeEvents, closeAll, type SimSocket, settleCloses } from "./s
 import type { SimTimers } from "./sim-timers";
 
 /** The credential every simulated call uses (authorization is the auth matrix's job). */
-export const ADMIN: Principal = { role: "admin", tokenId: "admin" };
+export const ADMIN: Principal = { role: "admin", tokenId: "admin", tenant: null };
 /** The regions, each with its shard: Paris and New York. */
 export const REGIONS = { r1: { lat: 48.85, lon: 2.35 }, r2: { lat: 40.71, lon: -74.0 } } as const;
 export type Region = keyof typeof REGIONS;
