@@ -6,6 +6,7 @@
  * frame agrees with one leader per term and tells the node truly whether it leads; a live node
  * with credit and room is never left idle while its region has queued work.
  */
+import { scopedName } from "../../src/core/tenant-names";
 import type { ShardFrame } from "../../src/schemas/channel";
 import { InvariantError } from "./sim-check";
 import type { SimulationRun } from "./sim-driver";
@@ -78,7 +79,9 @@ function checkLeaderFrame(
   if (frame.isLeader !== (frame.leader === socket.nodeId)) {
     fail(`leader frame to ${socket.nodeId}: isLeader ${frame.isLeader} with leader ${frame.leader}`);
   }
-  const owner = run.memory.termOwners.get(`${frame.election}#${frame.term}`);
+  // The node is shown its tenant's election by name; the terms are recorded by stored key.
+  const tenant = run.model.nodeTenants.get(socket.nodeId) ?? "default";
+  const owner = run.memory.termOwners.get(`${scopedName(tenant, frame.election)}#${frame.term}`);
   if (frame.leader !== null && owner !== undefined && !owner.startsWith(`${frame.leader}@`)) {
     fail(
       `leader frame to ${socket.nodeId}: ${frame.election} term ${frame.term} names ${frame.leader}, held by ${owner}`,
@@ -95,10 +98,10 @@ function checkBusy(run: SimulationRun): void {
       node.channel.credit > 0 &&
       m.available(node) &&
       m.inFlight(node.id) < node.capacity &&
-      m.queue(node.region).length > 0
+      m.queue(node.region, node.tenant).length > 0
     ) {
       fail(
-        `node ${node.id} has channel credit ${node.channel.credit} and room while ${node.region} has queued tasks`,
+        `node ${node.id} has channel credit ${node.channel.credit} and room while ${node.region} has queued tasks of its tenant`,
       );
     }
   }

@@ -293,6 +293,7 @@ async function frameArrives(
     expectReported(
       run,
       region,
+      node.tenant,
       picks!,
       reply.results.map((r) => (r.ok ? { id: r.id, status: r.status } : { id: r.id, error: r.error })),
     );
@@ -320,8 +321,8 @@ function judge(run: SimulationRun, node: ModelNode, frame: NodeFrame): unknown[]
       }
       return [];
     case "extend": {
-      // A task of another region is not in this shard.
-      const task = [m.tasks.get(frame.id)].find((t) => t?.region === node.region);
+      // A task of another region is not in this shard; one of another tenant is not there for this node.
+      const task = [m.tasks.get(frame.id)].find((t) => t?.region === node.region && t.tenant === node.tenant);
       const refusal = task ? m.leaseRefusal(task, frame.leaseToken) : null;
       const expected: Expect = !task ? err("not_found") : refusal ? err("conflict", refusal) : ok;
       if (!expected.ok) {
@@ -359,7 +360,7 @@ function electionReply(
   replies: ShardFrame[],
 ): void {
   const m = run.model;
-  const e = m.election(frame.election);
+  const e = m.election(node.tenant, frame.election);
   if (frame.op === "observe") {
     return; // its `leader` frame carries no ref: the checks judge it with the pushed ones
   }

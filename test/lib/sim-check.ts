@@ -5,6 +5,7 @@
  * only grow, a dead node's leaderships end.
  */
 import { OUTBOX_RETRY_MS } from "../../durable-objects/region-shard/coordinator-outbox";
+import { splitScoped } from "../../src/core/tenant-names";
 import type { Model, ModelTask } from "./sim-model";
 import { EMPTY_LOAD, TERMINAL } from "./sim-model";
 import { loadContent, type Network, type Send } from "./sim-network";
@@ -80,6 +81,7 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
     same(
       `task ${row.id}`,
       [
+        row.tenant,
         row.status,
         row.region,
         row.priority,
@@ -89,6 +91,7 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
         row.lease_expires_at,
       ],
       [
+        task.tenant,
         task.status,
         task.region,
         task.priority,
@@ -139,6 +142,13 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
         model.inFlight(node.id),
       ],
     );
+    // Tenants: the node is its tenant's, and holds only that tenant's tasks.
+    same(`tenant of node ${node.id}`, live.tenant, node.tenant);
+    for (const r of rows) {
+      if (r.status === "leased" && r.node_id === node.id && r.tenant !== node.tenant) {
+        fail(`node ${node.id} of tenant ${node.tenant} holds task ${r.id} of tenant ${r.tenant}`);
+      }
+    }
     if (leased > node.capacity) {
       fail(`node ${node.id} holds ${leased} tasks over its capacity ${node.capacity}`);
     }
@@ -168,9 +178,9 @@ function checkShard(model: Model, region: Region, state: ShardSnapshot, memory: 
       node.waiting !== null &&
       model.available(node) &&
       model.inFlight(node.id) < node.capacity &&
-      model.queue(region).length > 0
+      model.queue(region, node.tenant).length > 0
     ) {
-      fail(`node ${node.id} waits with room while ${region} has queued tasks`);
+      fail(`node ${node.id} waits with room while ${region} has queued tasks of its tenant ${node.tenant}`);
     }
   }
 
@@ -240,13 +250,15 @@ function checkCoordinator(model: Model, sut: Sut, memory: CheckMemory, network: 
   // campaign under its id before the coordinator hears of its death is taken, unbound (known gap).
   const died = (id: string) => model.nodes.get(id)?.dead === true;
   for (const c of state.candidates) {
-    const dead = died(c.candidate);
+    // Another tenant's candidacy under a dead node's id is a free name of that tenant, not the node.
+    const dead = died(c.candidate) && splitScoped(c.election).tenant === model.nodeTenants.get(c.candidate);
     if ((c.node_id !== null && state.gone.has(c.node_id)) || (dead && state.gone.has(c.candidate))) {
       fail(`election ${c.election}: ${c.candidate} is a candidate although its node is gone`);
     }
   }
   for (const [name, row] of state.elections) {
-    if (row.leader !== null && state.gone.has(row.leader) && died(row.leader)) {
+    const ownNode = row.leader !== null && splitScoped(name).tenant === model.nodeTenants.get(row.leader);
+    if (row.leader !== null && state.gone.has(row.leader) && died(row.leader) && ownNode) {
       fail(`election ${name}: dead node ${row.leader} still leads`);
     }
   }

@@ -9,7 +9,7 @@ import type { PendingPoll, SimulationRun } from "./sim-driver";
 import type { Model, ModelNode } from "./sim-model";
 import { expectResult, expectSame } from "./sim-ops";
 import { adoptPrune, duePrune, duePrunesNow, nextRuntimePrune } from "./sim-retention";
-import { ADMIN, type PollReply, REGION_IDS, type Region } from "./sim-sut";
+import { as, type PollReply, REGION_IDS, type Region, TENANTS } from "./sim-sut";
 
 /** The real setTimeout, kept before any run replaces it: a hung long poll is detected in real time. */
 const realSetTimeout = globalThis.setTimeout;
@@ -77,11 +77,16 @@ export function reconcileLeases(
     }
     const leased = queue.map((id) => stored.get(id)!).filter((r) => r.status === "leased");
     if (ordered) {
-      expectSame(
-        `${region}: leased tasks are the head of the queue`,
-        leased.map((r) => r.id),
-        queue.slice(0, leased.length),
-      );
+      // Each tenant's nodes take the head of that tenant's queue (a node leases only its tenant's tasks).
+      for (const tenant of TENANTS) {
+        const mine = queue.filter((id) => m.tasks.get(id)!.tenant === tenant);
+        const taken = leased.filter((r) => r.tenant === tenant).map((r) => r.id);
+        expectSame(
+          `${region}: leased tasks of ${tenant} are the head of its queue`,
+          taken,
+          mine.slice(0, taken.length),
+        );
+      }
     }
     for (const row of leased) {
       const node = row.node_id === null ? undefined : m.nodes.get(row.node_id);
@@ -91,6 +96,11 @@ export function reconcileLeases(
         );
       }
       const task = m.tasks.get(row.id)!;
+      if (node.tenant !== task.tenant) {
+        throw new InvariantError(
+          `task ${row.id} of tenant ${task.tenant} leased to ${node.id} of tenant ${node.tenant}`,
+        );
+      }
       if (directIds.has(row.id)) {
         if (direct?.node !== node) {
           throw new InvariantError(`task ${row.id} answered to ${direct?.node.id} but leased to ${node.id}`);
@@ -114,6 +124,7 @@ export function reconcileLeases(
         );
       }
       m.grant(task, node, row.lease_token!);
+      run.stats.t2Leases += task.tenant === "t2" ? 1 : 0;
     }
     for (const row of leased) {
       const node = m.nodes.get(row.node_id!)!;
@@ -145,12 +156,16 @@ export async function poll(run: SimulationRun, node: ModelNode, long: boolean): 
   // or no work); the case where its old poll is answered by the new one's promotion is left out.
   const room = node.capacity - m.inFlight(node.id);
   const wouldPromote = [...m.tasks.values()].some(
-    (t) => t.status === "scheduled" && t.runAt <= m.now && t.region === region,
+    (t) => t.status === "scheduled" && t.runAt <= m.now && t.region === region && t.tenant === node.tenant,
   );
-  if (pending && (!long || (room > 0 && (m.queue(region).length > 0 || wouldPromote)))) {
+  if (pending && (!long || (room > 0 && (m.queue(region, node.tenant).length > 0 || wouldPromote)))) {
     run.note("(heartbeat instead)");
     const beat = run.acting(node);
-    expectResult("heartbeat", await run.sut.onShard(region, (s) => s.heartbeat(ADMIN, node.id, {})), beat);
+    expectResult(
+      "heartbeat",
+      await run.sut.onShard(region, (s) => s.heartbeat(as(node.tenant), node.id, {})),
+      beat,
+    );
     if (beat.ok) {
       node.lastSeen = m.now;
     }
@@ -205,7 +220,7 @@ export async function poll(run: SimulationRun, node: ModelNode, long: boolean): 
   } else {
     reply = await run.sut.onShard(
       region,
-      (s) => s.poll(ADMIN, node.id, { max, waitMs }) as Promise<PollReply>,
+      (s) => s.poll(as(node.tenant), node.id, { max, waitMs }) as Promise<PollReply>,
     );
   }
   expectResult("poll", reply, expected);
@@ -214,7 +229,8 @@ export async function poll(run: SimulationRun, node: ModelNode, long: boolean): 
   }
   const tasks = reply.value.tasks;
   reconcileLeases(run, before, { node, tasks }, true);
-  const regionQueue = before.get(region)!;
+  // The node's share: its tenant's queue only.
+  const regionQueue = before.get(region)!.filter((id) => m.tasks.get(id)!.tenant === node.tenant);
   // Work handed elsewhere meanwhile: to other waiting nodes, or pushed to this node's own channel
   // (the poll's promotions dispatch before the poll takes its share).
   const answered = new Set(tasks.map((t) => t.id));

@@ -12,6 +12,7 @@
  */
 import type { RegionReport } from "../../durable-objects/messages";
 import { SESSION_TTL_MS } from "../../src/core/election";
+import { scopedName } from "../../src/core/tenant-names";
 import { ElectionModel } from "./sim-election-model";
 
 export type Status = "scheduled" | "queued" | "leased" | "succeeded" | "failed" | "canceled";
@@ -19,6 +20,8 @@ export const TERMINAL: readonly Status[] = ["succeeded", "failed", "canceled"];
 
 export interface ModelTask {
   id: string;
+  /** The tenant that submitted it: only nodes of this tenant may hold it, only it may read it. */
+  tenant: string;
   seq: number;
   region: string;
   priority: number;
@@ -44,6 +47,8 @@ export interface ModelTask {
 
 export interface ModelNode {
   id: string;
+  /** The tenant that registered it: it holds only this tenant's tasks. */
+  tenant: string;
   region: string;
   capacity: number;
   lastSeen: number;
@@ -105,6 +110,8 @@ export class Model {
   now: number;
   readonly tasks = new Map<string, ModelTask>();
   readonly nodes = new Map<string, ModelNode>();
+  /** The tenant of every node the run registered, kept after it leaves (its late frames still name it). */
+  readonly nodeTenants = new Map<string, string>();
   readonly regions = new Map<string, { lat: number; lon: number }>();
   readonly elections = new Map<string, ElectionModel>();
   private seq = 0;
@@ -217,15 +224,18 @@ export class Model {
     });
   }
 
-  /** A region's runnable tasks in the order a node gets them: priority, then FIFO. */
-  queue(region: string): ModelTask[] {
+  /** A region's runnable tasks (of `tenant`, all by default) in the order a node gets them: priority, then FIFO. */
+  queue(region: string, tenant?: string): ModelTask[] {
     return [...this.tasks.values()]
-      .filter((t) => t.region === region && t.status === "queued")
+      .filter(
+        (t) => t.region === region && t.status === "queued" && (tenant === undefined || t.tenant === tenant),
+      )
       .sort((a, b) => b.priority - a.priority || a.seq - b.seq);
   }
 
   newTask(fields: {
     id: string;
+    tenant: string;
     region: string;
     priority: number;
     runAt: number;
@@ -252,9 +262,10 @@ export class Model {
   }
 
   /** A node registered now. */
-  addNode(id: string, region: string, capacity: number): ModelNode {
+  addNode(id: string, region: string, capacity: number, tenant: string): ModelNode {
     const node: ModelNode = {
       id,
+      tenant,
       region,
       capacity,
       lastSeen: this.now,
@@ -267,6 +278,7 @@ export class Model {
       diedAt: null,
     };
     this.nodes.set(id, node);
+    this.nodeTenants.set(id, tenant);
     return node;
   }
 
@@ -447,11 +459,13 @@ export class Model {
     return true;
   }
 
-  election(name: string): ElectionModel {
-    let e = this.elections.get(name);
+  /** The election `name` of `tenant`: each tenant's is its own, kept under its stored key (`t2/name`; `default`'s bare). */
+  election(tenant: string, name: string): ElectionModel {
+    const key = scopedName(tenant, name);
+    let e = this.elections.get(key);
     if (!e) {
       e = new ElectionModel();
-      this.elections.set(name, e);
+      this.elections.set(key, e);
     }
     return e;
   }

@@ -8,7 +8,7 @@ import type { SimulationRun } from "./sim-driver";
 import { endWait, queueSnapshot, reconcileLeases } from "./sim-leases";
 import { err, type ModelNode, type ModelTask, ok } from "./sim-model";
 import { expectResult, expectSame, unknownTaskId } from "./sim-ops";
-import { ADMIN, type Region } from "./sim-sut";
+import { ADMIN, as, type Region, TENANTS } from "./sim-sut";
 
 /** A node id made from the seed (candidate names order elections: ids must replay). */
 export function newNodeId(run: SimulationRun, region: Region): string {
@@ -18,7 +18,9 @@ export function newNodeId(run: SimulationRun, region: Region): string {
 export async function heartbeat(run: SimulationRun, node: ModelNode): Promise<void> {
   run.note(node.id);
   const expected = run.acting(node);
-  const reply = await run.sut.onShard(node.region as Region, (s) => s.heartbeat(ADMIN, node.id, {}));
+  const reply = await run.sut.onShard(node.region as Region, (s) =>
+    s.heartbeat(as(node.tenant), node.id, {}),
+  );
   expectResult("heartbeat", reply, expected);
   if (reply.ok) {
     node.lastSeen = run.model.now;
@@ -40,7 +42,7 @@ export async function cancel(
     : task.outcome !== null
       ? err("conflict", "already_terminal")
       : ok;
-  const reply = await run.sut.onShard(region, (s) => s.cancelTask(ADMIN, id));
+  const reply = await run.sut.onShard(region, (s) => s.cancelTask(task ? as(task.tenant) : ADMIN, id));
   expectResult("cancel", reply, expected);
   if (task && expected.ok) {
     run.model.cancel(task);
@@ -50,7 +52,7 @@ export async function cancel(
 export async function drain(run: SimulationRun, node: ModelNode): Promise<void> {
   run.note(node.id);
   const expected = run.acting(node);
-  const reply = await run.sut.onShard(node.region as Region, (s) => s.drainNode(ADMIN, node.id));
+  const reply = await run.sut.onShard(node.region as Region, (s) => s.drainNode(as(node.tenant), node.id));
   expectResult("drain", reply, expected);
   if (expected.ok) {
     node.draining = true;
@@ -62,7 +64,9 @@ export async function deregister(run: SimulationRun, node: ModelNode): Promise<v
   run.note(node.id);
   endWait(run, node);
   run.model.deregister(node); // before the call: the shard may tell the coordinator (and hear back) within it
-  const reply = await run.sut.onShard(node.region as Region, (s) => s.deregisterNode(ADMIN, node.id));
+  const reply = await run.sut.onShard(node.region as Region, (s) =>
+    s.deregisterNode(as(node.tenant), node.id),
+  );
   expectResult("deregister", reply, ok);
 }
 
@@ -70,9 +74,14 @@ export async function deregister(run: SimulationRun, node: ModelNode): Promise<v
 export async function register(run: SimulationRun, region: Region, capacity: number): Promise<void> {
   const m = run.model;
   const id = newNodeId(run, region);
-  run.note(`${id} cap=${capacity}`);
+  const tenant = run.rng.pick(TENANTS);
+  run.note(`${id} cap=${capacity} ${tenant}`);
   const before = queueSnapshot(m);
-  expectResult("register", await run.sut.onShard(region, (s) => s.registerNode(ADMIN, { id, capacity })), ok);
-  m.addNode(id, region, capacity);
+  expectResult(
+    "register",
+    await run.sut.onShard(region, (s) => s.registerNode(as(tenant), { id, capacity })),
+    ok,
+  );
+  m.addNode(id, region, capacity, tenant);
   reconcileLeases(run, before, null, true);
 }

@@ -15,7 +15,7 @@ import { ELECTIONS, type SimulationRun } from "./sim-driver";
 import { endWait, queueSnapshot, reconcileLeases } from "./sim-leases";
 import { type Expect, err, type ModelNode, type ModelTask, ok } from "./sim-model";
 import { expectPlacement, type SimBody } from "./sim-placement";
-import { ADMIN, REGIONS, type Region } from "./sim-sut";
+import { ADMIN, as, REGIONS, type Region, TENANTS, type Tenant } from "./sim-sut";
 
 export function expectSame(what: string, actual: unknown, expected: unknown): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
@@ -41,7 +41,7 @@ export function expectResult(what: string, reply: Result<unknown>, expected: Exp
 export const unknownTaskId = (region: Region) => formatTaskId(region, 0, "zzzzzzzzzzzz");
 
 /** A body: pinned (sometimes to a region that does not exist) or routed from near a city; keyed or not. */
-function newBody(run: SimulationRun): { input: SubmitTaskInput; sim: SimBody } {
+function newBody(run: SimulationRun, tenant: Tenant): { input: SubmitTaskInput; sim: SimBody } {
   const { rng } = run;
   const pinned = rng.bool(0.4);
   const region = pinned ? (rng.bool(0.05) ? "nowhere" : rng.pick(Object.keys(REGIONS))) : null;
@@ -58,8 +58,8 @@ function newBody(run: SimulationRun): { input: SubmitTaskInput; sim: SimBody } {
     location,
     ...(region === null ? {} : { region }),
   };
-  // Keys of this run only: the key objects are not wiped between runs.
-  const key = rng.bool(0.25) ? `s${run.seed}-k${rng.int(0, 5)}` : null;
+  // Keys of this run and tenant only: the key objects are not wiped between runs, and the tenants share one.
+  const key = rng.bool(0.25) ? `s${run.seed}-${tenant}-k${rng.int(0, 5)}` : null;
   // A repeat of a known key resends the first body (a repeat) or a changed one (409), half and half.
   const known = key === null ? undefined : run.bodies.get(key);
   if (known && rng.bool(0.5)) {
@@ -76,7 +76,9 @@ function newBody(run: SimulationRun): { input: SubmitTaskInput; sim: SimBody } {
 /** Submits one task or a batch through the edge; each item stored, repeated or refused as the contract says. */
 export async function submit(run: SimulationRun, count: number): Promise<void> {
   const m = run.model;
-  const bodies = Array.from({ length: count }, () => newBody(run));
+  const tenant = run.rng.pick(TENANTS);
+  run.note(tenant);
+  const bodies = Array.from({ length: count }, () => newBody(run, tenant));
   for (const b of bodies) {
     run.note(
       `${b.sim.pin ?? "routed"}${b.sim.key ? ` key=${b.sim.key}` : ""}${b.sim.delayMs ? " delayed" : ""}`,
@@ -89,7 +91,7 @@ export async function submit(run: SimulationRun, count: number): Promise<void> {
   const before = queueSnapshot(m);
   const placed = await placeTasks(
     run.edge,
-    ADMIN,
+    as(tenant),
     bodies.map((b) => b.input),
     () => null,
   );
@@ -132,6 +134,7 @@ export async function submit(run: SimulationRun, count: number): Promise<void> {
     const view = (placed[i] as { task: { id: string; status: string } }).task;
     const task = m.newTask({
       id: view.id,
+      tenant,
       region,
       priority: bodies[i]!.input.priority,
       runAt: m.now + body.delayMs,
@@ -142,6 +145,7 @@ export async function submit(run: SimulationRun, count: number): Promise<void> {
     });
     expectSame(`status of ${view.id}`, view.status, task.status);
     run.stats.submitted++;
+    run.stats.t2Submitted += tenant === "t2" ? 1 : 0;
     if (body.key !== null) {
       if (m.keys.has(body.key)) {
         run.stats.retention.expiredKeys++; // its first claim is past the retention: a new task
@@ -170,10 +174,12 @@ export async function leaseCall(
   const expected = !task ? err("not_found") : refusal ? err("conflict", refusal) : ok;
   run.note(`${task?.id ?? goneId ?? "unknown"} ${refusal ?? (task ? "valid" : goneId ? "gone" : "")}`);
   const id = task?.id ?? goneId ?? unknownTaskId(region);
+  // The task's own tenant calls (a lease token is no key across tenants: sim-tenant-ops.ts).
+  const caller = task ? as(task.tenant) : ADMIN;
   const before = queueSnapshot(m);
   if (op === "complete") {
     const reply = await run.sut.onShard(region, (s) =>
-      s.completeTask(ADMIN, id, { leaseToken: token, result: { by: "sim" } }),
+      s.completeTask(caller, id, { leaseToken: token, result: { by: "sim" } }),
     );
     expectResult(op, reply, expected);
     if (task && expected.ok) {
@@ -182,7 +188,7 @@ export async function leaseCall(
   } else if (op === "fail") {
     const retryable = run.rng.bool(0.8);
     const reply = await run.sut.onShard(region, (s) =>
-      s.failTask(ADMIN, id, { leaseToken: token, error: "sim", retryable }),
+      s.failTask(caller, id, { leaseToken: token, error: "sim", retryable }),
     );
     expectResult(op, reply, expected);
     if (task && expected.ok) {
@@ -192,7 +198,7 @@ export async function leaseCall(
   } else {
     const extendMs = run.rng.int(1000, 20_000);
     const reply = await run.sut.onShard(region, (s) =>
-      s.extendLease(ADMIN, id, { leaseToken: token, extendMs }),
+      s.extendLease(caller, id, { leaseToken: token, extendMs }),
     );
     expectResult(op, reply, expected);
     if (task && expected.ok) {
@@ -249,12 +255,14 @@ export function pickReports(
 export function expectReported(
   run: SimulationRun,
   region: Region,
+  tenant: string,
   picks: ReportPick[],
   results: ({ id: string; status: string } | { id: string; error: { code: string; reason?: string } })[],
 ): void {
   const m = run.model;
   for (const [i, { task: picked, item: r }] of picks.entries()) {
-    const task = picked?.region === region ? picked : undefined;
+    // Another region's task is not in this shard; another tenant's is not there for the caller (404).
+    const task = picked?.region === region && picked.tenant === tenant ? picked : undefined;
     const got = results[i]!;
     const refusal = task ? m.leaseRefusal(task, r.leaseToken) : null;
     if (!task || refusal) {
@@ -280,12 +288,12 @@ export async function report(run: SimulationRun, node: ModelNode): Promise<void>
   run.note(`${node.id} ${reports.length} items`);
   const expected = run.acting(node);
   const before = queueSnapshot(m);
-  const reply = await run.sut.onShard(region, (s) => s.report(ADMIN, node.id, reports));
+  const reply = await run.sut.onShard(region, (s) => s.report(as(node.tenant), node.id, reports));
   expectResult("report", reply, expected);
   if (!reply.ok) {
     return;
   }
-  expectReported(run, region, picks, reply.value.results);
+  expectReported(run, region, node.tenant, picks, reply.value.results);
   reconcileLeases(run, before, null, true);
 }
 
@@ -296,17 +304,20 @@ export async function report(run: SimulationRun, node: ModelNode): Promise<void>
  */
 async function vouch(
   run: SimulationRun,
+  tenant: Tenant,
   candidate: string,
   mode: "act" | "own",
 ): Promise<string | null | undefined> {
-  const node = run.model.nodes.get(candidate);
-  if (!node && !run.model.departed.has(candidate)) {
+  const found = run.model.nodes.get(candidate);
+  if (!found && !run.model.departed.has(candidate)) {
     return null;
   }
+  // Another tenant's node is no node to the caller (404): its id campaigns as a free name.
+  const node = found?.tenant === tenant ? found : undefined;
   const region = candidate.slice(candidate.lastIndexOf("-") + 1) as Region;
   const expected = !node ? err("not_found") : mode === "act" ? run.acting(node) : ok;
   const before = queueSnapshot(run.model);
-  const reply = await run.sut.onShard(region, (s) => s.authorizeNode(ADMIN, candidate, mode));
+  const reply = await run.sut.onShard(region, (s) => s.authorizeNode(as(tenant), candidate, mode));
   expectResult(`vouch for ${candidate}`, reply, expected);
   reconcileLeases(run, before, null, true);
   if (!reply.ok) {
@@ -318,6 +329,7 @@ async function vouch(
 /** A campaign at the coordinator, for a candidate bound to `nodeId` (or none). */
 async function campaignAt(
   run: SimulationRun,
+  tenant: Tenant,
   name: string,
   candidate: string,
   nodeId: string | null,
@@ -325,11 +337,13 @@ async function campaignAt(
   const m = run.model;
   // A node's candidacy lives long (an agent renews it while its channel is open): long enough to outlive its node.
   const ttlMs = run.rng.int(1000, nodeId === null ? 8000 : 30_000);
-  run.note(`${name} ${candidate} ttl=${ttlMs}${nodeId ? " bound" : ""}`);
-  const e = m.election(name);
+  run.note(`${tenant}/${name} ${candidate} ttl=${ttlMs}${nodeId ? " bound" : ""}`);
+  const e = m.election(tenant, name);
   // A node the coordinator heard is gone may not campaign, bound or as a free name (ids are never reused).
   const refused = m.coordinatorGone.has(nodeId ?? candidate);
-  const reply = await run.sut.onCoordinator((c) => c.campaign(ADMIN, name, { candidate, ttlMs }, nodeId));
+  const reply = await run.sut.onCoordinator((c) =>
+    c.campaign(as(tenant), name, { candidate, ttlMs }, nodeId),
+  );
   expectResult("campaign", reply, refused ? err("conflict", "node_dead") : ok);
   if (!reply.ok) {
     run.stats.deadCampaignsRefused++;
@@ -357,27 +371,30 @@ export async function election(
   const name = rng.pick(ELECTIONS);
   const nodeIds = [...m.nodes.keys(), ...m.departed];
   const candidate = byNode && nodeIds.length > 0 ? rng.pick(nodeIds) : `c${rng.int(1, 3)}`;
-  const e = m.election(name);
+  // Mostly the candidate node's own tenant; the same name in the other tenant is another election.
+  const own = m.nodeTenants.get(candidate) as Tenant | undefined;
+  const tenant = own !== undefined && rng.bool(0.8) ? own : rng.pick(TENANTS);
+  const e = m.election(tenant, name);
   if (op === "campaign") {
-    const nodeId = await vouch(run, candidate, "act");
+    const nodeId = await vouch(run, tenant, candidate, "act");
     if (nodeId !== undefined) {
-      await campaignAt(run, name, candidate, nodeId);
+      await campaignAt(run, tenant, name, candidate, nodeId);
     }
     return;
   }
   if (op === "resign") {
-    run.note(`${name} ${candidate}`);
-    if ((await vouch(run, candidate, "own")) === undefined) {
+    run.note(`${tenant}/${name} ${candidate}`);
+    if ((await vouch(run, tenant, candidate, "own")) === undefined) {
       return;
     }
-    expectResult(op, await run.sut.onCoordinator((c) => c.resign(ADMIN, name, { candidate })), ok);
+    expectResult(op, await run.sut.onCoordinator((c) => c.resign(as(tenant), name, { candidate })), ok);
     e.apply({ kind: "resign", candidate }, m.now);
     return;
   }
   const known = e.exists || e.candidates.length > 0;
   if (op === "fence") {
     const term = rng.pick([e.term, e.term - 1, e.term + 1, 0]);
-    run.note(`${name} term=${term === e.term ? "current" : term}`);
+    run.note(`${tenant}/${name} term=${term === e.term ? "current" : term}`);
     if (known) {
       e.apply({ kind: "tick" }, m.now);
     }
@@ -386,14 +403,14 @@ export async function election(
       : e.leader === null || term !== e.term
         ? err("conflict", "stale_term")
         : ok;
-    expectResult(op, await run.sut.onCoordinator((c) => c.fence(ADMIN, name, { term })), expected);
+    expectResult(op, await run.sut.onCoordinator((c) => c.fence(as(tenant), name, { term })), expected);
     return;
   }
-  run.note(name);
+  run.note(`${tenant}/${name}`);
   if (known) {
     e.apply({ kind: "tick" }, m.now);
   }
-  const reply = await run.sut.onCoordinator((c) => c.getElection(ADMIN, name));
+  const reply = await run.sut.onCoordinator((c) => c.getElection(as(tenant), name));
   expectResult(op, reply, known ? ok : err("not_found"));
   if (reply.ok) {
     checkLeaderView(name, m.now, reply.value.leader, reply.value.candidates);
@@ -419,14 +436,19 @@ export async function campaignRace(run: SimulationRun): Promise<void> {
   const node = run.rng.pick(live);
   const region = node.region as Region;
   const name = run.rng.pick(ELECTIONS);
-  if ((await vouch(run, node.id, "act")) !== node.id) {
+  const tenant = node.tenant as Tenant;
+  if ((await vouch(run, tenant, node.id, "act")) !== node.id) {
     return;
   }
   const before = queueSnapshot(m);
   endWait(run, node);
   m.deregister(node);
-  expectResult("deregister", await run.sut.onShard(region, (s) => s.deregisterNode(ADMIN, node.id)), ok);
+  expectResult(
+    "deregister",
+    await run.sut.onShard(region, (s) => s.deregisterNode(as(node.tenant), node.id)),
+    ok,
+  );
   reconcileLeases(run, before, null, false);
   await deliverWhere(run, (p) => p.kind === "gone" && p.nodeIds.includes(node.id));
-  await campaignAt(run, name, node.id, node.id);
+  await campaignAt(run, tenant, name, node.id, node.id);
 }

@@ -24,6 +24,7 @@ import { campaignRace, election, leaseCall, report, submit } from "./sim-ops";
 import { comingOfAge } from "./sim-retention";
 import { erase, longJump, readTask, retentionEdge } from "./sim-retention-ops";
 import { REGION_IDS, type Region } from "./sim-sut";
+import { crossTenant } from "./sim-tenant-ops";
 
 /** A step chosen, with the object it calls (null: several, or none) and how to run it. */
 export interface Planned {
@@ -55,6 +56,7 @@ const SHARD_OPS: readonly Op[] = [
   "channelStale",
   "channelElection",
   "readTask",
+  "crossTenant",
 ];
 const COORDINATOR_OPS: readonly Op[] = [
   "campaign",
@@ -104,7 +106,8 @@ export type Op =
   | "longJump"
   | "retentionEdge"
   | "erase"
-  | "readTask";
+  | "readTask"
+  | "crossTenant";
 
 /**
  * Chooses the next step and what it acts on (so the object it calls is known before it runs).
@@ -169,6 +172,7 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
     retentionEdge: aging.length > 0 ? 5 : 0,
     erase: tasks.length + gone.length > 0 ? 2 : 0,
     readTask: tasks.length + gone.length > 0 ? 3 : 0,
+    crossTenant: tasks.length + nodes.length > 0 ? 3 : 0,
   };
   if (run.soak) {
     // Steady load: new nodes as the old ones die (each long jump silences them all), submits and
@@ -244,6 +248,10 @@ export function plan(run: SimulationRun, index: number, stay: Target | null): Pl
       return op === "erase"
         ? cross(() => erase(run, task, at, ghost?.id))
         : local(at, () => readTask(run, task, at, ghost?.id));
+    }
+    case "crossTenant": {
+      const at = (region ?? rng.pick([...tasks, ...nodes]).region) as Region;
+      return local(at, () => crossTenant(run, at));
     }
     case "longJump":
       return cross(() => longJump(run));

@@ -10,7 +10,7 @@ import { advance, alarm, endWait, promote, queueSnapshot, reconcileLeases } from
 import { ok } from "./sim-model";
 import { newNodeId, register } from "./sim-node-ops";
 import { expectResult } from "./sim-ops";
-import { ADMIN, type PollReply, REGION_IDS, type Region } from "./sim-sut";
+import { as, type PollReply, REGION_IDS, type Region, TENANTS } from "./sim-sut";
 
 /**
  * The fleet a run starts with: each region gets up to two nodes, most often, and the network
@@ -87,12 +87,18 @@ async function executeAll(
 ): Promise<void> {
   const m = run.model;
   const nodes = () => [...m.nodes.values()].filter((n) => n.region === region);
-  if (!nodes().some((n) => m.available(n))) {
-    const id = newNodeId(run, region);
-    run.log.push(`  register ${id}`);
-    expectResult("register", await shard.registerNode(ADMIN, { id, capacity: 3 }), ok);
-    m.addNode(id, region, 3);
-    await photograph();
+  for (const tenant of TENANTS) {
+    // A node of each tenant with work left here (a node takes only its tenant's tasks).
+    const work = [...m.tasks.values()].some(
+      (t) => t.region === region && t.tenant === tenant && t.outcome === null,
+    );
+    if (!nodes().some((n) => n.tenant === tenant && m.available(n)) && (work || tenant === "default")) {
+      const id = newNodeId(run, region);
+      run.log.push(`  register ${id} ${tenant}`);
+      expectResult("register", await shard.registerNode(as(tenant), { id, capacity: 3 }), ok);
+      m.addNode(id, region, 3, tenant);
+      await photograph();
+    }
   }
   for (const node of nodes()) {
     if (node.dead || node.draining || node.waiting !== null) {
@@ -105,7 +111,7 @@ async function executeAll(
       promote(m, region);
     }
     const before = queueSnapshot(m);
-    const reply = (await shard.poll(ADMIN, node.id, { max: 3, waitMs: 0 })) as PollReply;
+    const reply = (await shard.poll(as(node.tenant), node.id, { max: 3, waitMs: 0 })) as PollReply;
     await photograph();
     expectResult("poll", reply, expected);
     if (reply.ok) {
@@ -119,7 +125,10 @@ async function executeAll(
       task.leaseToken !== null &&
       m.leaseRefusal(task, task.leaseToken) === null
     ) {
-      const reply = await shard.completeTask(ADMIN, task.id, { leaseToken: task.leaseToken, result: 1 });
+      const reply = await shard.completeTask(as(task.tenant), task.id, {
+        leaseToken: task.leaseToken,
+        result: 1,
+      });
       expectResult("complete", reply, ok);
       m.succeed(task);
       await photograph();

@@ -12,7 +12,7 @@ import { err, type ModelTask, ok, TERMINAL } from "./sim-model";
 import { register } from "./sim-node-ops";
 import { expectResult, expectSame, unknownTaskId } from "./sim-ops";
 import { comingOfAge } from "./sim-retention";
-import { ADMIN, REGION_IDS, type Region } from "./sim-sut";
+import { ADMIN, as, REGION_IDS, type Region, TENANTS } from "./sim-sut";
 
 const HOUR = 3_600_000;
 
@@ -115,12 +115,14 @@ export async function readTask(
   const m = run.model;
   const id = task?.id ?? goneId ?? unknownTaskId(region);
   const status = run.rng.bool(0.3) ? run.rng.pick(TERMINAL) : null;
-  run.note(`${id}${goneId ? " (gone)" : ""}${status ? ` and the ${status} list` : ""}`);
+  // Read by the task's own tenant (another's reads: sim-tenant-ops.ts); it lists its own tasks only.
+  const tenant = task?.tenant ?? run.rng.pick(TENANTS);
+  run.note(`${id}${goneId ? " (gone)" : ""}${status ? ` and ${tenant}'s ${status} list` : ""}`);
   const [got, listed] = await run.sut.onShard(region, async (s) => [
-    await s.getTask(ADMIN, id),
+    await s.getTask(as(tenant), id),
     status === null
       ? null
-      : await s.listTasks(ADMIN, { status, limit: 10_000, include: [], maxBytes: 16 * 1024 * 1024 }),
+      : await s.listTasks(as(tenant), { status, limit: 10_000, include: [], maxBytes: 16 * 1024 * 1024 }),
   ]);
   expectResult(`get ${id}`, got, task ? ok : err("not_found"));
   if (got.ok && task) {
@@ -138,7 +140,7 @@ export async function readTask(
       throw new Error(`list of ${status} tasks failed: ${JSON.stringify(listed.error)}`);
     }
     const expected = [...m.tasks.values()]
-      .filter((t) => t.region === region && t.status === status)
+      .filter((t) => t.region === region && t.status === status && t.tenant === tenant)
       .map((t) => t.id)
       .sort()
       .reverse();
@@ -146,7 +148,7 @@ export async function readTask(
       throw new Error(`list of ${status} tasks in ${region} stopped early: the check needs every task`);
     }
     expectSame(
-      `${region} ${status} tasks listed`,
+      `${region} ${status} tasks of ${tenant} listed`,
       listed.value.items.map((t) => (JSON.parse(t.json) as { id: string }).id),
       expected,
     );

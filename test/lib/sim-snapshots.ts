@@ -9,6 +9,7 @@ import type { TaskStatus } from "../../src/core/task-lifecycle";
 
 export type TaskRow = {
   id: string;
+  tenant: string;
   status: TaskStatus;
   region: string;
   priority: number;
@@ -31,6 +32,7 @@ export interface ShardSnapshot {
   depth: Record<TaskStatus, number>;
   nodes: {
     id: string;
+    tenant: string;
     dead: boolean;
     draining: boolean;
     capacity: number;
@@ -101,12 +103,13 @@ export async function shardSnapshot(
     at,
     tasks: sql
       .exec<TaskRow>(
-        "SELECT id, status, region, priority, node_id, attempts, run_at, lease_token, lease_expires_at, result, last_error, updated_at FROM tasks ORDER BY seq",
+        "SELECT id, tenant, status, region, priority, node_id, attempts, run_at, lease_token, lease_expires_at, result, last_error, updated_at FROM tasks ORDER BY seq",
       )
       .toArray(),
     depth: engine.tasks.depth(),
     nodes: [...engine.nodes.nodes.values()].map((n) => ({
       id: n.id,
+      tenant: n.tenant,
       dead: n.dead,
       draining: n.draining,
       capacity: n.capacity,

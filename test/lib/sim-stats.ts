@@ -16,6 +16,11 @@ export interface SimStats {
   candidaciesEnded: number;
   /** Campaigns of a node the coordinator had heard was gone, refused. */
   deadCampaignsRefused: number;
+  /** Tasks submitted by, and leases granted to nodes of, the second tenant (`t2`; the rest are `default`'s). */
+  t2Submitted: number;
+  t2Leases: number;
+  /** Calls of one tenant on another tenant's task or node (sim-tenant-ops.ts): each 404. */
+  crossTenantCalls: number;
   /** Requests into the objects: what a run costs. */
   visits: number;
   network: NetworkStats;
@@ -80,6 +85,9 @@ export const emptyStats = (): SimStats => ({
   outcomes: 0,
   candidaciesEnded: 0,
   deadCampaignsRefused: 0,
+  t2Submitted: 0,
+  t2Leases: 0,
+  crossTenantCalls: 0,
   visits: 0,
   network: emptyNetworkStats(),
   channels: {

@@ -35,8 +35,32 @@ import {
 import { absorbRuntimeEvents, closeAll, type SimSocket, settleCloses } from "./sim-sockets";
 import type { SimTimers } from "./sim-timers";
 
-/** The credential every simulated call uses (authorization is the auth matrix's job). */
+/** The global admin: the harness's own calls (setup, quiescing, inspection) that must see every tenant. */
 export const ADMIN: Principal = { role: "admin", tokenId: "admin", tenant: null };
+/**
+ * The run's two tenants: each task and node gets one at random, and the operations on it call as
+ * its tenant's admin (the roles within a tenant are the auth matrix's job). Both share the token
+ * id, and with it the idempotency-key object the harness wipes; keys are named per tenant, so only
+ * the tenant keeps them apart, as it alone must keep apart tasks, nodes, leases and elections.
+ */
+export const TENANTS = ["default", "t2"] as const;
+export type Tenant = (typeof TENANTS)[number];
+const TENANT_ADMINS: Record<Tenant, Principal> = {
+  default: { role: "admin", tokenId: "admin", tenant: "default" },
+  t2: { role: "admin", tokenId: "admin", tenant: "t2" },
+};
+/** The admin of `tenant`. */
+export function as(tenant: string): Principal {
+  const principal = TENANT_ADMINS[tenant as Tenant];
+  if (!principal) {
+    throw new Error(`no tenant ${tenant} in the simulation`);
+  }
+  return principal;
+}
+/** The tenant that is not `tenant`. */
+export function otherTenant(tenant: string): Tenant {
+  return tenant === "default" ? "t2" : "default";
+}
 /** The regions, each with its shard: Paris and New York. */
 export const REGIONS = { r1: { lat: 48.85, lon: 2.35 }, r2: { lat: 40.71, lon: -74.0 } } as const;
 export type Region = keyof typeof REGIONS;
