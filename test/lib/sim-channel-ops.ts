@@ -91,7 +91,9 @@ export async function openChannel(run: SimulationRun, node: ModelNode): Promise<
   const expected = run.acting(node);
   const resumed = node.channelClosedAt !== null || node.channel !== null;
   run.note(`${node.id}${resumed ? " (again)" : ""}`);
-  const opened = await run.sut.onShard(region, (shard, ctx) => openSocket(shard, ctx, node.id, region));
+  const opened = await run.sut.onShard(region, (shard, ctx) =>
+    openSocket(shard, ctx, node.id, region, node.tenant),
+  );
   if (!opened.ok) {
     expectSame(
       "channel refused",

@@ -181,7 +181,7 @@ export async function poll(run: SimulationRun, node: ModelNode, long: boolean): 
   let reply: PollReply;
   if (long) {
     // Through the stub, so that the request stays open while it waits; then look until it waits or answers.
-    const promise = run.sut.startPoll(region, node.id, { max, waitMs });
+    const promise = run.sut.startPoll(region, as(node.tenant), node.id, { max, waitMs });
     let settled = false;
     void promise.then(
       () => (settled = true),

@@ -21,7 +21,7 @@
 import { RegionShard } from "../../durable-objects/region-shard";
 import { ShardFrame } from "../../src/schemas/channel";
 import { InvariantError } from "./sim-check";
-import { ADMIN, type Region } from "./sim-sut";
+import { as, type Region } from "./sim-sut";
 
 /** A node's socket as the simulation holds it. */
 export interface SimSocket {
@@ -54,12 +54,13 @@ export function absorbRuntimeEvents(shard: RegionShard): void {
   Object.assign(shard, { webSocketMessage: absorb, webSocketClose: absorb, webSocketError: absorb });
 }
 
-/** Opens a node's channel through the shard's upgrade, wrapping the server end as it is accepted. */
+/** Opens a node's channel through the shard's upgrade (as its tenant's admin), wrapping the server end as it is accepted. */
 export async function openSocket(
   shard: RegionShard,
   ctx: DurableObjectState,
   nodeId: string,
   region: Region,
+  tenant: string,
 ): Promise<OpenResult> {
   const socket: SimSocket = {
     id: nextSocketId++,
@@ -82,9 +83,9 @@ export async function openSocket(
         headers: {
           upgrade: "websocket",
           "x-meridian-node": nodeId,
-          "x-meridian-token-id": ADMIN.tokenId,
-          "x-meridian-role": ADMIN.role,
-          "x-meridian-tenant": "*",
+          "x-meridian-token-id": as(tenant).tokenId,
+          "x-meridian-role": as(tenant).role,
+          "x-meridian-tenant": tenant,
         },
       }),
     );

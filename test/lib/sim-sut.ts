@@ -314,14 +314,19 @@ export class Sut {
     };
   }
 
-  /** A long poll through the stub: its request stays open while it waits. */
-  startPoll(region: Region, nodeId: string, input: { max: number; waitMs: number }): Promise<PollReply> {
+  /** A long poll through the stub, as `principal` (the node's tenant's): its request stays open while it waits. */
+  startPoll(
+    region: Region,
+    principal: Principal,
+    nodeId: string,
+    input: { max: number; waitMs: number },
+  ): Promise<PollReply> {
     if (this.unwiped.has(region) || this.inside !== null) {
       throw new Error(`a long poll of ${region} before its first visit, or during a visit`);
     }
     this.setOwner(region);
     this.visits++;
-    return this.shards.get(region)!.poll(ADMIN, nodeId, input) as Promise<PollReply>;
+    return this.shards.get(region)!.poll(principal, nodeId, input) as Promise<PollReply>;
   }
 
   /** A shard restarts: its long polls are cut off, its timers go, its memory is loaded again from storage. */

@@ -39,7 +39,9 @@ export async function crossTenant(run: SimulationRun, region: Region): Promise<v
     reconcileLeases(run, before, null, true);
     return;
   }
-  const task: ModelTask = run.pickTask(tasks) ?? rng.pick(tasks);
+  // A report names a task of which the region holds a node of the other tenant.
+  const among = call === "report" ? tasks.filter((t) => nodes.some((n) => n.tenant !== t.tenant)) : tasks;
+  const task: ModelTask = run.pickTask(among) ?? rng.pick(among);
   // The current lease token most often: the one a thief would want.
   const token = task.leaseToken ?? (task.tokens.length > 0 ? rng.pick(task.tokens) : `l-${"0".repeat(32)}`);
   if (call === "report") {
