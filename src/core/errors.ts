@@ -29,9 +29,9 @@ export const ERROR_HELP: Record<ErrorCode, { means: string; action: string }> = 
   },
   forbidden: {
     means:
-      "The token's role may not do this (e.g. a reader submitting), or the node or lease belongs to another token.",
+      "The token's role may not do this (e.g. a reader submitting), or the node, lease or election candidacy belongs to another token.",
     action:
-      "Use a token of the right role (README, Roles); a node acts only on nodes and leases of its own token.",
+      "Use a token of the right role (README, Roles); a node acts only on nodes, leases and candidacies of its own token (an admin of the tenant may resign any candidacy).",
   },
   not_found: {
     means: "No such task, node, region or election (or it is in another region's shard than its id names).",

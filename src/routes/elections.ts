@@ -76,8 +76,8 @@ elections.openapi(
   async (c) => {
     const { name } = c.req.valid("param");
     const input = c.req.valid("json");
-    await candidateNode(c, input.candidate, "own");
-    return c.json(unwrap(await c.var.edge.coordinator().resign(c.var.principal, name, input)), 200);
+    const node = await candidateNode(c, input.candidate, "own");
+    return c.json(unwrap(await c.var.edge.coordinator().resign(c.var.principal, name, input, node)), 200);
   },
 );
 
