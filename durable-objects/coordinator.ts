@@ -419,7 +419,7 @@ export class Coordinator extends DurableObject<Env> {
   /**
    * WebSocket upgrade for `observe`. The edge has authenticated the caller and passes who it is in
    * `x-meridian-token-id` (the coordinator is reachable only through the edge); a token revoked since
-   * the edge cached it is refused here (401), and the caps answer 429.
+   * the edge cached it is refused here (401), the caps answer 429 and the tenant's quota 409.
    */
   override async fetch(request: Request): Promise<Response> {
     const name = new URL(request.url).searchParams.get("election");
@@ -437,8 +437,9 @@ export class Coordinator extends DurableObject<Env> {
         throw ApiError.of("unauthorized", "unknown or revoked token");
       }
       // Observers are tagged by the stored key: a change is sent to that tag (see announce).
-      const key = scopedName(tenant === GLOBAL_TENANT_HEADER ? DEFAULT_TENANT : tenant, name);
-      const { client, server } = s.observers.accept(tokenId, key, s.gate.now());
+      const global = tenant === GLOBAL_TENANT_HEADER;
+      const key = scopedName(global ? DEFAULT_TENANT : tenant, name);
+      const { client, server } = s.observers.accept(tokenId, global ? null : tenant, key, s.gate.now());
       const state = s.elections.load(key);
       server.send(JSON.stringify({ name, term: state.term, leader: leadership(state) }));
       return new Response(null, { status: 101, webSocket: client });
