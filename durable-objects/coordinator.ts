@@ -1,5 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
-import { candidateRefusal } from "../src/core/admission";
+import {
+  type CandidacyHold,
+  candidacyOwner,
+  candidacyRefusal,
+  candidateRefusal,
+} from "../src/core/admission";
 import { echoClose } from "../src/core/close-codes";
 import { leadership, positionOf, SESSION_TTL_MS } from "../src/core/election";
 import { ApiError, type Result } from "../src/core/errors";
@@ -294,7 +299,8 @@ export class Coordinator extends DurableObject<Env> {
     nodeId: string | null,
   ) {
     return this.run("campaign", principal, "elections.act", (s, now) => {
-      const change = join(s, now, electionKey(principal, name), input.candidate, input.ttlMs, nodeId);
+      const key = electionKey(principal, name);
+      const change = join(s, now, key, input.candidate, input.ttlMs, { nodeId, caller: principal });
       const position = positionOf(change.state, input.candidate);
       return { isLeader: position === 0, position, leader: leadership(change.state) };
     });
@@ -308,7 +314,7 @@ export class Coordinator extends DurableObject<Env> {
     return this.run("campaignForChannel", { role: "node", tokenId, tenant }, "elections.act", (s, now) => {
       // The push names the stored key: the shard's channels follow keys, and show names.
       const key = scopedName(tenant, name);
-      const change = join(s, now, key, nodeId, SESSION_TTL_MS, nodeId);
+      const change = join(s, now, key, nodeId, SESSION_TTL_MS, { nodeId, caller: { role: "node", tokenId } });
       s.elections.watch(key, watcher.deployment, watcher.region);
       return electionPush(key, change.state);
     });
@@ -323,9 +329,19 @@ export class Coordinator extends DurableObject<Env> {
     });
   }
 
-  async resign(principal: Principal, name: string, input: { candidate: string }) {
+  /**
+   * Leaves an election. `nodeId`: the node the candidate names, once its shard vouched the caller owns
+   * it; any other live candidacy is its owner's (or an admin's of the tenant): 403 for another token.
+   */
+  async resign(
+    principal: Principal,
+    name: string,
+    input: { candidate: string },
+    nodeId: string | null = null,
+  ) {
     return this.run("resign", principal, "elections.act", (s, now) => {
       const key = electionKey(principal, name);
+      requireCandidacy(s, now, key, input.candidate, principal, nodeId);
       s.announce(s.elections.apply(key, { kind: "resign", candidate: input.candidate }, now));
       return { resigned: true };
     });
@@ -403,7 +419,7 @@ export class Coordinator extends DurableObject<Env> {
   /**
    * WebSocket upgrade for `observe`. The edge has authenticated the caller and passes who it is in
    * `x-meridian-token-id` (the coordinator is reachable only through the edge); a token revoked since
-   * the edge cached it is refused here (401), and the caps answer 429.
+   * the edge cached it is refused here (401), the caps answer 429 and the tenant's quota 409.
    */
   override async fetch(request: Request): Promise<Response> {
     const name = new URL(request.url).searchParams.get("election");
@@ -421,8 +437,9 @@ export class Coordinator extends DurableObject<Env> {
         throw ApiError.of("unauthorized", "unknown or revoked token");
       }
       // Observers are tagged by the stored key: a change is sent to that tag (see announce).
-      const key = scopedName(tenant === GLOBAL_TENANT_HEADER ? DEFAULT_TENANT : tenant, name);
-      const { client, server } = s.observers.accept(tokenId, key, s.gate.now());
+      const global = tenant === GLOBAL_TENANT_HEADER;
+      const key = scopedName(global ? DEFAULT_TENANT : tenant, name);
+      const { client, server } = s.observers.accept(tokenId, global ? null : tenant, key, s.gate.now());
       const state = s.elections.load(key);
       server.send(JSON.stringify({ name, term: state.term, leader: leadership(state) }));
       return new Response(null, { status: 101, webSocket: client });
@@ -449,8 +466,28 @@ export class Coordinator extends DurableObject<Env> {
 }
 
 /**
- * Joins or renews a candidacy: refused (409) for a node the coordinator heard is gone, or when the
- * election is full; observers are told of a new leader.
+ * The live candidacy of `candidate`, if the caller may act on it (its owner, an admin of the tenant, or
+ * the token of the node the shard vouched for); 403 for another token's (every token of the tenant
+ * sees the candidates, so a 404 would hide nothing).
+ */
+function requireCandidacy(
+  s: CoordinatorEngine,
+  now: number,
+  name: string,
+  candidate: string,
+  caller: Pick<Principal, "role" | "tokenId">,
+  nodeId: string | null,
+): CandidacyHold | null {
+  const hold = s.elections.hold(name, candidate);
+  if (candidacyRefusal(hold, caller, now, nodeId !== null) !== null) {
+    throw ApiError.of("forbidden", `candidate ${candidate} belongs to another token`);
+  }
+  return hold;
+}
+
+/**
+ * Joins or renews a candidacy: refused (403) for another token's live candidacy, (409) for a node the
+ * coordinator heard is gone, or when the election is full; observers are told of a new leader.
  */
 function join(
   s: CoordinatorEngine,
@@ -458,8 +495,10 @@ function join(
   name: string,
   candidate: string,
   ttlMs: number,
-  nodeId: string | null,
+  by: { nodeId: string | null; caller: Pick<Principal, "role" | "tokenId"> },
 ) {
+  const { nodeId, caller } = by;
+  const hold = requireCandidacy(s, now, name, candidate, caller, nodeId);
   const loaded = s.elections.loadStored(name);
   if (!loaded.stored) {
     // A new election: its tenant's quota (TENANT_MAX_ELECTIONS) counts the ones it holds.
@@ -484,7 +523,11 @@ function join(
   if (refusal === "too_many_candidates") {
     throw ApiError.of("conflict", `election ${name} has ${MAX_CANDIDATES} candidates`, refusal);
   }
-  const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, nodeId, loaded);
+  const owner = candidacyOwner(hold, caller.tokenId, now);
+  const change = s.elections.apply(name, { kind: "campaign", candidate, ttlMs }, now, loaded, {
+    nodeId,
+    owner,
+  });
   s.announce(change);
   return change;
 }
@@ -514,7 +557,7 @@ function electionView(s: CoordinatorEngine, name: string, now: number): Election
   if (!loaded.stored && loaded.state.candidates.length === 0) {
     throw ApiError.of("not_found", `no election ${name}`);
   }
-  const change = s.elections.apply(name, { kind: "tick" }, now, null, loaded);
+  const change = s.elections.apply(name, { kind: "tick" }, now, loaded);
   s.announce(change);
   return {
     name,

@@ -1,8 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
+import { SETTINGS } from "../src/core/config";
 import { ApiError, type Result } from "../src/core/errors";
 import { EventRing, type RingLimits } from "../src/core/event-ring";
 import type { EventBody, EventType } from "../src/core/events";
 import { can, type Principal } from "../src/core/permissions";
+import { objectConfig } from "./call-gate";
 import { type ChunkLimits, EventStream } from "./event-hub/event-stream";
 import { migrate } from "./migrate";
 
@@ -19,6 +21,8 @@ export interface HubLimits extends ChunkLimits {
   streamsPerToken: number;
   /** Open streams of the whole deployment. */
   streams: number;
+  /** Open streams of one tenant's tokens (TENANT_MAX_STREAMS; a global admin's are not counted). */
+  streamsPerTenant: number;
   /** How often a quiet stream gets `: keep-alive`. */
   keepAliveMs: number;
   /**
@@ -34,6 +38,7 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
   ring: { maxEvents: 10_000, maxBytes: 4 * 1024 * 1024 },
   streamsPerToken: 16,
   streams: 256,
+  streamsPerTenant: SETTINGS.TENANT_MAX_STREAMS.default,
   // A reader that fell behind catches up in few writes: each write is a round trip to the client.
   chunkEvents: 10_000,
   chunkBytes: 1024 * 1024,
@@ -64,8 +69,12 @@ export interface StreamRequest {
  */
 export class EventHub extends DurableObject<Env> {
   private limits: HubLimits = DEFAULT_HUB_LIMITS;
+  /** The limits as configured (the settings the hub reads); `restartWith` overrides them. */
+  private readonly configured: HubLimits;
   private ring!: EventRing;
   private readonly streams = new Set<EventStream>();
+  /** The tenant of each open stream's token (a global admin's streams are not in it). */
+  private readonly tenantOf = new Map<EventStream, string>();
   /** The largest id this hub may give before it reserves more (persisted). */
   private reserved = 0;
   private keepAliveTimer: ReturnType<typeof setInterval> | null = null;
@@ -74,9 +83,10 @@ export class EventHub extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.configured = { ...DEFAULT_HUB_LIMITS, streamsPerTenant: objectConfig(env).tenants.maxStreams };
     ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, MIGRATIONS);
-      this.start(DEFAULT_HUB_LIMITS);
+      this.start(this.configured);
     });
   }
 
@@ -102,7 +112,7 @@ export class EventHub extends DurableObject<Env> {
     for (const stream of [...this.streams]) {
       stream.close();
     }
-    this.start({ ...DEFAULT_HUB_LIMITS, ...limits });
+    this.start({ ...this.configured, ...limits });
   }
 
   /**
@@ -136,7 +146,8 @@ export class EventHub extends DurableObject<Env> {
 
   /**
    * Opens a stream for a reader (authenticated at the edge, role checked again here): refused with
-   * 429 `rate_limited` when its token, or the deployment, has as many open as allowed. The stream
+   * 429 `rate_limited` when its token, or the deployment, has as many open as allowed, and with 409
+   * `quota_exceeded` when its tenant does (TENANT_MAX_STREAMS, as the other count quotas). The stream
    * starts after `lastEventId` when the ring still holds what followed it, else with a `reset`.
    */
   async open(principal: Principal, request: StreamRequest): Promise<Result<ReadableStream<Uint8Array>>> {
@@ -150,6 +161,17 @@ export class EventHub extends DurableObject<Env> {
     if (mine >= this.limits.streamsPerToken) {
       return refused(
         ApiError.of("rate_limited", `a token may hold ${this.limits.streamsPerToken} open event streams`),
+      );
+    }
+    const tenant = principal.tenant;
+    const quota = this.limits.streamsPerTenant;
+    if (tenant !== null && [...this.tenantOf.values()].filter((t) => t === tenant).length >= quota) {
+      return refused(
+        ApiError.of(
+          "conflict",
+          `tenant ${tenant} holds ${quota} open event streams (TENANT_MAX_STREAMS)`,
+          "quota_exceeded",
+        ),
       );
     }
     if (this.streams.size >= this.limits.streams) {
@@ -170,6 +192,9 @@ export class EventHub extends DurableObject<Env> {
       (ended) => this.ended(ended),
     );
     this.streams.add(stream);
+    if (tenant !== null) {
+      this.tenantOf.set(stream, tenant);
+    }
     this.keepAlives();
     setTimeout(() => stream.close(), this.limits.maxStreamMs);
     return { ok: true, value: stream.readable };
@@ -200,6 +225,7 @@ export class EventHub extends DurableObject<Env> {
   /** A stream ended: its slot is free; the keep-alive timer stops with the last one. */
   private ended(stream: EventStream): void {
     this.streams.delete(stream);
+    this.tenantOf.delete(stream);
     if (this.streams.size === 0 && this.keepAliveTimer !== null) {
       clearInterval(this.keepAliveTimer);
       this.keepAliveTimer = null;

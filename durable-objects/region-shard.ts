@@ -825,7 +825,8 @@ function electionLink(env: Env, deployment: string): ElectionLink {
     campaign: async (nodeId, tokenId, tenant, election, watcher) =>
       value(await stub().campaignForChannel(nodeId, tokenId, tenant, election, watcher)),
     resign: async (nodeId, tokenId, tenant, election) => {
-      value(await stub().resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }));
+      // The node's own channel: this shard vouches for it, as it does for an HTTP resignation.
+      value(await stub().resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }, nodeId));
     },
     observe: async (tenant, election, watcher) =>
       value(await stub().observeForChannel(tenant, election, watcher)),

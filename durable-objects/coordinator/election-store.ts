@@ -1,3 +1,4 @@
+import type { CandidacyHold } from "../../src/core/admission";
 import {
   applyElection,
   type ElectionEvent,
@@ -88,15 +89,15 @@ export class ElectionStore {
   }
 
   /**
-   * Applies `event` at `now` and persists the new state. `nodeId` binds a campaigning candidate to a
-   * node; `loaded` is the state the caller has just read (read here otherwise).
+   * Applies `event` at `now` and persists the new state. `loaded` is the state the caller has just
+   * read (read here otherwise); `binding` is a campaigning candidate's node (null: none) and owner.
    */
   apply(
     name: string,
     event: ElectionEvent,
     now: number,
-    nodeId: string | null = null,
     loaded: StoredElection = this.loadStored(name),
+    binding: { nodeId: string | null; owner: string | null } = { nodeId: null, owner: null },
   ): ElectionChange {
     const before = loaded.state;
     const { state } = applyElection(before, event, now);
@@ -111,13 +112,15 @@ export class ElectionStore {
       const mine = state.candidates.find((c) => c.candidate === event.candidate);
       if (mine) {
         this.sql.exec(
-          `INSERT INTO candidates (election, candidate, node_id, joined_at, expires_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT(election, candidate) DO UPDATE SET joined_at = excluded.joined_at, expires_at = excluded.expires_at, node_id = excluded.node_id`,
+          `INSERT INTO candidates (election, candidate, node_id, joined_at, expires_at, owner) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(election, candidate) DO UPDATE SET joined_at = excluded.joined_at, expires_at = excluded.expires_at,
+             node_id = excluded.node_id, owner = excluded.owner`,
           name,
           mine.candidate,
-          nodeId,
+          binding.nodeId,
           mine.joinedAt,
           mine.expiresAt,
+          binding.owner,
         );
       }
     }
@@ -237,6 +240,18 @@ export class ElectionStore {
       .exec<{ election: string }>("SELECT DISTINCT election FROM candidates WHERE expires_at <= ?", now)
       .toArray()
       .map((r) => r.election);
+  }
+
+  /** The stored candidacy of `candidate` in election `name` (live or not; null: none), for its owner. */
+  hold(name: string, candidate: string): CandidacyHold | null {
+    const row = this.sql
+      .exec<{ owner: string | null; expires_at: number }>(
+        "SELECT owner, expires_at FROM candidates WHERE election = ? AND candidate = ?",
+        name,
+        candidate,
+      )
+      .toArray()[0];
+    return row === undefined ? null : { owner: row.owner, expiresAt: row.expires_at };
   }
 
   /** Candidacies of a node, as (election, candidate). */

@@ -11,6 +11,7 @@ export interface ObserverState extends SocketWindow {
 /** Tags hold characters no election name may (`^[a-z0-9][a-z0-9._:-]*$`), so none is taken for another. */
 const OBSERVER_TAG = "#observer";
 const tokenTag = (tokenId: string) => `#token ${tokenId}`;
+const tenantTag = (tenant: string) => `#tenant ${tenant}`;
 
 /** The text an observer may send; the runtime answers it (`pong`) without waking the coordinator. */
 export const OBSERVER_PING = "ping";
@@ -39,18 +40,37 @@ export class Observers {
     return this.ctx.getWebSockets(tag).filter((ws) => ws.deserializeAttachment() !== null);
   }
 
-  /** Accepts an observer of `election` for `tokenId` (429 past the caps); the caller sends the first message. */
-  accept(tokenId: string, election: string, now: number): { client: WebSocket; server: WebSocket } {
+  /**
+   * Accepts an observer of `election` for `tokenId` of `tenant` (null: a global admin's, counted per
+   * token and per deployment only): 429 past the token's or the deployment's cap, 409
+   * `quota_exceeded` past the tenant's (TENANT_MAX_OBSERVERS). The caller sends the first message.
+   */
+  accept(
+    tokenId: string,
+    tenant: string | null,
+    election: string,
+    now: number,
+  ): { client: WebSocket; server: WebSocket } {
     const { perToken, total } = this.config.observers;
     if (this.open(tokenTag(tokenId)).length >= perToken) {
       throw ApiError.of("rate_limited", `a token may hold ${perToken} open election observers`);
+    }
+    const quota = this.config.tenants.maxObservers;
+    if (tenant !== null && this.open(tenantTag(tenant)).length >= quota) {
+      throw ApiError.of(
+        "conflict",
+        `tenant ${tenant} holds ${quota} open election observers (TENANT_MAX_OBSERVERS)`,
+        "quota_exceeded",
+      );
     }
     if (this.open(OBSERVER_TAG).length >= total) {
       throw ApiError.of("rate_limited", `the deployment holds its ${total} open election observers`);
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server, [election, OBSERVER_TAG, tokenTag(tokenId)]);
+    // An observer opened before tenants were counted has no tenant tag: it counts once it reconnects.
+    const tags = [election, OBSERVER_TAG, tokenTag(tokenId)];
+    this.ctx.acceptWebSocket(server, tenant === null ? tags : [...tags, tenantTag(tenant)]);
     const state: ObserverState = { tokenId, election, ...openWindow(now) };
     server.serializeAttachment(state);
     return { client, server };

@@ -212,6 +212,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tokens ADD COLUMN tenant TEXT;
   UPDATE tokens SET tenant = 'default' WHERE role != 'admin';
   `,
+  // v10: a candidacy's owner, the token that first campaigned it: only that token (or an admin of the
+  // tenant) renews or resigns it. Existing candidacies have none (legacy): any token of the tenant
+  // may still renew or resign one, and the first renewal makes its token the owner.
+  `
+  ALTER TABLE candidates ADD COLUMN owner TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -41,6 +41,7 @@ const shown = (change: ElectionPush): ElectionPush => ({
   election: splitScoped(change.election).name,
 });
 const tokenTag = (tokenId: string) => `token:${tokenId}`;
+const tenantTag = (tenant: string) => `tenant:${tenant}`;
 
 /**
  * A shard's node channels (API-v2 §4): one hibernatable WebSocket per node. The socket's state
@@ -99,6 +100,18 @@ export class Channels {
       throw ApiError.of("rate_limited", `a token may hold ${CHANNELS_PER_TOKEN} channels in a region`);
     }
     const previous = this.socketOf(node.id);
+    // Counted as the token's are, closing sockets included, but not the node's own socket this one
+    // replaces (a node reconnecting at the quota keeps its channel). A socket opened before tenants
+    // were counted has no tenant tag: it counts once its node reconnects.
+    const quota = this.s.deps.config.tenants.maxChannels;
+    const held = this.ctx.getWebSockets(tenantTag(node.tenant)).filter((ws) => ws !== previous).length;
+    if (held >= quota) {
+      throw ApiError.of(
+        "conflict",
+        `tenant ${node.tenant} holds ${quota} node channels in this region (TENANT_MAX_CHANNELS)`,
+        "quota_exceeded",
+      );
+    }
     if (previous) {
       this.detach(previous);
       previous.close(4000, "replaced by a newer channel of the node");
@@ -109,7 +122,7 @@ export class Channels {
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server, [nodeTag(node.id), tokenTag(principal.tokenId)]);
+    this.ctx.acceptWebSocket(server, [nodeTag(node.id), tokenTag(principal.tokenId), tenantTag(node.tenant)]);
     const state: SocketState = {
       nodeId: node.id,
       tokenId: principal.tokenId,

@@ -67,6 +67,44 @@ export function candidateRefusal(
   return null;
 }
 
+/**
+ * A live candidacy as stored: the token that first campaigned it, null for one from before owners
+ * were kept (coordinator schema v10).
+ */
+export interface CandidacyHold {
+  owner: string | null;
+  expiresAt: number;
+}
+
+/**
+ * Whether a token may campaign, renew or resign `candidate` held as `hold` (null: never held):
+ * anyone may take a candidate nobody holds live; a held one is its owner's, an admin's of the
+ * tenant, or the node's token when the candidate is a node its shard vouched for (`vouchedNode`).
+ * A legacy hold (no owner) is open to the tenant's tokens, as it was before owners were kept.
+ */
+export function candidacyRefusal(
+  hold: CandidacyHold | null,
+  caller: { role: string; tokenId: string },
+  now: number,
+  vouchedNode: boolean,
+): "not_owner" | null {
+  if (hold === null || !(hold.expiresAt > now) || hold.owner === null) {
+    return null;
+  }
+  if (vouchedNode || caller.role === "admin" || hold.owner === caller.tokenId) {
+    return null;
+  }
+  return "not_owner";
+}
+
+/**
+ * The owner a campaign leaves a candidacy with: the live holder's, else the campaigning token's (so a
+ * legacy hold is claimed by its first renewal, and a lapsed one by whoever campaigns it next).
+ */
+export function candidacyOwner(hold: CandidacyHold | null, tokenId: string, now: number): string {
+  return hold !== null && hold.expiresAt > now && hold.owner !== null ? hold.owner : tokenId;
+}
+
 /** An idempotency key's record: the body it was first used with and the task it names. */
 export interface KeyRecord {
   requestHash: string;

@@ -209,6 +209,30 @@ export const SETTINGS = {
     describe:
       "Elections one tenant may hold (the coordinator counts them all); a campaign that would create one more is answered 409 `quota_exceeded`.",
   },
+  TENANT_MAX_STREAMS: {
+    kind: "count",
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Open event streams (`GET /v1/events`) the tokens of one tenant may hold together (a global admin's are not counted); past it 409 `quota_exceeded`. The default is the deployment's own bound (256): lower it to keep one tenant from taking every stream.",
+  },
+  TENANT_MAX_OBSERVERS: {
+    kind: "count",
+    default: 1024,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Open election observers (WebSocket or Server-Sent Events) the tokens of one tenant may hold together (a global admin's are not counted); past it 409 `quota_exceeded`. The default is OBSERVERS's: lower it to keep one tenant from taking every observer.",
+  },
+  TENANT_MAX_CHANNELS: {
+    kind: "count",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    describe:
+      "Node channels (WebSockets, `GET /v1/nodes/{id}/channel`) of one tenant's nodes in one region, closing ones included; an upgrade past it is answered 409 `quota_exceeded`.",
+  },
 } as const satisfies Record<string, NumberSetting>;
 
 /** Settings that take one of a few words. */
@@ -250,6 +274,12 @@ export interface Config {
     maxTasks: number;
     maxNodes: number;
     maxElections: number;
+    /** Open event streams of the tenant's tokens (the hub counts them). */
+    maxStreams: number;
+    /** Open election observers of the tenant's tokens (the coordinator counts them). */
+    maxObservers: number;
+    /** Node channels of the tenant's nodes per region (each shard counts its own). */
+    maxChannels: number;
   };
 }
 
@@ -319,6 +349,9 @@ const EnvSchema = z
     TENANT_MAX_TASKS: numberSchema(SETTINGS.TENANT_MAX_TASKS),
     TENANT_MAX_NODES: numberSchema(SETTINGS.TENANT_MAX_NODES),
     TENANT_MAX_ELECTIONS: numberSchema(SETTINGS.TENANT_MAX_ELECTIONS),
+    TENANT_MAX_STREAMS: numberSchema(SETTINGS.TENANT_MAX_STREAMS),
+    TENANT_MAX_OBSERVERS: numberSchema(SETTINGS.TENANT_MAX_OBSERVERS),
+    TENANT_MAX_CHANNELS: numberSchema(SETTINGS.TENANT_MAX_CHANNELS),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_DEAD_AFTER_MS <= env.HEARTBEAT_INTERVAL_MS) {
@@ -372,6 +405,9 @@ export function parseConfig(env: Record<string, unknown>): Config {
       maxTasks: v.TENANT_MAX_TASKS,
       maxNodes: v.TENANT_MAX_NODES,
       maxElections: v.TENANT_MAX_ELECTIONS,
+      maxStreams: v.TENANT_MAX_STREAMS,
+      maxObservers: v.TENANT_MAX_OBSERVERS,
+      maxChannels: v.TENANT_MAX_CHANNELS,
     },
   };
 }

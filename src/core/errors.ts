@@ -29,9 +29,9 @@ export const ERROR_HELP: Record<ErrorCode, { means: string; action: string }> = 
   },
   forbidden: {
     means:
-      "The token's role may not do this (e.g. a reader submitting), or the node or lease belongs to another token.",
+      "The token's role may not do this (e.g. a reader submitting), or the node, lease or election candidacy belongs to another token.",
     action:
-      "Use a token of the right role (README, Roles); a node acts only on nodes and leases of its own token.",
+      "Use a token of the right role (README, Roles); a node acts only on nodes, leases and candidacies of its own token (an admin of the tenant may resign any candidacy).",
   },
   not_found: {
     means: "No such task, node, region or election (or it is in another region's shard than its id names).",
@@ -155,9 +155,9 @@ export const ERROR_REASONS = {
   quota_exceeded: {
     code: "conflict",
     means:
-      "The tenant holds as many of these as its quota allows (API-v2 §8): stored tasks in this region (TENANT_MAX_TASKS), live nodes in this region (TENANT_MAX_NODES), or elections (TENANT_MAX_ELECTIONS).",
+      "The tenant holds as many of these as its quota allows (API-v2 §8): stored tasks in this region (TENANT_MAX_TASKS), live nodes in this region (TENANT_MAX_NODES), elections (TENANT_MAX_ELECTIONS), open event streams (TENANT_MAX_STREAMS), open election observers (TENANT_MAX_OBSERVERS), or node channels in this region (TENANT_MAX_CHANNELS).",
     action:
-      "Free some (erase finished tasks, deregister nodes, let idle elections expire), or raise the setting. The message names which quota.",
+      "Free some (erase finished tasks, deregister nodes, let idle elections expire, close streams, observers or channels the tenant no longer reads), or raise the setting. The message names which quota.",
   },
   legacy_state: {
     code: "unavailable",

@@ -48,7 +48,8 @@ elections.openapi(
     method: "post",
     path: "/elections/{name}/campaign",
     tags: ["elections"],
-    summary: "Join or renew a candidacy; the oldest live candidate leads, term is the fencing token",
+    summary:
+      "Join or renew a candidacy (a live one is its first campaigner's: 403 for another token); the oldest live candidate leads, term is the fencing token",
     security: bearerSecurity,
     middleware: [operation("elections.act")],
     request: { params: ElectionParam, body: jsonBody(Campaign) },
@@ -67,17 +68,18 @@ elections.openapi(
     method: "post",
     path: "/elections/{name}/resign",
     tags: ["elections"],
-    summary: "Leave the election; the next-oldest candidate leads at once",
+    summary:
+      "Leave the election; the next-oldest candidate leads at once (403 for another token's live candidacy)",
     security: bearerSecurity,
     middleware: [operation("elections.act")],
     request: { params: ElectionParam, body: jsonBody(Resign) },
-    responses: { 200: json(z.object({ resigned: z.boolean() }), "resigned") },
+    responses: { 200: json(z.object({ resigned: z.boolean() }), "resigned"), ...errors() },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
     const input = c.req.valid("json");
-    await candidateNode(c, input.candidate, "own");
-    return c.json(unwrap(await c.var.edge.coordinator().resign(c.var.principal, name, input)), 200);
+    const node = await candidateNode(c, input.candidate, "own");
+    return c.json(unwrap(await c.var.edge.coordinator().resign(c.var.principal, name, input, node)), 200);
   },
 );
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  candidacyOwner,
+  candidacyRefusal,
   candidateRefusal,
   claimDecision,
   leftForOwner,
@@ -47,6 +49,25 @@ describe("admission decisions", () => {
     expect(candidateRefusal(full, "a", now, limits)).toBeNull(); // a renewal
     expect(candidateRefusal(full, "c", now, { ...limits, maxCandidates: 3 })).toBeNull();
     expect(candidateRefusal(emptyElection, "a", now, { maxCandidates: 2, nodeGone: true })).toBe("node_dead");
+  });
+
+  it("a held candidacy is its owner's (or an admin's, or its vouched node's); a lapsed or legacy one is anyone's", () => {
+    const now = 1_000;
+    const held = { owner: "tok-a", expiresAt: now + 1 };
+    const a = { role: "node", tokenId: "tok-a" };
+    const b = { role: "node", tokenId: "tok-b" };
+    expect(candidacyRefusal(held, a, now, false)).toBeNull();
+    expect(candidacyRefusal(held, b, now, false)).toBe("not_owner");
+    expect(candidacyRefusal(held, { role: "admin", tokenId: "tok-c" }, now, false)).toBeNull();
+    expect(candidacyRefusal(held, b, now, true)).toBeNull(); // the shard vouched b owns the node
+    expect(candidacyRefusal(null, b, now, false)).toBeNull();
+    expect(candidacyRefusal({ ...held, expiresAt: now }, b, now, false)).toBeNull(); // lapsed
+    expect(candidacyRefusal({ owner: null, expiresAt: now + 1 }, b, now, false)).toBeNull(); // legacy
+    // The owner stays with a live hold; a new, lapsed or legacy one goes to the campaigning token.
+    expect(candidacyOwner(held, "tok-b", now)).toBe("tok-a");
+    expect(candidacyOwner(null, "tok-b", now)).toBe("tok-b");
+    expect(candidacyOwner({ ...held, expiresAt: now }, "tok-b", now)).toBe("tok-b");
+    expect(candidacyOwner({ owner: null, expiresAt: now + 1 }, "tok-b", now)).toBe("tok-b");
   });
 
   it("an idempotency key is new, the same body's task, or a mismatch", () => {

@@ -49,6 +49,9 @@ describe("settings (src/core/config.ts)", () => {
         maxTasks: SETTINGS.TENANT_MAX_TASKS.default,
         maxNodes: SETTINGS.TENANT_MAX_NODES.default,
         maxElections: SETTINGS.TENANT_MAX_ELECTIONS.default,
+        maxStreams: SETTINGS.TENANT_MAX_STREAMS.default,
+        maxObservers: SETTINGS.TENANT_MAX_OBSERVERS.default,
+        maxChannels: SETTINGS.TENANT_MAX_CHANNELS.default,
       },
     });
     expect(

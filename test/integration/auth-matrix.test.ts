@@ -183,6 +183,8 @@ const ROUTES: Route[] = [
   {
     name: "POST /v1/elections/{name}/campaign",
     allowed: ["admin", "node"],
+    // Each allowed caller campaigns in its own world: "other" is the first campaigner's until it lapses.
+    fresh: true,
     call: () => ({
       method: "POST",
       path: "/v1/elections/db/campaign",

@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { harness } from "./harness";
 
@@ -151,5 +151,85 @@ describe("elections", () => {
     expect(over.body.error.reason).toBe("too_many_candidates");
     const renew = await h.post("/v1/elections/big/campaign", { candidate: "c5", ttlMs: 60_000 }, node);
     expect(renew.status).toBe(200);
+  });
+
+  describe("a candidate that is no node belongs to the token that first campaigned it", () => {
+    const campaign = (h: Awaited<ReturnType<typeof harness>>, token: string, ttlMs = 10_000) =>
+      h.post("/v1/elections/jobs/campaign", { candidate: "job-x", ttlMs }, token);
+    const resign = (h: Awaited<ReturnType<typeof harness>>, token: string) =>
+      h.post("/v1/elections/jobs/resign", { candidate: "job-x" }, token);
+    const stored = (h: Awaited<ReturnType<typeof harness>>) =>
+      runInDurableObject(h.stub, (_, state) =>
+        state.storage.sql.exec("SELECT candidate, owner, joined_at, expires_at FROM candidates").toArray(),
+      );
+
+    it("another token's renewal and resignation are 403 and change nothing; its owner's work", async () => {
+      const { h, node: a } = await setup();
+      const b = await h.token("node");
+      const first = await campaign(h, a);
+      expect(first.body).toMatchObject({ isLeader: true, leader: { candidate: "job-x" } });
+      const before = await stored(h);
+      h.now += 1_000;
+      for (const reply of [await campaign(h, b, 60_000), await resign(h, b)]) {
+        expect([reply.status, reply.body.error.code]).toEqual([403, "forbidden"]);
+        expect(reply.body.error.message).toBe("candidate job-x belongs to another token");
+      }
+      expect(await stored(h)).toEqual(before);
+      const view = (await h.get("/v1/elections/jobs")).body;
+      expect([view.term, view.leader.candidate, view.leader.expiresAt]).toEqual([
+        first.body.leader.term,
+        "job-x",
+        first.body.leader.expiresAt,
+      ]);
+      // Its owner renews (the same leadership) and resigns.
+      const renewed = await campaign(h, a);
+      expect(renewed.body.leader).toMatchObject({ term: first.body.leader.term, expiresAt: h.now + 10_000 });
+      expect((await resign(h, a)).body).toEqual({ resigned: true });
+      expect((await h.get("/v1/elections/jobs")).body.leader).toBeNull();
+      // Gone, it is anyone's again: b campaigns it, with a higher term, and now owns it.
+      const taken = await campaign(h, b);
+      expect(taken.body.leader.term).toBeGreaterThan(first.body.leader.term);
+      expect((await resign(h, a)).status).toBe(403);
+    });
+
+    it("an admin of the tenant may resign it; a lapsed candidacy is anyone's", async () => {
+      const { h, node: a } = await setup();
+      const b = await h.token("node");
+      await campaign(h, a);
+      const admin = (await h.post("/v1/tokens", { role: "admin", tenant: "default" })).body.token as string;
+      expect((await resign(h, admin)).status).toBe(200);
+      expect((await h.get("/v1/elections/jobs")).body.leader).toBeNull();
+      await campaign(h, a, 5_000);
+      h.now += 5_000; // a's ttl has run out: b may take the name
+      const taken = await campaign(h, b);
+      expect(taken.status).toBe(200);
+      expect(taken.body).toMatchObject({ isLeader: true, leader: { candidate: "job-x" } });
+      expect((await campaign(h, a)).status).toBe(403);
+    });
+
+    it("a candidacy from before owners were kept (no owner) is claimed by the token that renews it", async () => {
+      const { h, node: a } = await setup();
+      const b = await h.token("node");
+      await campaign(h, a);
+      await runInDurableObject(h.stub, (_, state) =>
+        state.storage.sql.exec("UPDATE candidates SET owner = NULL"),
+      );
+      expect((await campaign(h, b)).status).toBe(200); // as before v10: any token of the tenant
+      expect((await campaign(h, a)).status).toBe(403);
+      expect((await resign(h, b)).status).toBe(200);
+    });
+
+    it("a node's candidacy stays its token's, as before", async () => {
+      const { h, node: a } = await setup();
+      const b = await h.token("node");
+      await h.region("eu-west", 53.3, -6.2);
+      const id = await h.node(a, "eu-west");
+      expect((await h.post("/v1/elections/jobs/campaign", { candidate: id, ttlMs: 10_000 }, a)).status).toBe(
+        200,
+      );
+      const other = await h.post("/v1/elections/jobs/resign", { candidate: id }, b);
+      expect([other.status, other.body.error.code]).toEqual([403, "forbidden"]);
+      expect((await h.post("/v1/elections/jobs/resign", { candidate: id }, a)).status).toBe(200);
+    });
   });
 });

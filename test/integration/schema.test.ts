@@ -33,6 +33,9 @@ function toVersion1(sql: Sql, withTasks = true): unknown[] {
     "INSERT INTO regions (id, lat, lon, label, created_at, updated_at) VALUES ('eu', 1, 2, NULL, 1, 1)",
   );
   sql.exec("INSERT INTO elections (name, term, leader, since) VALUES ('db', 7, NULL, NULL)");
+  sql.exec(
+    "INSERT INTO candidates (election, candidate, node_id, joined_at, expires_at) VALUES ('db', 'job-x', NULL, 1, 9)",
+  );
   for (const [id, status] of withTasks
     ? [
         ["t-a", "queued"],
@@ -75,6 +78,10 @@ describe("the coordinator's storage", () => {
       ]);
       expect(sql.exec("SELECT region FROM shards").toArray()).toEqual([{ region: "eu" }]);
       expect(sql.exec("SELECT term FROM elections").toArray()).toEqual([{ term: 7 }]);
+      // v10: a candidacy from before owners were kept has none (any token of its tenant may renew it).
+      expect(sql.exec("SELECT candidate, owner FROM candidates").toArray()).toEqual([
+        { candidate: "job-x", owner: null },
+      ]);
       // Migrating again changes nothing.
       expect(migrateCoordinator(state.storage)).toEqual({ legacy: false });
       expect(versionOf(sql)).toBe(SCHEMA_VERSION);

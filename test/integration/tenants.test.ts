@@ -3,11 +3,13 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { objectConfig } from "../../durable-objects/call-gate";
 import type { Coordinator } from "../../durable-objects/coordinator";
+import type { EventHub } from "../../durable-objects/event-hub";
 import { migrate } from "../../durable-objects/migrate";
 import { SHARD_MIGRATIONS } from "../../durable-objects/region-shard/schema";
 import type { Config } from "../../src/core/config";
 import { openChannel } from "./channel-client";
 import { ADMIN as ADMIN_TOKEN, harness } from "./harness";
+import { observe, observeSse } from "./observer-client";
 import { SseReader } from "./sse-reader";
 
 /**
@@ -370,5 +372,79 @@ describe("tenants: quotas", () => {
     expect((await campaign("first")).status).toBe(200); // renewing is not a new election
     const more = await campaign("second");
     expect([more.status, more.body.error.reason]).toEqual([409, "quota_exceeded"]);
+  });
+
+  const quotaRefusal = (status: number, body: unknown) => {
+    const error = (typeof body === "string" ? JSON.parse(body) : body) as { error: { reason?: string } };
+    return [status, error.error.reason];
+  };
+
+  it("answers 409 quota_exceeded past a tenant's open event streams; other tenants and a global admin are not counted", async () => {
+    const { h } = await quotaWorld({});
+    await runInDurableObject(h.hub(), (hub: EventHub) => hub.restartWith({ streamsPerTenant: 2 }));
+    const reader = async (tenant: string) => (await mint(h, { role: "reader", tenant })).body.token as string;
+    const [b1, b2, b3] = [await reader("beta"), await reader("beta"), await reader("beta")];
+    const open = [await h.openEvents("", b1), await h.openEvents("", b2)];
+    expect(open.map((r) => r.status)).toEqual([200, 200]);
+    const over = await h.openEvents("", b3);
+    expect(quotaRefusal(over.status, await over.json())).toEqual([409, "quota_exceeded"]);
+    const gamma = await h.openEvents("", await reader("gamma"));
+    const global = await h.openEvents("", ADMIN_TOKEN);
+    expect([gamma.status, global.status]).toEqual([200, 200]);
+    // A stream that ends frees its tenant's slot.
+    await open[0]!.body!.cancel();
+    const again = await h.openEvents("", b3);
+    expect(again.status).toBe(200);
+    for (const response of [open[1]!, gamma, global, again]) {
+      await response.body!.cancel();
+    }
+  });
+
+  it("answers 409 quota_exceeded past a tenant's open election observers (WebSocket and SSE); a closed one frees its slot", async () => {
+    const { h } = await quotaWorld({ maxObservers: 2 });
+    const reader = async (tenant: string) => (await mint(h, { role: "reader", tenant })).body.token as string;
+    const [b1, b2] = [await reader("beta"), await reader("beta")];
+    const first = (await observe(h, "db", b1)).observer!;
+    await first.next();
+    const second = (await observe(h, "other", b2)).observer!;
+    await second.next();
+    const over = await observe(h, "db", await reader("beta"));
+    expect(quotaRefusal(over.status, over.body)).toEqual([409, "quota_exceeded"]);
+    const sse = await observeSse(h, "db", b1);
+    expect(quotaRefusal(sse.status, await sse.text())).toEqual([409, "quota_exceeded"]);
+    // Another tenant's and a global admin's observers are not beta's.
+    const others = [await observe(h, "db", await reader("gamma")), await observe(h, "db", ADMIN_TOKEN)];
+    expect(others.map((o) => o.status)).toEqual([101, 101]);
+    // Closed by the coordinator (abuse): beta's slot is free at once.
+    for (let i = 0; i < objectConfig(env).sockets.maxStrikes; i++) {
+      await first.ask("nope");
+    }
+    expect(await first.next()).toBe("closed 1008");
+    const freed = await observe(h, "db", b2);
+    expect(freed.status).toBe(101);
+    for (const o of [second, ...[...others, freed].map((o) => o.observer!)]) {
+      o.ws.close(1000, "test done");
+    }
+  });
+
+  it("answers 409 quota_exceeded past a tenant's node channels in a region; the node's own reconnection passes", async () => {
+    const { h, node, nodeId } = await quotaWorld({ maxChannels: 1 });
+    const first = await openChannel(h, nodeId, node);
+    expect(first.status).toBe(101);
+    expect((await first.channel!.next()).op).toBe("welcome");
+    const secondNode = await h.node(node, "eu-west");
+    const over = await openChannel(h, secondNode, node);
+    expect(quotaRefusal(over.status, over.body)).toEqual([409, "quota_exceeded"]);
+    // The same node reconnecting replaces its own socket: not one more channel.
+    const again = await openChannel(h, nodeId, node);
+    expect(again.status).toBe(101);
+    expect((await again.channel!.next()).op).toBe("welcome");
+    // Another tenant's node has its own quota.
+    const gammaNode = (await mint(h, { role: "node", tenant: "gamma" })).body.token as string;
+    const gamma = await openChannel(h, await h.node(gammaNode, "eu-west"), gammaNode);
+    expect(gamma.status).toBe(101);
+    for (const channel of [again.channel!, gamma.channel!]) {
+      channel.ws.close(1000, "test done");
+    }
   });
 });

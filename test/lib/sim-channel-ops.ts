@@ -49,7 +49,7 @@ export function simElectionLink(run: SimulationRun): ElectionLink {
     resign: async (nodeId, tokenId, tenant, election) => {
       value(
         await run.sut.fromShard((c) =>
-          c.resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }),
+          c.resign({ role: "node", tokenId, tenant }, election, { candidate: nodeId }, nodeId),
         ),
       );
     },
